@@ -1,0 +1,126 @@
+//! Wires source → poller and emits `EngineEvent`s; the console and the headless runner consume
+//! the same stream. The engine never touches the terminal.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::clock::Clock;
+use crate::quota::poller::{SweepOptions, SweepOutcome, sweep};
+use crate::tyk::gateway::Gateway;
+
+/// What the engine tells its consumers.
+#[derive(Debug)]
+pub enum EngineEvent {
+    /// A sweep started (the header shows it in progress).
+    SweepStarted { at_ms: i64 },
+    /// A sweep finished, with its samples or the reason it failed.
+    Sweep(Box<SweepOutcome>),
+    /// The next sweep is delayed after a failure.
+    Backoff { retry_in: Duration, attempt: u32 },
+}
+
+/// What consumers ask of the engine.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// Sweep now instead of waiting for the interval.
+    PollNow,
+    Shutdown,
+}
+
+#[derive(Debug, Clone)]
+pub struct PollSettings {
+    pub interval: Duration,
+    pub sweep: SweepOptions,
+    /// Longest wait between attempts while the gateway is failing.
+    pub max_backoff: Duration,
+}
+
+impl Default for PollSettings {
+    fn default() -> Self {
+        PollSettings {
+            interval: Duration::from_secs(2),
+            sweep: SweepOptions::default(),
+            max_backoff: Duration::from_secs(60),
+        }
+    }
+}
+
+pub struct EngineHandle {
+    pub events: mpsc::Receiver<EngineEvent>,
+    pub commands: mpsc::Sender<Command>,
+    pub task: JoinHandle<()>,
+}
+
+/// Delay after `attempt` consecutive failures: the interval doubled each time, capped.
+pub fn backoff(interval: Duration, attempt: u32, max: Duration) -> Duration {
+    let factor = 1u32 << attempt.min(10);
+    interval.saturating_mul(factor).min(max).max(interval)
+}
+
+/// Starts polling `gw` every `settings.interval` until `Command::Shutdown` or the receiver drops.
+pub fn spawn_poller(gw: Gateway, settings: PollSettings, clock: Arc<dyn Clock>) -> EngineHandle {
+    let (ev_tx, ev_rx) = mpsc::channel(64);
+    let (cmd_tx, mut cmd_rx) = mpsc::channel(16);
+    let task = tokio::spawn(async move {
+        let mut failures = 0u32;
+        loop {
+            if ev_tx
+                .send(EngineEvent::SweepStarted {
+                    at_ms: clock.now_ms(),
+                })
+                .await
+                .is_err()
+            {
+                return;
+            }
+            let outcome = sweep(&gw, &settings.sweep, clock.as_ref()).await;
+            let failed = outcome.error.is_some();
+            if ev_tx.send(EngineEvent::Sweep(Box::new(outcome))).await.is_err() {
+                return;
+            }
+            let wait = if failed {
+                failures += 1;
+                let d = backoff(settings.interval, failures, settings.max_backoff);
+                let _ = ev_tx
+                    .send(EngineEvent::Backoff {
+                        retry_in: d,
+                        attempt: failures,
+                    })
+                    .await;
+                d
+            } else {
+                failures = 0;
+                settings.interval
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                cmd = cmd_rx.recv() => match cmd {
+                    Some(Command::PollNow) => {}
+                    Some(Command::Shutdown) | None => return,
+                },
+            }
+        }
+    });
+    EngineHandle {
+        events: ev_rx,
+        commands: cmd_tx,
+        task,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let s = Duration::from_secs(2);
+        let max = Duration::from_secs(60);
+        assert_eq!(backoff(s, 1, max), Duration::from_secs(4));
+        assert_eq!(backoff(s, 3, max), Duration::from_secs(16));
+        assert_eq!(backoff(s, 30, max), max);
+    }
+}

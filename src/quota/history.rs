@@ -1,0 +1,206 @@
+//! A bounded, time-pruned usage history for one quota.
+//!
+//! Memory is the constraint (100k quotas × 10 minutes in ≤ 256 MB), so points are stored as two
+//! parallel ring buffers (`u32` tenths of a second since the board's epoch, `i64` used) — 12 bytes
+//! a point — at most `MAX_POINTS` of them: samples closer together than `spacing` replace the last
+//! point instead of adding one, so the resolution is `max(poll interval, retention / MAX_POINTS)`.
+
+use crate::clock::UnixMs;
+
+/// Points kept per quota at most.
+pub const MAX_POINTS: usize = 120;
+
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    /// Tenths of a second since the board epoch.
+    times: Vec<u32>,
+    used: Vec<i64>,
+    /// Index of the oldest point once the ring is full.
+    head: usize,
+}
+
+/// Converts between Unix ms and the compact time of a history point.
+#[derive(Debug, Clone, Copy)]
+pub struct Epoch(pub UnixMs);
+
+impl Epoch {
+    pub fn encode(self, at_ms: UnixMs) -> u32 {
+        ((at_ms - self.0).max(0) / 100).min(u32::MAX as i64) as u32
+    }
+    pub fn decode(self, t: u32) -> UnixMs {
+        self.0 + t as i64 * 100
+    }
+}
+
+impl History {
+    pub fn len(&self) -> usize {
+        self.times.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.times.is_empty()
+    }
+
+    fn physical(&self, i: usize) -> usize {
+        (self.head + i) % self.times.len()
+    }
+
+    /// The i-th oldest point: (time, used).
+    pub fn get(&self, i: usize) -> Option<(u32, i64)> {
+        (i < self.len()).then(|| {
+            let p = self.physical(i);
+            (self.times[p], self.used[p])
+        })
+    }
+
+    pub fn last(&self) -> Option<(u32, i64)> {
+        self.len().checked_sub(1).and_then(|i| self.get(i))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (u32, i64)> + '_ {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
+
+    /// Adds a point. `spacing` and `retention` are in tenths of a second.
+    pub fn push(&mut self, t: u32, used: i64, spacing: u32, retention: u32) {
+        let n = self.len();
+        // Keep the newest sample always; replace the last point while it is within `spacing`
+        // of the one before it, so a run of fast samples leaves one point per `spacing`.
+        if n >= 2 {
+            let (prev_t, _) = self.get(n - 2).unwrap_or((0, 0));
+            if t.saturating_sub(prev_t) < spacing {
+                let p = self.physical(n - 1);
+                self.times[p] = t;
+                self.used[p] = used;
+                self.prune(t, retention);
+                return;
+            }
+        }
+        if n < MAX_POINTS {
+            if self.head != 0 {
+                self.linearize();
+            }
+            if self.times.len() == self.times.capacity() {
+                // Grow towards MAX_POINTS exactly, never past it: Vec's doubling would leave
+                // up to half of every buffer unused, which is most of the memory budget.
+                let extra = n.clamp(4, MAX_POINTS - n);
+                self.times.reserve_exact(extra);
+                self.used.reserve_exact(extra);
+            }
+            self.times.push(t);
+            self.used.push(used);
+        } else {
+            let p = self.head;
+            self.times[p] = t;
+            self.used[p] = used;
+            self.head = (self.head + 1) % n;
+        }
+        self.prune(t, retention);
+    }
+
+    /// Drops points older than `retention` before `now`, keeping at least the newest one.
+    fn prune(&mut self, now: u32, retention: u32) {
+        let cutoff = now.saturating_sub(retention);
+        let stale = (0..self.len().saturating_sub(1))
+            .take_while(|&i| self.get(i).is_some_and(|(t, _)| t < cutoff))
+            .count();
+        if stale == 0 {
+            return;
+        }
+        self.linearize();
+        self.times.drain(..stale);
+        self.used.drain(..stale);
+    }
+
+    fn linearize(&mut self) {
+        if self.head != 0 {
+            self.times.rotate_left(self.head);
+            self.used.rotate_left(self.head);
+            self.head = 0;
+        }
+    }
+
+    /// Consumption in requests per minute over the last `window` (tenths of a second), counted
+    /// only since the last renewal (a drop in `used`). `None` without two points to compare.
+    pub fn rate_per_min(&self, window: u32) -> Option<f64> {
+        let n = self.len();
+        let (t_last, u_last) = self.last()?;
+        let cutoff = t_last.saturating_sub(window);
+        let mut first = None;
+        // Walk back from the newest point until the window or a renewal ends the run.
+        for i in (0..n - 1).rev() {
+            let (t, u) = self.get(i)?;
+            let (_, u_next) = self.get(i + 1)?;
+            if u > u_next || t < cutoff {
+                break;
+            }
+            first = Some((t, u));
+        }
+        let (t0, u0) = first?;
+        let dt = t_last.saturating_sub(t0);
+        (dt > 0).then(|| (u_last - u0) as f64 / (dt as f64 / 600.0))
+    }
+
+    /// Bytes held on the heap.
+    pub fn heap_bytes(&self) -> usize {
+        self.times.capacity() * 4 + self.used.capacity() * 8
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEC: u32 = 10;
+
+    #[test]
+    fn ring_keeps_newest_points_in_order() {
+        let mut h = History::default();
+        for i in 0..(MAX_POINTS as u32 + 30) {
+            h.push(i * 20 * SEC, i as i64, 5 * SEC, u32::MAX);
+        }
+        assert_eq!(h.len(), MAX_POINTS);
+        let pts: Vec<_> = h.iter().collect();
+        assert_eq!(pts[0].1, 30);
+        assert_eq!(pts.last().unwrap().1, MAX_POINTS as i64 + 29);
+        assert!(pts.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(h.times.capacity() <= MAX_POINTS);
+    }
+
+    #[test]
+    fn close_samples_replace_the_last_point() {
+        let mut h = History::default();
+        for i in 0..100u32 {
+            h.push(i * SEC, i as i64, 5 * SEC, u32::MAX);
+        }
+        // one point per 5 s plus the newest
+        assert!(h.len() <= 21, "{}", h.len());
+        assert_eq!(h.last(), Some((99 * SEC, 99)));
+    }
+
+    #[test]
+    fn prunes_by_retention() {
+        let mut h = History::default();
+        for i in 0..60u32 {
+            h.push(i * 10 * SEC, i as i64, SEC, 100 * SEC);
+        }
+        assert!(h.iter().all(|(t, _)| t >= 590 * SEC - 100 * SEC));
+    }
+
+    #[test]
+    fn rate_ignores_points_before_a_renewal() {
+        let mut h = History::default();
+        // 60 requests a minute, then a renewal, then 120 a minute
+        for i in 0..10u32 {
+            h.push(i * 10 * SEC, 10 * i as i64, SEC, u32::MAX);
+        }
+        for i in 0..5u32 {
+            h.push((100 + i * 10) * SEC, 20 * i as i64, SEC, u32::MAX);
+        }
+        let r = h.rate_per_min(600 * SEC).unwrap();
+        assert!((r - 120.0).abs() < 1e-9, "{r}");
+        let mut one = History::default();
+        one.push(0, 5, SEC, u32::MAX);
+        assert_eq!(one.rate_per_min(600 * SEC), None);
+    }
+}

@@ -1,0 +1,10 @@
+//! The domain: what a quota is, the samples read from a source, the board that holds the
+//! current picture, and the poller that sweeps a gateway.
+
+pub mod board;
+pub mod history;
+pub mod model;
+pub mod poller;
+
+pub use board::{Board, Entry};
+pub use model::{Band, QuotaId, QuotaMeta, Sample, Scope, mask_key};

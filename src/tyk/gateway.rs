@@ -1,0 +1,337 @@
+//! Tyk Gateway REST (control) API client: `/hello`, `/tyk/keys`, `/tyk/keys/{id}`,
+//! `/tyk/org/keys`, `/tyk/org/keys/{org}` with `x-tyk-authorization`.
+//!
+//! Errors say what to fix, never echo the secret, and mask keys.
+
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::{Client, StatusCode, Url};
+use serde::de::DeserializeOwned;
+
+use super::session::{ApiStatus, Hello, KeyList, SessionState};
+use crate::quota::mask_key;
+
+/// Largest response body read; a list of 100k keys is about 6 MB.
+pub const DEFAULT_MAX_BODY: usize = 64 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct GatewaySettings {
+    pub url: String,
+    pub secret: String,
+    pub timeout: Duration,
+    pub concurrency: usize,
+    pub max_body: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum GatewayError {
+    #[error("gateway URL {url:?} is not valid: {reason} (set [gateway] url or --gateway to e.g. http://localhost:8080)")]
+    BadUrl { url: String, reason: String },
+    #[error("cannot reach the gateway at {url}: {reason} — is it running, and is [gateway] url / --gateway right?")]
+    Unreachable { url: String, reason: String },
+    #[error("the gateway did not answer {what} within {secs:.1}s — check its load, or raise [gateway] timeout")]
+    Timeout { what: String, secs: f64 },
+    #[error("the gateway refused the secret (403: {message}) — set TYK_GW_SECRET or [gateway] secret to the \"secret\" of tyk.conf")]
+    Forbidden { message: String },
+    #[error("the gateway hashes keys and does not list them (404: {message}) — set \"enable_hashed_keys_listing\": true in tyk.conf")]
+    HashedListingDisabled { message: String },
+    #[error("key {key} was deleted between listing and reading it")]
+    KeyVanished { key: String },
+    #[error("{what} answered {status}: {message}")]
+    Status {
+        what: String,
+        status: u16,
+        message: String,
+    },
+    #[error("{what} answered a redirect ({status}) to {location:?} — point [gateway] url at the gateway itself")]
+    Redirect {
+        what: String,
+        status: u16,
+        location: String,
+    },
+    #[error("{what} sent a body that is not the JSON Tyk sends ({detail}) — is [gateway] url a Tyk Gateway?")]
+    Malformed { what: String, detail: String },
+    #[error("{what} sent more than {limit} bytes — refusing to read further")]
+    TooLarge { what: String, limit: usize },
+    #[error("{what} broke off mid-body: {reason}")]
+    Truncated { what: String, reason: String },
+}
+
+impl GatewayError {
+    /// Errors about one key do not make the whole gateway unhealthy.
+    pub fn is_per_key(&self) -> bool {
+        matches!(self, GatewayError::KeyVanished { .. })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    http: Client,
+    base: Url,
+    max_body: usize,
+    timeout: Duration,
+}
+
+impl Gateway {
+    pub fn new(settings: &GatewaySettings) -> Result<Gateway, GatewayError> {
+        let bad = |reason: String| GatewayError::BadUrl {
+            url: settings.url.clone(),
+            reason,
+        };
+        let mut base = Url::parse(settings.url.trim()).map_err(|e| bad(e.to_string()))?;
+        if !matches!(base.scheme(), "http" | "https") {
+            return Err(bad("the scheme must be http or https".into()));
+        }
+        if base.cannot_be_a_base() || base.host().is_none() {
+            return Err(bad("no host".into()));
+        }
+        // Paths are appended segment by segment; a trailing slash would add an empty one.
+        if let Ok(mut segs) = base.path_segments_mut() {
+            segs.pop_if_empty();
+        }
+        let mut headers = HeaderMap::new();
+        let mut secret = HeaderValue::from_str(&settings.secret).map_err(|_| GatewayError::BadUrl {
+            url: settings.url.clone(),
+            reason: "the secret contains characters that cannot be sent in a header".into(),
+        })?;
+        secret.set_sensitive(true);
+        headers.insert("x-tyk-authorization", secret);
+        let http = Client::builder()
+            .default_headers(headers)
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
+            // A redirect would carry the secret header to wherever it points.
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(settings.concurrency.max(1))
+            .user_agent(concat!("tykwatch/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| bad(e.to_string()))?;
+        Ok(Gateway {
+            http,
+            base,
+            max_body: settings.max_body,
+            timeout: settings.timeout,
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        self.base.as_str().trim_end_matches('/')
+    }
+
+    fn url_for(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut segs) = url.path_segments_mut() {
+            // `push` percent-encodes `/`, `%`, `?`, `#`: base64 keys with `/` stay one segment.
+            segs.extend(segments);
+        }
+        url
+    }
+
+    /// `GET /hello`: health and version.
+    pub async fn hello(&self) -> Result<Hello, GatewayError> {
+        let url = self.url_for(&["hello"]);
+        let (status, body) = self.get(url, "GET /hello").await?;
+        if !status.is_success() {
+            return Err(self.status_error("GET /hello", status, &body));
+        }
+        parse("GET /hello", &body)
+    }
+
+    /// `GET /tyk/keys[?filter=org]`: every key id (hashes on hashed gateways).
+    pub async fn list_keys(&self, org_filter: Option<&str>) -> Result<Vec<String>, GatewayError> {
+        let mut url = self.url_for(&["tyk", "keys"]);
+        if let Some(org) = org_filter {
+            url.query_pairs_mut().append_pair("filter", org);
+        }
+        let what = "GET /tyk/keys";
+        let (status, body) = self.get(url, what).await?;
+        if status == StatusCode::NOT_FOUND {
+            let message = error_message(&body);
+            if message.contains("enable_hashed_keys_listing") {
+                return Err(GatewayError::HashedListingDisabled { message });
+            }
+        }
+        if !status.is_success() {
+            return Err(self.status_error(what, status, &body));
+        }
+        parse::<KeyList>(what, &body).map(|l| l.keys)
+    }
+
+    /// `GET /tyk/keys/{id}`: the session with `quota_remaining` recomputed live by the gateway.
+    pub async fn get_key(&self, key: &str) -> Result<SessionState, GatewayError> {
+        let url = self.url_for(&["tyk", "keys", key]);
+        let what = format!("GET /tyk/keys/{}", mask_key(key));
+        let (status, body) = self.get(url, &what).await?;
+        if status == StatusCode::NOT_FOUND {
+            return Err(GatewayError::KeyVanished { key: mask_key(key) });
+        }
+        if !status.is_success() {
+            return Err(self.status_error(&what, status, &body));
+        }
+        SessionState::from_slice(&body).map_err(|e| malformed(&what, e))
+    }
+
+    /// `GET /tyk/org/keys`: org ids with an org session. 404 means none (no API loaded).
+    pub async fn list_orgs(&self) -> Result<Vec<String>, GatewayError> {
+        let url = self.url_for(&["tyk", "org", "keys"]);
+        let what = "GET /tyk/org/keys";
+        let (status, body) = self.get(url, what).await?;
+        if status == StatusCode::NOT_FOUND {
+            return Ok(Vec::new());
+        }
+        if !status.is_success() {
+            return Err(self.status_error(what, status, &body));
+        }
+        parse::<KeyList>(what, &body).map(|l| l.keys)
+    }
+
+    /// `GET /tyk/org/keys/{org}`; `None` when the org has no session.
+    pub async fn get_org(&self, org: &str) -> Result<Option<SessionState>, GatewayError> {
+        let url = self.url_for(&["tyk", "org", "keys", org]);
+        let what = format!("GET /tyk/org/keys/{org}");
+        let (status, body) = self.get(url, &what).await?;
+        if status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(self.status_error(&what, status, &body));
+        }
+        SessionState::from_slice(&body)
+            .map(Some)
+            .map_err(|e| malformed(&what, e))
+    }
+
+    async fn get(&self, url: Url, what: &str) -> Result<(StatusCode, Vec<u8>), GatewayError> {
+        let resp = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(what, &e))?;
+        let status = resp.status();
+        if status.is_redirection() {
+            let location = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            return Err(GatewayError::Redirect {
+                what: what.to_string(),
+                status: status.as_u16(),
+                location,
+            });
+        }
+        let body = self.read_body(resp, what).await?;
+        Ok((status, body))
+    }
+
+    async fn read_body(
+        &self,
+        mut resp: reqwest::Response,
+        what: &str,
+    ) -> Result<Vec<u8>, GatewayError> {
+        let too_large = || GatewayError::TooLarge {
+            what: what.to_string(),
+            limit: self.max_body,
+        };
+        if resp
+            .content_length()
+            .is_some_and(|n| n > self.max_body as u64)
+        {
+            return Err(too_large());
+        }
+        let mut body = Vec::with_capacity(resp.content_length().unwrap_or(4096).min(1 << 20) as usize);
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > self.max_body {
+                        return Err(too_large());
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => return Ok(body),
+                Err(e) if e.is_timeout() => {
+                    return Err(GatewayError::Timeout {
+                        what: what.to_string(),
+                        secs: self.timeout.as_secs_f64(),
+                    });
+                }
+                Err(e) => {
+                    return Err(GatewayError::Truncated {
+                        what: what.to_string(),
+                        reason: source_chain(&e),
+                    });
+                }
+            }
+        }
+    }
+
+    fn transport_error(&self, what: &str, e: &reqwest::Error) -> GatewayError {
+        if e.is_timeout() {
+            GatewayError::Timeout {
+                what: what.to_string(),
+                secs: self.timeout.as_secs_f64(),
+            }
+        } else {
+            GatewayError::Unreachable {
+                url: self.url().to_string(),
+                reason: source_chain(e),
+            }
+        }
+    }
+
+    fn status_error(&self, what: &str, status: StatusCode, body: &[u8]) -> GatewayError {
+        let message = error_message(body);
+        if status == StatusCode::FORBIDDEN {
+            return GatewayError::Forbidden { message };
+        }
+        GatewayError::Status {
+            what: what.to_string(),
+            status: status.as_u16(),
+            message,
+        }
+    }
+}
+
+/// Tyk's `{"status":"error","message":…}`, or the start of whatever else was sent.
+fn error_message(body: &[u8]) -> String {
+    match serde_json::from_slice::<ApiStatus>(body) {
+        Ok(s) if !s.message.is_empty() => s.message,
+        _ => {
+            let text = String::from_utf8_lossy(&body[..body.len().min(200)]);
+            let text: String = text.chars().filter(|c| !c.is_control()).collect();
+            if text.trim().is_empty() {
+                "(empty body)".to_string()
+            } else {
+                text.trim().to_string()
+            }
+        }
+    }
+}
+
+fn parse<T: DeserializeOwned>(what: &str, body: &[u8]) -> Result<T, GatewayError> {
+    serde_json::from_slice(body).map_err(|e| malformed(what, e))
+}
+
+fn malformed(what: &str, e: serde_json::Error) -> GatewayError {
+    GatewayError::Malformed {
+        what: what.to_string(),
+        detail: e.to_string(),
+    }
+}
+
+/// reqwest's top-level message is generic ("error sending request"); the cause says why.
+fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = s.source();
+    }
+    parts.join(": ")
+}

@@ -1,0 +1,5 @@
+//! The only place that knows Tyk's wire formats.
+
+pub mod demo;
+pub mod gateway;
+pub mod session;
