@@ -1,0 +1,488 @@
+//! The one keymap: key handling looks actions up here and the `?` help and the hint bar are
+//! generated from it, so they cannot drift apart.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::table::SortKey;
+
+/// Which screen a binding applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ViewKind {
+    Quotas,
+    Detail,
+    Help,
+}
+
+/// The console's views, reached by `1`–`5` and `:name`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Screen {
+    Quotas,
+    Notifications,
+    Events,
+    Orgs,
+    Templates,
+}
+
+impl Screen {
+    pub fn name(self) -> &'static str {
+        match self {
+            Screen::Quotas => "quotas",
+            Screen::Notifications => "notifications",
+            Screen::Events => "events",
+            Screen::Orgs => "orgs",
+            Screen::Templates => "templates",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    Quit,
+    PollNow,
+    Help,
+    Back,
+    Filter,
+    Command,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    Open,
+    Sort(SortKey),
+    Goto(Screen),
+}
+
+/// Sections of the help screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Group {
+    General,
+    Navigation,
+    Sort,
+    Views,
+}
+
+impl Group {
+    pub const ALL: [Group; 4] = [Group::General, Group::Navigation, Group::Sort, Group::Views];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Group::General => "General",
+            Group::Navigation => "Navigation",
+            Group::Sort => "Sort (again: reverse)",
+            Group::Views => "Views",
+        }
+    }
+}
+
+/// One key: a code, optionally with Ctrl. Letters are case-sensitive (`U` is Shift-U).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    pub code: KeyCode,
+    pub ctrl: bool,
+}
+
+const fn ch(c: char) -> Key {
+    Key {
+        code: KeyCode::Char(c),
+        ctrl: false,
+    }
+}
+
+const fn ctrl(c: char) -> Key {
+    Key {
+        code: KeyCode::Char(c),
+        ctrl: true,
+    }
+}
+
+const fn code(code: KeyCode) -> Key {
+    Key { code, ctrl: false }
+}
+
+impl Key {
+    pub fn matches(&self, ev: &KeyEvent) -> bool {
+        if ev.modifiers.contains(KeyModifiers::ALT) {
+            return false;
+        }
+        if ev.modifiers.contains(KeyModifiers::CONTROL) != self.ctrl {
+            return false;
+        }
+        match (self.code, ev.code) {
+            // Terminals differ on whether Shift-u arrives as 'U' or as 'u' + SHIFT.
+            (KeyCode::Char(want), KeyCode::Char(got)) => {
+                let got = if ev.modifiers.contains(KeyModifiers::SHIFT) {
+                    got.to_ascii_uppercase()
+                } else {
+                    got
+                };
+                if self.ctrl {
+                    want.eq_ignore_ascii_case(&got)
+                } else {
+                    want == got
+                }
+            }
+            (KeyCode::BackTab, KeyCode::BackTab) => true,
+            (want, got) => want == got,
+        }
+    }
+
+    /// How the help writes the key: "q", "Shift-U", "Ctrl-R", "↑", "PgDn".
+    pub fn label(&self) -> String {
+        match self.code {
+            KeyCode::Char(c) if self.ctrl => format!("Ctrl-{}", c.to_ascii_uppercase()),
+            KeyCode::Char(c) if c.is_ascii_uppercase() => format!("Shift-{c}"),
+            KeyCode::Char(c) => c.to_string(),
+            KeyCode::Up => "↑".into(),
+            KeyCode::Down => "↓".into(),
+            KeyCode::PageUp => "PgUp".into(),
+            KeyCode::PageDown => "PgDn".into(),
+            KeyCode::Home => "Home".into(),
+            KeyCode::End => "End".into(),
+            KeyCode::Enter => "Enter".into(),
+            KeyCode::Esc => "Esc".into(),
+            other => format!("{other:?}"),
+        }
+    }
+}
+
+pub struct Binding {
+    pub keys: &'static [Key],
+    pub action: Action,
+    pub description: &'static str,
+    /// Shown in the hint bar of these views, with this short text.
+    pub hint: Option<&'static str>,
+    pub views: &'static [ViewKind],
+    pub group: Group,
+}
+
+impl Binding {
+    pub fn applies_to(&self, view: ViewKind) -> bool {
+        self.views.contains(&view)
+    }
+
+    pub fn keys_label(&self) -> String {
+        self.keys
+            .iter()
+            .map(Key::label)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+const ALL: &[ViewKind] = &[ViewKind::Quotas, ViewKind::Detail, ViewKind::Help];
+const BROWSE: &[ViewKind] = &[ViewKind::Quotas, ViewKind::Detail];
+const QUOTAS: &[ViewKind] = &[ViewKind::Quotas];
+const BACK: &[ViewKind] = &[ViewKind::Detail, ViewKind::Help];
+
+macro_rules! bind {
+    ($group:ident, [$($key:expr),+], $action:expr, $views:expr, $desc:literal $(, hint $hint:literal)?) => {
+        Binding {
+            keys: &[$($key),+],
+            action: $action,
+            description: $desc,
+            hint: bind!(@hint $($hint)?),
+            views: $views,
+            group: Group::$group,
+        }
+    };
+    (@hint $h:literal) => { Some($h) };
+    (@hint) => { None };
+}
+
+pub static KEYMAP: &[Binding] = &[
+    bind!(General, [ch('?')], Action::Help, BROWSE, "help", hint "help"),
+    bind!(General, [ch('/')], Action::Filter, QUOTAS, "filter (/!text inverts)", hint "filter"),
+    bind!(General, [ch(':')], Action::Command, ALL, "command (Tab completes)", hint "cmd"),
+    bind!(General, [code(KeyCode::Enter)], Action::Open, QUOTAS, "quota detail", hint "detail"),
+    bind!(
+        General,
+        [code(KeyCode::Esc)],
+        Action::Back,
+        QUOTAS,
+        "clear the filter"
+    ),
+    bind!(General, [code(KeyCode::Esc)], Action::Back, BACK, "back", hint "back"),
+    bind!(General, [ch('r'), ctrl('r')], Action::PollNow, BROWSE, "poll now", hint "poll"),
+    bind!(General, [ch('q'), ctrl('c')], Action::Quit, ALL, "quit", hint "quit"),
+    bind!(
+        Navigation,
+        [ch('k'), code(KeyCode::Up)],
+        Action::Up,
+        BROWSE,
+        "up (detail: previous)"
+    ),
+    bind!(
+        Navigation,
+        [ch('j'), code(KeyCode::Down)],
+        Action::Down,
+        BROWSE,
+        "down (detail: next)"
+    ),
+    bind!(
+        Navigation,
+        [code(KeyCode::PageUp), ctrl('b')],
+        Action::PageUp,
+        QUOTAS,
+        "page up"
+    ),
+    bind!(
+        Navigation,
+        [code(KeyCode::PageDown), ctrl('f')],
+        Action::PageDown,
+        QUOTAS,
+        "page down"
+    ),
+    bind!(
+        Navigation,
+        [ch('g'), code(KeyCode::Home)],
+        Action::Top,
+        QUOTAS,
+        "first row"
+    ),
+    bind!(
+        Navigation,
+        [ch('G'), code(KeyCode::End)],
+        Action::Bottom,
+        QUOTAS,
+        "last row"
+    ),
+    bind!(Sort, [ch('U')], Action::Sort(SortKey::Used), QUOTAS, "% used (default)", hint "sort"),
+    bind!(Sort, [ch('N')], Action::Sort(SortKey::Name), QUOTAS, "name"),
+    bind!(Sort, [ch('O')], Action::Sort(SortKey::Org), QUOTAS, "org"),
+    bind!(
+        Sort,
+        [ch('R')],
+        Action::Sort(SortKey::Remaining),
+        QUOTAS,
+        "remaining"
+    ),
+    bind!(
+        Sort,
+        [ch('T')],
+        Action::Sort(SortKey::Eta),
+        QUOTAS,
+        "time to exhaustion"
+    ),
+    bind!(
+        Sort,
+        [ch('W')],
+        Action::Sort(SortKey::Renews),
+        QUOTAS,
+        "renews in"
+    ),
+    bind!(
+        Sort,
+        [ch('S')],
+        Action::Sort(SortKey::Scope),
+        QUOTAS,
+        "scope"
+    ),
+    bind!(
+        Sort,
+        [ch('A')],
+        Action::Sort(SortKey::Rate),
+        QUOTAS,
+        "rate (req/min)"
+    ),
+    bind!(
+        Views,
+        [ch('1')],
+        Action::Goto(Screen::Quotas),
+        ALL,
+        "quotas"
+    ),
+    bind!(
+        Views,
+        [ch('2')],
+        Action::Goto(Screen::Notifications),
+        ALL,
+        "notifications"
+    ),
+    bind!(
+        Views,
+        [ch('3')],
+        Action::Goto(Screen::Events),
+        ALL,
+        "events"
+    ),
+    bind!(
+        Views,
+        [ch('4')],
+        Action::Goto(Screen::Orgs),
+        ALL,
+        "orgs (event settings)"
+    ),
+    bind!(
+        Views,
+        [ch('5')],
+        Action::Goto(Screen::Templates),
+        ALL,
+        "templates (preview)"
+    ),
+];
+
+/// The action of `ev` in `view`, if any.
+pub fn lookup(view: ViewKind, ev: &KeyEvent) -> Option<Action> {
+    KEYMAP
+        .iter()
+        .find(|b| b.applies_to(view) && b.keys.iter().any(|k| k.matches(ev)))
+        .map(|b| b.action)
+}
+
+/// What `:` understands; completion offers these names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandKind {
+    Goto(Screen),
+    Help,
+    Quit,
+}
+
+pub static COMMANDS: &[(&str, CommandKind, &str)] = &[
+    (
+        "quotas",
+        CommandKind::Goto(Screen::Quotas),
+        "quota consumption (default view)",
+    ),
+    (
+        "notifications",
+        CommandKind::Goto(Screen::Notifications),
+        "notifications sent",
+    ),
+    (
+        "events",
+        CommandKind::Goto(Screen::Events),
+        "events received",
+    ),
+    (
+        "orgs",
+        CommandKind::Goto(Screen::Orgs),
+        "organisation event settings",
+    ),
+    (
+        "templates",
+        CommandKind::Goto(Screen::Templates),
+        "e-mail template preview",
+    ),
+    ("help", CommandKind::Help, "this help"),
+    ("quit", CommandKind::Quit, "quit"),
+    ("q", CommandKind::Quit, "quit"),
+];
+
+/// The command a line names, by its first word.
+pub fn command(line: &str) -> Option<CommandKind> {
+    let word = line.split_whitespace().next()?.trim_end_matches('!');
+    let word = word.to_ascii_lowercase();
+    COMMANDS
+        .iter()
+        .find(|(name, ..)| *name == word)
+        .map(|(_, c, _)| *c)
+}
+
+/// Names starting with `prefix`, in table order (single-letter aliases only on exact match).
+pub fn completions(prefix: &str) -> Vec<&'static str> {
+    let p = prefix.trim_start().to_ascii_lowercase();
+    COMMANDS
+        .iter()
+        .map(|(name, ..)| *name)
+        .filter(|name| name.starts_with(&p) && (name.len() > 1 || *name == p))
+        .collect()
+}
+
+/// What Tab turns `input` into: the only completion, else the longest common prefix.
+pub fn complete(input: &str) -> String {
+    let c = completions(input);
+    match c.as_slice() {
+        [] => input.to_string(),
+        [one] => (*one).to_string(),
+        [first, rest @ ..] => {
+            let mut n = first.len();
+            for r in rest {
+                n = n.min(
+                    first
+                        .bytes()
+                        .zip(r.bytes())
+                        .take_while(|(a, b)| a == b)
+                        .count(),
+                );
+            }
+            let lcp = &first[..n];
+            if lcp.len() > input.trim().len() {
+                lcp.to_string()
+            } else {
+                input.to_string()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use crossterm::event::KeyEventKind;
+
+    use super::*;
+
+    fn key(code: KeyCode, m: KeyModifiers) -> KeyEvent {
+        let mut k = KeyEvent::new(code, m);
+        k.kind = KeyEventKind::Press;
+        k
+    }
+
+    #[test]
+    fn no_key_is_bound_twice_in_one_view() {
+        for view in [ViewKind::Quotas, ViewKind::Detail, ViewKind::Help] {
+            let mut seen = HashSet::new();
+            for b in KEYMAP.iter().filter(|b| b.applies_to(view)) {
+                for k in b.keys {
+                    assert!(seen.insert(k.label()), "{} twice in {view:?}", k.label());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn shift_letters_and_ctrl() {
+        let v = ViewKind::Quotas;
+        let u = lookup(v, &key(KeyCode::Char('U'), KeyModifiers::SHIFT));
+        assert_eq!(u, Some(Action::Sort(SortKey::Used)));
+        let u2 = lookup(v, &key(KeyCode::Char('u'), KeyModifiers::SHIFT));
+        assert_eq!(u2, Some(Action::Sort(SortKey::Used)));
+        assert_eq!(
+            lookup(v, &key(KeyCode::Char('u'), KeyModifiers::NONE)),
+            None
+        );
+        let c = lookup(v, &key(KeyCode::Char('c'), KeyModifiers::CONTROL));
+        assert_eq!(c, Some(Action::Quit));
+        assert_eq!(
+            lookup(v, &key(KeyCode::Char('c'), KeyModifiers::NONE)),
+            None
+        );
+        let r = lookup(v, &key(KeyCode::Char('r'), KeyModifiers::CONTROL));
+        assert_eq!(r, Some(Action::PollNow));
+        assert_eq!(
+            lookup(v, &key(KeyCode::Char('R'), KeyModifiers::SHIFT)),
+            Some(Action::Sort(SortKey::Remaining))
+        );
+        assert_eq!(
+            lookup(ViewKind::Help, &key(KeyCode::Char('/'), KeyModifiers::NONE)),
+            None
+        );
+    }
+
+    #[test]
+    fn command_completion() {
+        assert_eq!(complete("quo"), "quotas");
+        assert_eq!(complete("q"), "q");
+        assert_eq!(completions("q"), ["quotas", "quit", "q"]);
+        assert_eq!(complete("qu"), "qu");
+        assert_eq!(complete("n"), "notifications");
+        assert_eq!(complete("zzz"), "zzz");
+        assert_eq!(command(" Quit "), Some(CommandKind::Quit));
+        assert_eq!(command("q!"), Some(CommandKind::Quit));
+        assert_eq!(command("orgs acme"), Some(CommandKind::Goto(Screen::Orgs)));
+        assert_eq!(command("nope"), None);
+    }
+}

@@ -1,0 +1,23 @@
+//! The interactive console (k9s conventions): state, keymap, rendering, terminal loop.
+//!
+//! `state::AppState` changes only through engine events, keys and ticks; `render::render` draws
+//! it as a pure function; `keymap` is the one table behind key handling, hints and help.
+
+pub mod format;
+pub mod keymap;
+pub mod render;
+pub mod sanitize;
+pub mod state;
+pub mod table;
+pub mod terminal;
+pub mod theme;
+
+mod detail;
+mod footer;
+mod header;
+mod help;
+mod quotas;
+
+pub use render::render;
+pub use state::{AppState, UiAction};
+pub use terminal::{ConsoleOptions, run_console};

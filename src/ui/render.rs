@@ -1,0 +1,109 @@
+//! The screen as a pure function of the state and the theme. One module per region:
+//!
+//! ```text
+//! ┌ header: gateway, health, poll, data age │ counts ┐   header.rs
+//! │ outage banner (only while the gateway fails)     │   header.rs
+//! ├ body: quotas table | quota detail | help ────────┤   quotas.rs, detail.rs, help.rs
+//! └ footer: filter/command line, flash, key hints ───┘   footer.rs
+//! ```
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Rect};
+use ratatui::style::Style;
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Paragraph, Wrap};
+
+use super::state::{AppState, View};
+use super::theme::Theme;
+use super::{detail, footer, header, help, quotas};
+
+/// Below this the layout cannot hold a useful table; a message is shown instead.
+pub const MIN_WIDTH: u16 = 40;
+pub const MIN_HEIGHT: u16 = 10;
+
+/// Rows of the header block.
+const HEADER_ROWS: u16 = 3;
+
+pub(crate) struct Regions {
+    pub header: Rect,
+    pub banner: Option<Rect>,
+    pub body: Rect,
+    pub footer: Rect,
+}
+
+pub(crate) fn too_small(area: Rect) -> bool {
+    area.width < MIN_WIDTH || area.height < MIN_HEIGHT
+}
+
+pub(crate) fn layout(state: &AppState, area: Rect) -> Regions {
+    let header_h = HEADER_ROWS.min(area.height);
+    let banner_h =
+        header::banner_rows(state, area.width).min(area.height.saturating_sub(header_h + 5));
+    let footer_h = 1.min(area.height.saturating_sub(header_h + banner_h));
+    let body_h = area.height.saturating_sub(header_h + banner_h + footer_h);
+    let row = |y: u16, h: u16| Rect::new(area.x, area.y + y, area.width, h);
+    Regions {
+        header: row(0, header_h),
+        banner: (banner_h > 0).then(|| row(header_h, banner_h)),
+        body: row(header_h + banner_h, body_h),
+        footer: row(header_h + banner_h + body_h, footer_h),
+    }
+}
+
+/// Data rows the quotas table shows at the state's terminal size (for paging).
+pub(crate) fn table_rows(state: &AppState) -> usize {
+    let (w, h) = state.size();
+    let area = Rect::new(0, 0, w, h);
+    if too_small(area) {
+        return 1;
+    }
+    quotas::data_rows(layout(state, area).body)
+}
+
+/// Draws the whole screen.
+pub fn render(state: &AppState, theme: &Theme, frame: &mut Frame) {
+    let area = frame.area();
+    frame.render_widget(
+        Block::new().style(Style::new().fg(theme.foreground).bg(theme.background)),
+        area,
+    );
+    if too_small(area) {
+        render_too_small(theme, frame, area);
+        return;
+    }
+    let r = layout(state, area);
+    header::render(state, theme, frame, r.header);
+    if let Some(b) = r.banner {
+        header::render_banner(state, theme, frame, b);
+    }
+    match state.view() {
+        View::Quotas => quotas::render(state, theme, frame, r.body),
+        View::Detail(id) => detail::render(state, theme, frame, r.body, id),
+        View::Help(from) => help::render(from.kind(), theme, frame, r.body),
+    }
+    footer::render(state, theme, frame, r.footer);
+}
+
+fn render_too_small(theme: &Theme, frame: &mut Frame, area: Rect) {
+    let lines = vec![
+        Line::styled("terminal too small", Style::new().fg(theme.warning_fg)),
+        Line::raw(format!(
+            "{}×{} < {MIN_WIDTH}×{MIN_HEIGHT}",
+            area.width, area.height
+        )),
+        Line::styled("q quits", Style::new().fg(theme.muted)),
+    ];
+    let top = area.height.saturating_sub(lines.len() as u16) / 2;
+    let inner = Rect::new(
+        area.x,
+        area.y + top,
+        area.width,
+        area.height.saturating_sub(top),
+    );
+    frame.render_widget(
+        Paragraph::new(lines)
+            .alignment(Alignment::Center)
+            .wrap(Wrap { trim: true }),
+        inner,
+    );
+}

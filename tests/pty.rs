@@ -1,0 +1,204 @@
+//! The real binary in a pseudo-terminal, read through a vt100 emulator the way a person sees
+//! it: starts on the demo gateway, filters, opens a detail, goes back and quits cleanly.
+
+use std::io::ErrorKind;
+use std::num::NonZeroU16;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use expectrl::Session;
+use expectrl::process::unix::WaitStatus;
+
+const COLS: u16 = 120;
+const ROWS: u16 = 40;
+
+struct Pty {
+    session: expectrl::session::OsSession,
+    vt: vt100::Parser,
+    raw: Vec<u8>,
+    eof: bool,
+}
+
+impl Pty {
+    fn spawn(dir: &std::path::Path) -> Pty {
+        let config = dir.join("config.toml");
+        std::fs::write(&config, "").expect("write empty config");
+        let data = dir.join("data");
+        std::fs::create_dir_all(&data).expect("data dir");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tykwatch"));
+        cmd.env("TYKWATCH_CONFIG", &config)
+            .env("TYKWATCH_DATA_DIR", &data)
+            .env("TERM", "xterm-256color")
+            .env_remove("TYK_GW_SECRET");
+        let mut session = Session::spawn(cmd).expect("spawn tykwatch in a pty");
+        session
+            .get_process_mut()
+            .set_window_size(COLS, ROWS)
+            .expect("window size");
+        let rows = NonZeroU16::new(ROWS).expect("rows");
+        let cols = NonZeroU16::new(COLS).expect("cols");
+        Pty {
+            session,
+            vt: vt100::Parser::new(rows, cols, 0),
+            raw: Vec::new(),
+            eof: false,
+        }
+    }
+
+    /// Reads what is there without blocking.
+    fn pump(&mut self) {
+        let mut buf = [0u8; 8192];
+        while !self.eof {
+            match self.session.try_read(&mut buf) {
+                Ok(0) => self.eof = true,
+                Ok(n) => {
+                    self.vt.process(&buf[..n]);
+                    self.raw.extend_from_slice(&buf[..n]);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                // Linux reports EIO on the master once the child has gone.
+                Err(_) => self.eof = true,
+            }
+        }
+    }
+
+    fn screen(&self) -> String {
+        self.vt.screen().contents()
+    }
+
+    /// Polls until the screen satisfies `ok`, failing with the screen after `timeout`.
+    fn wait_for(&mut self, what: &str, timeout: Duration, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.pump();
+            let screen = self.screen();
+            if ok(&screen) {
+                return screen;
+            }
+            assert!(
+                !self.eof,
+                "tykwatch exited while waiting for {what}; screen:\n{screen}"
+            );
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Resizes the pty (the child gets SIGWINCH) and the emulator with it.
+    fn resize(&mut self, cols: u16, rows: u16) {
+        self.pump();
+        self.session
+            .get_process_mut()
+            .set_window_size(cols, rows)
+            .expect("window size");
+        let r = NonZeroU16::new(rows).expect("rows");
+        let c = NonZeroU16::new(cols).expect("cols");
+        self.vt.set_size(r, c);
+    }
+
+    fn send(&mut self, bytes: &str) {
+        use expectrl::Expect;
+        self.session.send(bytes).expect("send to the pty");
+    }
+
+    fn wait_exit(&mut self, timeout: Duration) -> WaitStatus {
+        let deadline = Instant::now() + timeout;
+        while !self.eof {
+            self.pump();
+            assert!(
+                Instant::now() < deadline,
+                "tykwatch did not exit; screen:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.session
+            .get_process()
+            .wait()
+            .expect("wait for tykwatch")
+    }
+}
+
+/// The count in the table title `quotas(all)[N]`.
+fn quota_count(screen: &str) -> Option<usize> {
+    let start = screen.find("quotas(all)[")? + "quotas(all)[".len();
+    let rest = &screen[start..];
+    rest[..rest.find(']')?].parse().ok()
+}
+
+#[test]
+fn demo_filter_detail_back_quit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut pty = Pty::spawn(dir.path());
+
+    pty.wait_for("the demo quotas", Duration::from_secs(30), |s| {
+        s.contains("DEMO") && quota_count(s).is_some_and(|n| n > 0)
+    });
+
+    pty.send("/portal");
+    pty.wait_for("the filter prompt", Duration::from_secs(10), |s| {
+        s.contains("/portal")
+    });
+    pty.send("\r");
+    let filtered = pty.wait_for("the filtered table", Duration::from_secs(10), |s| {
+        s.contains("</portal>")
+    });
+    assert!(filtered.contains("portal-key"), "{filtered}");
+    assert!(
+        !filtered.contains("checkout"),
+        "the filter left other keys:\n{filtered}"
+    );
+
+    pty.send("\r");
+    pty.wait_for("the detail view", Duration::from_secs(10), |s| {
+        s.contains("identity") && s.contains("used over the last")
+    });
+
+    pty.send("\x1b");
+    pty.wait_for("the table again", Duration::from_secs(10), |s| {
+        s.contains("</portal>") && !s.contains("identity")
+    });
+
+    pty.send("q");
+    let status = pty.wait_exit(Duration::from_secs(10));
+    assert!(
+        matches!(status, WaitStatus::Exited(_, 0)),
+        "exit status {status:?}"
+    );
+    // The terminal is restored: the alternate screen is the last thing left.
+    let tail = &pty.raw[pty.raw.len().saturating_sub(64)..];
+    assert!(
+        pty.raw.ends_with(b"\x1b[?1049l"),
+        "output does not end by leaving the alternate screen: {:?}",
+        String::from_utf8_lossy(tail)
+    );
+}
+
+#[test]
+fn tiny_terminal_and_ctrl_c() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut pty = Pty::spawn(dir.path());
+    pty.wait_for("the demo quotas", Duration::from_secs(30), |s| {
+        quota_count(s).is_some_and(|n| n > 0)
+    });
+
+    pty.resize(20, 5);
+    pty.wait_for("the too-small message", Duration::from_secs(10), |s| {
+        s.contains("too small")
+    });
+    pty.resize(COLS, ROWS);
+    pty.wait_for("the table after growing", Duration::from_secs(10), |s| {
+        quota_count(s).is_some_and(|n| n > 0)
+    });
+
+    pty.send("\x03");
+    let status = pty.wait_exit(Duration::from_secs(10));
+    assert!(
+        matches!(status, WaitStatus::Exited(_, 0)),
+        "exit status {status:?}"
+    );
+    assert!(pty.raw.ends_with(b"\x1b[?1049l"));
+}

@@ -1,0 +1,389 @@
+//! Whole frames of the console at fixed sizes, with a fixed clock and a board built from the
+//! Tyk fixtures plus hand-made sessions, fed through the same `EngineEvent`s the engine sends.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use tykwatch::engine::EngineEvent;
+use tykwatch::quota::board::BoardSettings;
+use tykwatch::quota::poller::SweepOutcome;
+use tykwatch::quota::{QuotaId, Sample};
+use tykwatch::tyk::gateway::GatewayError;
+use tykwatch::tyk::session::{Hello, SessionState};
+use tykwatch::ui::theme::Theme;
+use tykwatch::ui::{AppState, ConsoleOptions, render};
+
+/// 2025-03-01T10:00:00Z, the `last_updated` of the fixtures.
+const NOW: i64 = 1_740_823_200_000;
+const NOW_S: i64 = NOW / 1000;
+/// Sweeps every 20 s over the last five minutes.
+const SWEEPS: i64 = 16;
+const STEP_MS: i64 = 20_000;
+
+const PORTAL: &str = "5e9d9544a1dcd60001d0ed20a2290376f89846b798b7e5197584ef6d";
+const UNLIMITED: &str = "5e9d9544a1dcd60001d0ed20e7f75f9e03534825b7aef9df749582e5";
+const LEGACY: &str = "5e9d9544a1dcd60001d0ed20c0ffee0000000000000000000000a001";
+const ORG: &str = "5e9d9544a1dcd60001d0ed20";
+const ORDERS: &str = "b84fe1a04e5648927971c0557971565c";
+const PAYMENTS: &str = "3f2a8d1c9e7b4b05a6c4d2e1f0a9b8c7";
+
+fn fixture(name: &str) -> SessionState {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    SessionState::from_slice(&bytes).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn session(json: &str) -> SessionState {
+    SessionState::from_slice(json.as_bytes()).unwrap_or_else(|e| panic!("{e}: {json}"))
+}
+
+fn key_id(n: u32) -> String {
+    format!("{ORG}{n:032x}")
+}
+
+/// A hand-made key session: `alias`, quota `max`/`remaining`, renewing at `renews`.
+fn hand(alias_json: &str, max: i64, remaining: i64, renews: i64, extra: &str) -> SessionState {
+    session(&format!(
+        r#"{{"org_id":"{ORG}","alias":{alias_json},"quota_max":{max},"quota_remaining":{remaining},
+            "quota_renews":{renews},"quota_renewal_rate":3600,"rate":50,"per":1{extra}}}"#
+    ))
+}
+
+/// Every quota of the fleet at sweep `i` (0 = five minutes ago, SWEEPS-1 = now).
+fn fleet(i: i64, at: i64) -> Vec<Sample> {
+    let left = SWEEPS - 1 - i;
+    let renews = NOW_S + 3600;
+    let mut out = Vec::new();
+
+    // portal-key (Tyk v5.8 fixture): 850/1000 now, 30 req/min on the key and its Orders limit.
+    let mut portal = fixture("session_v5_8.json");
+    portal.quota_remaining = 150 + left * 10;
+    if let Some(l) = portal
+        .access_rights
+        .get_mut(ORDERS)
+        .and_then(|a| a.limit.as_mut())
+    {
+        l.quota_remaining = 150 + left * 10;
+    }
+    out.extend(Sample::from_key_session(PORTAL, &portal, at));
+    // internal-batch: unlimited, with empty per-API limits (ignored).
+    out.extend(Sample::from_key_session(
+        UNLIMITED,
+        &fixture("session_unlimited.json"),
+        at,
+    ));
+    // legacy-client (v3.2.0, limit null): its window ended in 2021 — renews on the next request.
+    out.extend(Sample::from_key_session(
+        LEGACY,
+        &fixture("session_v3_2_0_limit_null.json"),
+        at,
+    ));
+    // The organisation quota: 88 % and 1800 req/min, exhausted before its renewal.
+    let mut org = fixture("org_session.json");
+    org.quota_remaining = 12_000 + left * 600;
+    out.push(Sample::from_org_session(ORG, &org, at));
+
+    // checkout-exhaust: reaches 0 in the last sweep.
+    out.extend(Sample::from_key_session(
+        &key_id(1),
+        &hand(r#""checkout-exhaust""#, 500, left * 4, renews, ""),
+        at,
+    ));
+    // revoked-partner: inactive.
+    out.extend(Sample::from_key_session(
+        &key_id(2),
+        &hand(
+            r#""revoked-partner""#,
+            1000,
+            700,
+            renews,
+            r#","is_inactive":true"#,
+        ),
+        at,
+    ));
+    // expired-trial: expired yesterday.
+    out.extend(Sample::from_key_session(
+        &key_id(3),
+        &hand(
+            r#""expired-trial""#,
+            100,
+            40,
+            renews,
+            &format!(r#","expires":{}"#, NOW_S - 86_400),
+        ),
+        at,
+    ));
+    // An alias with escape sequences, CR/LF/TAB, a bidi override, umlauts, CJK and an emoji.
+    out.extend(Sample::from_key_session(
+        &key_id(4),
+        &hand(
+            r#""pay\u001b[31mRED\r\n\tzürich-日本語-🚀\u202eevil""#,
+            1000,
+            30 + left,
+            renews,
+            r#","meta_data":{"note":"bell\u0007 and \u001b[2J clear","owner":"zoë@example.com"}"#,
+        ),
+        at,
+    ));
+    // nightly-sync: renewed between the last two sweeps (usage drops: ↓).
+    let (remaining, renews_at) = if left == 0 {
+        (98, renews)
+    } else {
+        (left, NOW_S)
+    };
+    out.extend(Sample::from_key_session(
+        &key_id(5),
+        &hand(r#""nightly-sync""#, 100, remaining, renews_at, ""),
+        at,
+    ));
+    // slow-reader: would take days; the quota renews first (ETA dimmed).
+    out.extend(Sample::from_key_session(
+        &key_id(6),
+        &hand(r#""slow-reader""#, 10_000, 9_000 + left, renews, ""),
+        at,
+    ));
+    // partner-v2: a key quota plus two per-API limits, policies, tags and meta_data.
+    let partner = session(&format!(
+        r#"{{"org_id":"{ORG}","alias":"partner-v2","quota_max":20000,"quota_remaining":{},
+            "quota_renews":{renews},"quota_renewal_rate":86400,"rate":100,"per":60,
+            "expires":{},"apply_policies":["pol-gold","pol-eu"],"tags":["partner","b64"],
+            "monitor":{{"trigger_limits":[50,90]}},
+            "meta_data":{{"email":"integrations@partner.example","plan":{{"tier":"gold","seats":5}},"verified":true}},
+            "access_rights":{{
+              "{ORDERS}":{{"api_name":"Orders API","api_id":"{ORDERS}","limit":{{"rate":10,"per":1,"quota_max":5000,"quota_remaining":{},"quota_renews":{renews},"quota_renewal_rate":3600}}}},
+              "{PAYMENTS}":{{"api_name":"Payments API","api_id":"{PAYMENTS}","limit":{{"rate":5,"per":1,"quota_max":1000,"quota_remaining":{},"quota_renews":{renews},"quota_renewal_rate":3600}}}}
+            }}}}"#,
+        20_000 - i * 100,
+        NOW_S + 30 * 86_400,
+        5_000 - i * 50,
+        1_000 - i * 60,
+    ));
+    out.extend(Sample::from_key_session(&key_id(7), &partner, at));
+    out
+}
+
+fn hello() -> Hello {
+    let path = format!("{}/tests/fixtures/hello.json", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_slice(&std::fs::read(path).expect("hello.json")).expect("hello")
+}
+
+fn options() -> ConsoleOptions {
+    ConsoleOptions {
+        gateway_label: "http://tyk-gateway.internal:8080".into(),
+        demo: false,
+        poll_interval: Duration::from_secs(2),
+        board: BoardSettings::default(),
+        global_thresholds: vec![80.0, 95.0, 100.0],
+        readonly: false,
+    }
+}
+
+fn sweep_event(i: i64) -> EngineEvent {
+    let at = NOW - (SWEEPS - 1 - i) * STEP_MS;
+    EngineEvent::Sweep(Box::new(SweepOutcome {
+        started_ms: at - 120,
+        duration: Duration::from_millis(120),
+        hello: Some(Ok(hello())),
+        samples: fleet(i, at),
+        complete: true,
+        keys: 10,
+        orgs: 1,
+        ..SweepOutcome::default()
+    }))
+}
+
+/// The fleet after all sweeps, 3 s after the last one.
+fn state() -> AppState {
+    let mut s = AppState::new(&options(), NOW - SWEEPS * STEP_MS);
+    for i in 0..SWEEPS {
+        s.tick(NOW - (SWEEPS - 1 - i) * STEP_MS);
+        s.apply_engine(EngineEvent::SweepStarted {
+            at_ms: NOW - (SWEEPS - 1 - i) * STEP_MS - 120,
+        });
+        s.apply_engine(sweep_event(i));
+    }
+    s.tick(NOW + 3_000);
+    s
+}
+
+fn key(s: &mut AppState, code: KeyCode) {
+    let _ = s.handle_key(KeyEvent::new(code, KeyModifiers::NONE));
+}
+
+fn typed(s: &mut AppState, text: &str) {
+    for c in text.chars() {
+        key(s, KeyCode::Char(c));
+    }
+}
+
+fn draw(s: &mut AppState, w: u16, h: u16) -> Terminal<TestBackend> {
+    s.resize(w, h);
+    let theme = Theme::builtin("default").expect("default theme");
+    let mut t = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+    t.draw(|f| render(s, &theme, f)).expect("draw");
+    assert_clean(&t);
+    t
+}
+
+/// No cell may hold a control character: nothing can reach the terminal as an escape.
+fn assert_clean(t: &Terminal<TestBackend>) {
+    for cell in t.backend().buffer().content() {
+        assert!(
+            !cell.symbol().chars().any(|c| c.is_control()),
+            "control character in cell {:?}",
+            cell.symbol()
+        );
+    }
+}
+
+#[test]
+fn quotas_80x24() {
+    let mut s = state();
+    insta::assert_snapshot!(draw(&mut s, 80, 24).backend());
+}
+
+#[test]
+fn quotas_160x48() {
+    let mut s = state();
+    insta::assert_snapshot!(draw(&mut s, 160, 48).backend());
+}
+
+fn open_detail(s: &mut AppState, filter: &str) {
+    key(s, KeyCode::Char('/'));
+    typed(s, filter);
+    key(s, KeyCode::Enter);
+    key(s, KeyCode::Enter);
+}
+
+#[test]
+fn detail_80x24() {
+    let mut s = state();
+    open_detail(&mut s, "portal");
+    assert_eq!(
+        s.view(),
+        &tykwatch::ui::state::View::Detail(QuotaId::Key(Arc::from(PORTAL)))
+    );
+    insta::assert_snapshot!(draw(&mut s, 80, 24).backend());
+}
+
+#[test]
+fn detail_160x48() {
+    let mut s = state();
+    open_detail(&mut s, "portal");
+    insta::assert_snapshot!(draw(&mut s, 160, 48).backend());
+}
+
+#[test]
+fn detail_per_api_limits_120x40() {
+    let mut s = state();
+    key(&mut s, KeyCode::Char('/'));
+    typed(&mut s, "partner-v2");
+    key(&mut s, KeyCode::Enter);
+    // Name order puts the key quota first, then its API limits.
+    let _ = s.handle_key(KeyEvent::new(KeyCode::Char('S'), KeyModifiers::SHIFT));
+    key(&mut s, KeyCode::Home);
+    key(&mut s, KeyCode::Enter);
+    insta::assert_snapshot!(draw(&mut s, 120, 40).backend());
+}
+
+#[test]
+fn help_80x24() {
+    let mut s = state();
+    key(&mut s, KeyCode::Char('?'));
+    insta::assert_snapshot!(draw(&mut s, 80, 24).backend());
+}
+
+#[test]
+fn filter_applied_80x24() {
+    let mut s = state();
+    key(&mut s, KeyCode::Char('/'));
+    typed(&mut s, "orders");
+    key(&mut s, KeyCode::Enter);
+    assert_eq!(s.order().len(), 2);
+    insta::assert_snapshot!(draw(&mut s, 80, 24).backend());
+}
+
+#[test]
+fn filter_typing_and_command_completion_80x24() {
+    let mut s = state();
+    key(&mut s, KeyCode::Char('/'));
+    typed(&mut s, "!portal");
+    let typing = draw(&mut s, 80, 24);
+    assert!(typing.backend().to_string().contains("/!portal"));
+    key(&mut s, KeyCode::Enter);
+    key(&mut s, KeyCode::Char(':'));
+    typed(&mut s, "quo");
+    insta::assert_snapshot!(draw(&mut s, 80, 24).backend());
+}
+
+#[test]
+fn outage_banner_80x24() {
+    let mut s = state();
+    s.tick(NOW + 5_000);
+    s.apply_engine(EngineEvent::Sweep(Box::new(SweepOutcome {
+        started_ms: NOW + 5_000,
+        duration: Duration::from_millis(3),
+        hello: Some(Err(GatewayError::Unreachable {
+            url: "http://tyk-gateway.internal:8080".into(),
+            reason: "connection refused".into(),
+        })),
+        error: Some(GatewayError::Unreachable {
+            url: "http://tyk-gateway.internal:8080".into(),
+            reason: "connection refused".into(),
+        }),
+        ..SweepOutcome::default()
+    })));
+    s.apply_engine(EngineEvent::Backoff {
+        retry_in: Duration::from_secs(16),
+        attempt: 3,
+    });
+    s.tick(NOW + 15_000);
+    assert_eq!(s.board().len(), 14, "data stays on screen");
+    insta::assert_snapshot!(draw(&mut s, 80, 24).backend());
+}
+
+#[test]
+fn terminal_too_small_20x5() {
+    let mut s = state();
+    insta::assert_snapshot!(draw(&mut s, 20, 5).backend());
+    // and every view survives it
+    key(&mut s, KeyCode::Enter);
+    draw(&mut s, 20, 5);
+    key(&mut s, KeyCode::Char('?'));
+    draw(&mut s, 20, 5);
+    for (w, h) in [(1, 1), (40, 10), (41, 11), (0, 0)] {
+        draw(&mut s, w, h);
+    }
+}
+
+#[test]
+fn hostile_alias_100x30() {
+    let mut s = state();
+    key(&mut s, KeyCode::Char('/'));
+    typed(&mut s, "zürich");
+    key(&mut s, KeyCode::Enter);
+    assert_eq!(s.order().len(), 1);
+    let table = draw(&mut s, 100, 30);
+    insta::assert_snapshot!("hostile_alias_table_100x30", table.backend());
+    key(&mut s, KeyCode::Enter);
+    let detail = draw(&mut s, 100, 30);
+    insta::assert_snapshot!("hostile_alias_detail_100x30", detail.backend());
+}
+
+#[test]
+fn no_raw_key_on_any_screen() {
+    let mut s = state();
+    let mut screens = vec![draw(&mut s, 200, 50).backend().to_string()];
+    key(&mut s, KeyCode::Enter);
+    screens.push(draw(&mut s, 200, 50).backend().to_string());
+    for screen in screens {
+        for k in [PORTAL, UNLIMITED, LEGACY, &key_id(7)] {
+            assert!(!screen.contains(k), "raw key on screen");
+            // nor a long slice of one
+            assert!(!screen.contains(&k[8..28]), "part of a raw key on screen");
+        }
+    }
+}
