@@ -78,7 +78,11 @@ pub fn spawn_poller(gw: Gateway, settings: PollSettings, clock: Arc<dyn Clock>) 
             }
             let outcome = sweep(&gw, &settings.sweep, clock.as_ref()).await;
             let failed = outcome.error.is_some();
-            if ev_tx.send(EngineEvent::Sweep(Box::new(outcome))).await.is_err() {
+            if ev_tx
+                .send(EngineEvent::Sweep(Box::new(outcome)))
+                .await
+                .is_err()
+            {
                 return;
             }
             let wait = if failed {

@@ -3,9 +3,14 @@
 //! Data flows one way: `tyk` (wire formats, clients, demo) → `quota` (samples, board, poller)
 //! → `engine` (events) → `ui` (console) or the headless JSON log.
 
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod engine;
+pub mod monitor;
+pub mod notify;
 pub mod quota;
+pub mod store;
+pub mod templates;
 pub mod tyk;
 pub mod ui;

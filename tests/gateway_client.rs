@@ -13,7 +13,11 @@ use tykwatch::tyk::gateway::{DEFAULT_MAX_BODY, Gateway, GatewayError, GatewaySet
 const SECRET: &str = "s3cr3t-value-never-shown";
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read(format!(
+        "{}/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 fn client(url: &str, timeout_ms: u64, max_body: usize) -> Gateway {
@@ -42,7 +46,10 @@ async fn forbidden_says_which_secret_to_set() {
         .unwrap_err();
     assert!(matches!(e, GatewayError::Forbidden { .. }), "{e:?}");
     let text = no_secret(&e);
-    assert!(text.contains("TYK_GW_SECRET") && text.contains("invalid or missing key"), "{text}");
+    assert!(
+        text.contains("TYK_GW_SECRET") && text.contains("invalid or missing key"),
+        "{text}"
+    );
     let req = srv.requests.lock().unwrap()[0].clone();
     assert_eq!(req.header("x-tyk-authorization"), Some(SECRET));
 }
@@ -55,14 +62,20 @@ async fn hashed_listing_disabled_names_the_tyk_conf_setting() {
         .list_keys(None)
         .await
         .unwrap_err();
-    assert!(matches!(e, GatewayError::HashedListingDisabled { .. }), "{e:?}");
+    assert!(
+        matches!(e, GatewayError::HashedListingDisabled { .. }),
+        "{e:?}"
+    );
     assert!(no_secret(&e).contains("\"enable_hashed_keys_listing\": true"));
 }
 
 #[tokio::test]
 async fn server_error_carries_tyks_message() {
     let srv = RawServer::start(|_| {
-        Reply::json(500, "{\"status\":\"error\",\"message\":\"Redis is down\"}\n")
+        Reply::json(
+            500,
+            "{\"status\":\"error\",\"message\":\"Redis is down\"}\n",
+        )
     })
     .await;
     let e = client(&srv.url(), 2000, DEFAULT_MAX_BODY)
@@ -138,7 +151,10 @@ async fn ten_megabyte_bodies_are_read_or_refused_by_the_limit() {
         .get_key("k")
         .await
         .unwrap_err();
-    assert!(matches!(e, GatewayError::TooLarge { limit: 1048576, .. }), "{e:?}");
+    assert!(
+        matches!(e, GatewayError::TooLarge { limit: 1048576, .. }),
+        "{e:?}"
+    );
 }
 
 #[tokio::test]
@@ -191,7 +207,10 @@ async fn redirects_are_not_followed_with_the_secret() {
         .list_keys(None)
         .await
         .unwrap_err();
-    assert!(matches!(e, GatewayError::Redirect { status: 302, .. }), "{e:?}");
+    assert!(
+        matches!(e, GatewayError::Redirect { status: 302, .. }),
+        "{e:?}"
+    );
     assert_eq!(srv.requests.lock().unwrap().len(), 1);
 }
 
@@ -216,17 +235,29 @@ async fn a_key_deleted_between_list_and_get_is_skipped() {
     let srv = RawServer::start(move |r| match r.path.as_str() {
         "/hello" => Reply::json(200, fixture("hello.json")),
         "/tyk/keys" => Reply::json(200, "{\"keys\":[\"k1\",\"gone\"]}\n"),
-        "/tyk/keys/gone" => Reply::json(404, "{\"status\":\"error\",\"message\":\"Key not found\"}\n"),
-        "/tyk/org/keys" => Reply::json(404, "{\"status\":\"error\",\"message\":\"ORG not found\"}\n"),
+        "/tyk/keys/gone" => Reply::json(
+            404,
+            "{\"status\":\"error\",\"message\":\"Key not found\"}\n",
+        ),
+        "/tyk/org/keys" => Reply::json(
+            404,
+            "{\"status\":\"error\",\"message\":\"ORG not found\"}\n",
+        ),
         _ => Reply::json(200, session.clone()),
     })
     .await;
     let gw = client(&srv.url(), 2000, DEFAULT_MAX_BODY);
     let out = sweep(&gw, &SweepOptions::default(), &SystemClock).await;
     assert!(out.error.is_none());
-    assert!(out.complete, "a vanished key does not make the sweep incomplete");
+    assert!(
+        out.complete,
+        "a vanished key does not make the sweep incomplete"
+    );
     assert_eq!(out.samples.len(), 2, "k1: key quota + one per-API limit");
     assert_eq!(out.item_errors.len(), 1);
-    assert!(matches!(out.item_errors[0], GatewayError::KeyVanished { .. }));
+    assert!(matches!(
+        out.item_errors[0],
+        GatewayError::KeyVanished { .. }
+    ));
     assert_eq!(out.requests, 5);
 }

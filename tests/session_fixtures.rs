@@ -24,7 +24,11 @@ fn v5_8_every_field_emitted() {
     assert_eq!(s.tags, vec!["edge"]);
     assert_eq!(s.apply_policies, vec!["5ead7120575961000181867e"]);
     let samples = Sample::from_key_session(KEY, &s, 0);
-    assert_eq!(samples.len(), 2, "top-level quota and the Orders per-API limit");
+    assert_eq!(
+        samples.len(),
+        2,
+        "top-level quota and the Orders per-API limit"
+    );
     assert_eq!(samples[0].id, QuotaId::Key(KEY.into()));
     assert_eq!(samples[0].usage_pct(), Some(85.0));
     assert_eq!(samples[1].id, QuotaId::KeyApi(KEY.into(), ORDERS.into()));
@@ -91,8 +95,17 @@ fn numbers_as_floats_unknown_fields_and_garbage() {
         br#"{"quota_max":100.0,"quota_remaining":25.0,"quota_renews":1.7e9,"future":{"x":[1]},"mcp_access_rights":[]}"#,
     )
     .unwrap();
-    assert_eq!((s.quota_max, s.quota_remaining, s.quota_renews), (100, 25, 1_700_000_000));
-    for bad in [&b"{"[..], b"[]", b"{\"quota_max\":{}}", b"null garbage", b"\xff\xfe"] {
+    assert_eq!(
+        (s.quota_max, s.quota_remaining, s.quota_renews),
+        (100, 25, 1_700_000_000)
+    );
+    for bad in [
+        &b"{"[..],
+        b"[]",
+        b"{\"quota_max\":{}}",
+        b"null garbage",
+        b"\xff\xfe",
+    ] {
         assert!(SessionState::from_slice(bad).is_err(), "{bad:?}");
     }
 }

@@ -118,7 +118,10 @@ impl Entry {
     /// The highest threshold at or below the current usage.
     pub fn highest_threshold_reached(&self, global: &[f64]) -> Option<f64> {
         let pct = self.usage_pct()?;
-        self.thresholds(global).into_iter().rev().find(|t| pct >= *t)
+        self.thresholds(global)
+            .into_iter()
+            .rev()
+            .find(|t| pct >= *t)
     }
 }
 

@@ -173,8 +173,16 @@ mod tests {
         for i in 0..100u32 {
             h.push(i * SEC, i as i64, 5 * SEC, u32::MAX);
         }
-        // one point per 5 s plus the newest
-        assert!(h.len() <= 21, "{}", h.len());
+        // committed points lie at least `spacing - 1 sample` apart, plus the newest
+        assert!(h.len() <= 26, "{}", h.len());
+        assert!(
+            h.iter()
+                .collect::<Vec<_>>()
+                .windows(2)
+                .rev()
+                .skip(1)
+                .all(|w| w[1].0 - w[0].0 >= 4 * SEC)
+        );
         assert_eq!(h.last(), Some((99 * SEC, 99)));
     }
 

@@ -26,15 +26,25 @@ pub struct GatewaySettings {
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum GatewayError {
-    #[error("gateway URL {url:?} is not valid: {reason} (set [gateway] url or --gateway to e.g. http://localhost:8080)")]
+    #[error(
+        "gateway URL {url:?} is not valid: {reason} (set [gateway] url or --gateway to e.g. http://localhost:8080)"
+    )]
     BadUrl { url: String, reason: String },
-    #[error("cannot reach the gateway at {url}: {reason} — is it running, and is [gateway] url / --gateway right?")]
+    #[error(
+        "cannot reach the gateway at {url}: {reason} — is it running, and is [gateway] url / --gateway right?"
+    )]
     Unreachable { url: String, reason: String },
-    #[error("the gateway did not answer {what} within {secs:.1}s — check its load, or raise [gateway] timeout")]
+    #[error(
+        "the gateway did not answer {what} within {secs:.1}s — check its load, or raise [gateway] timeout"
+    )]
     Timeout { what: String, secs: f64 },
-    #[error("the gateway refused the secret (403: {message}) — set TYK_GW_SECRET or [gateway] secret to the \"secret\" of tyk.conf")]
+    #[error(
+        "the gateway refused the secret (403: {message}) — set TYK_GW_SECRET or [gateway] secret to the \"secret\" of tyk.conf"
+    )]
     Forbidden { message: String },
-    #[error("the gateway hashes keys and does not list them (404: {message}) — set \"enable_hashed_keys_listing\": true in tyk.conf")]
+    #[error(
+        "the gateway hashes keys and does not list them (404: {message}) — set \"enable_hashed_keys_listing\": true in tyk.conf"
+    )]
     HashedListingDisabled { message: String },
     #[error("key {key} was deleted between listing and reading it")]
     KeyVanished { key: String },
@@ -44,13 +54,17 @@ pub enum GatewayError {
         status: u16,
         message: String,
     },
-    #[error("{what} answered a redirect ({status}) to {location:?} — point [gateway] url at the gateway itself")]
+    #[error(
+        "{what} answered a redirect ({status}) to {location:?} — point [gateway] url at the gateway itself"
+    )]
     Redirect {
         what: String,
         status: u16,
         location: String,
     },
-    #[error("{what} sent a body that is not the JSON Tyk sends ({detail}) — is [gateway] url a Tyk Gateway?")]
+    #[error(
+        "{what} sent a body that is not the JSON Tyk sends ({detail}) — is [gateway] url a Tyk Gateway?"
+    )]
     Malformed { what: String, detail: String },
     #[error("{what} sent more than {limit} bytes — refusing to read further")]
     TooLarge { what: String, limit: usize },
@@ -91,10 +105,11 @@ impl Gateway {
             segs.pop_if_empty();
         }
         let mut headers = HeaderMap::new();
-        let mut secret = HeaderValue::from_str(&settings.secret).map_err(|_| GatewayError::BadUrl {
-            url: settings.url.clone(),
-            reason: "the secret contains characters that cannot be sent in a header".into(),
-        })?;
+        let mut secret =
+            HeaderValue::from_str(&settings.secret).map_err(|_| GatewayError::BadUrl {
+                url: settings.url.clone(),
+                reason: "the secret contains characters that cannot be sent in a header".into(),
+            })?;
         secret.set_sensitive(true);
         headers.insert("x-tyk-authorization", secret);
         let http = Client::builder()
@@ -242,7 +257,8 @@ impl Gateway {
         {
             return Err(too_large());
         }
-        let mut body = Vec::with_capacity(resp.content_length().unwrap_or(4096).min(1 << 20) as usize);
+        let mut body =
+            Vec::with_capacity(resp.content_length().unwrap_or(4096).min(1 << 20) as usize);
         loop {
             match resp.chunk().await {
                 Ok(Some(chunk)) => {

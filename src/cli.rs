@@ -1,0 +1,313 @@
+//! What the binary's commands do, as a library so tests drive the same code: resolve the
+//! configuration, pick the gateway (or start the demo), and run the console or a snapshot.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::clock::Clock;
+use crate::config::{self, Config, Paths};
+use crate::engine::{PollSettings, spawn_poller};
+use crate::quota::board::{Board, BoardSettings};
+use crate::quota::poller::{SweepOptions, sweep};
+use crate::tyk::demo::{DemoGateway, DemoOptions};
+use crate::tyk::gateway::{DEFAULT_MAX_BODY, Gateway, GatewaySettings};
+use crate::ui::theme::Theme;
+
+/// Flags shared by every command.
+#[derive(Debug, Clone, Default)]
+pub struct SetupArgs {
+    pub gateway: Option<String>,
+    pub config: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub theme: Option<String>,
+    pub demo: bool,
+    pub readonly: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("{0}")]
+    Config(String),
+    #[error("theme: {0}")]
+    Theme(String),
+    #[error("{0}")]
+    Gateway(String),
+    #[error("cannot start the demo gateway: {0}")]
+    Demo(std::io::Error),
+}
+
+/// The resolved configuration of one run.
+pub struct Setup {
+    pub paths: Paths,
+    pub config: Config,
+    pub theme: Theme,
+    pub args: SetupArgs,
+}
+
+/// The gateway a run reads: a configured one, or the embedded demo.
+pub struct Target {
+    pub gateway: Gateway,
+    /// Shown in the header: the URL, or "DEMO".
+    pub label: String,
+    pub demo: Option<DemoGateway>,
+}
+
+impl Setup {
+    pub fn load(args: SetupArgs) -> Result<Setup, SetupError> {
+        let paths = Paths::resolve(args.config.clone(), args.data_dir.clone())
+            .map_err(|e| SetupError::Config(e.to_string()))?;
+        let config =
+            config::load_or_default(&paths).map_err(|e| SetupError::Config(e.to_string()))?;
+        let theme_name = args
+            .theme
+            .clone()
+            .unwrap_or_else(|| config.ui.theme.clone());
+        let theme = Theme::load(&theme_name, Some(&paths.themes_dir()))
+            .map_err(|e| SetupError::Theme(e.to_string()))?;
+        Ok(Setup {
+            paths,
+            config,
+            theme,
+            args,
+        })
+    }
+
+    /// The gateway URL to read, unless the demo is used.
+    pub fn gateway_url(&self) -> Option<String> {
+        if self.args.demo {
+            return None;
+        }
+        self.args
+            .gateway
+            .clone()
+            .or_else(|| self.config.gateway.url.clone())
+            .filter(|u| !u.trim().is_empty())
+    }
+
+    /// Tyk's own variable wins over the file, as it does for the gateway.
+    fn secret(&self) -> String {
+        std::env::var("TYK_GW_SECRET")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| self.config.gateway.secret.expose().to_string())
+    }
+
+    pub fn gateway_settings(&self, url: String, secret: String) -> GatewaySettings {
+        GatewaySettings {
+            url,
+            secret,
+            timeout: self.config.gateway.timeout,
+            concurrency: self.config.gateway.concurrency,
+            max_body: DEFAULT_MAX_BODY,
+        }
+    }
+
+    /// Connects to the configured gateway, or starts the embedded demo on 127.0.0.1.
+    pub async fn connect(&self) -> Result<Target, SetupError> {
+        if let Some(url) = self.gateway_url() {
+            let gateway = Gateway::new(&self.gateway_settings(url, self.secret()))
+                .map_err(|e| SetupError::Gateway(e.to_string()))?;
+            let label = gateway.url().to_string();
+            return Ok(Target {
+                gateway,
+                label,
+                demo: None,
+            });
+        }
+        let demo = DemoGateway::start(DemoOptions {
+            port: 0,
+            ..DemoOptions::default()
+        })
+        .await
+        .map_err(SetupError::Demo)?;
+        let gateway = Gateway::new(&self.gateway_settings(demo.url(), demo.secret().to_string()))
+            .map_err(|e| SetupError::Gateway(e.to_string()))?;
+        Ok(Target {
+            gateway,
+            label: "DEMO".to_string(),
+            demo: Some(demo),
+        })
+    }
+
+    pub fn sweep_options(&self) -> SweepOptions {
+        SweepOptions {
+            concurrency: self.config.gateway.concurrency,
+            ..SweepOptions::default()
+        }
+    }
+
+    pub fn board_settings(&self) -> BoardSettings {
+        BoardSettings {
+            retention: self.config.gateway.history,
+            poll_interval: self.config.gateway.poll_interval,
+            ..BoardSettings::default()
+        }
+    }
+
+    /// `global_trigger_limit` (tyk.conf) ∪ `global_trigger_limits`, when monitors are enabled.
+    pub fn global_thresholds(&self) -> Vec<f64> {
+        let m = &self.config.monitor;
+        if !m.enable_trigger_monitors {
+            return Vec::new();
+        }
+        let mut t: Vec<f64> = m
+            .global_trigger_limits
+            .iter()
+            .copied()
+            .chain((m.global_trigger_limit > 0.0).then_some(m.global_trigger_limit))
+            .collect();
+        t.sort_by(f64::total_cmp);
+        t.dedup();
+        t
+    }
+}
+
+/// Runs the interactive console until the user quits.
+pub async fn console(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> std::io::Result<()> {
+    let engine = spawn_poller(
+        target.gateway.clone(),
+        PollSettings {
+            interval: setup.config.gateway.poll_interval,
+            sweep: setup.sweep_options(),
+            max_backoff: Duration::from_secs(60),
+        },
+        clock.clone(),
+    );
+    let opts = crate::ui::ConsoleOptions {
+        gateway_label: target.label.clone(),
+        demo: target.demo.is_some(),
+        poll_interval: setup.config.gateway.poll_interval,
+        board: setup.board_settings(),
+        global_thresholds: setup.global_thresholds(),
+        readonly: setup.args.readonly,
+    };
+    crate::ui::run_console(engine, opts, setup.theme.clone(), clock).await
+}
+
+/// One sweep, printed as a table or JSON lines. Exit 0 when the gateway was read, 2 otherwise.
+pub async fn snapshot(setup: &Setup, target: &Target, json: bool, clock: &dyn Clock) -> ExitCode {
+    let outcome = sweep(&target.gateway, &setup.sweep_options(), clock).await;
+    if let Some(e) = &outcome.error {
+        eprintln!("tykwatch: {e}");
+        return ExitCode::from(2);
+    }
+    for e in &outcome.item_errors {
+        eprintln!("tykwatch: warning: {e}");
+    }
+    let mut board = Board::new(setup.board_settings(), outcome.started_ms);
+    board.begin_sweep();
+    for s in outcome.samples {
+        board.ingest(s);
+    }
+    board.end_sweep(outcome.complete);
+    let entries = by_usage(&board);
+    let mut out = String::new();
+    if json {
+        for e in entries {
+            let line = json!({
+                "quota_id": e.id.to_string(),
+                "key": e.meta.masked,
+                "alias": e.meta.alias,
+                "org_id": e.meta.org_id,
+                "api_id": e.meta.api_id,
+                "quota_max": e.quota_max,
+                "quota_remaining": e.quota_remaining,
+                "used": e.used(),
+                "usage_pct": e.usage_pct(),
+                "quota_renews": e.quota_renews,
+                "trigger_limits": e.meta.trigger_limits,
+            });
+            let _ = writeln!(out, "{line}");
+        }
+    } else {
+        out = snapshot_table(&board, clock.now_ms());
+    }
+    print!("{out}");
+    ExitCode::SUCCESS
+}
+
+/// Most used first, then by name: the order of the snapshot outputs.
+fn by_usage(board: &Board) -> Vec<&crate::quota::Entry> {
+    let mut entries: Vec<_> = board.entries().iter().collect();
+    entries.sort_by(|a, b| {
+        b.usage_pct()
+            .unwrap_or(-1.0)
+            .total_cmp(&a.usage_pct().unwrap_or(-1.0))
+            .then_with(|| a.meta.label().cmp(b.meta.label()))
+    });
+    entries
+}
+
+/// Plain-text table: what a cron job mails or a person greps.
+pub fn snapshot_table(board: &Board, now_ms: i64) -> String {
+    let entries = by_usage(board);
+    let mut out = format!(
+        "{:<2} {:<24} {:<10} {:<24} {:<16} {:>7} {:>21} {:>10} {:>12}\n",
+        "", "ALIAS", "KEY", "ORG", "SCOPE", "USED%", "USED/MAX", "REMAINING", "RENEWS IN"
+    );
+    for e in entries {
+        let scope = match e.id.scope() {
+            crate::quota::Scope::Api => e.meta.api_name.as_str(),
+            s => s.as_str(),
+        };
+        let pct = e
+            .usage_pct()
+            .map(|p| format!("{p:.1}"))
+            .unwrap_or_else(|| "-".into());
+        let used_max = if e.is_limited() {
+            format!("{}/{}", e.used(), e.quota_max)
+        } else if e.quota_max < 0 {
+            "unlimited".to_string()
+        } else {
+            "no quota".to_string()
+        };
+        let renews = e.renews_in(now_ms);
+        let renews = if !e.is_limited() {
+            "-".to_string()
+        } else if renews <= 0 {
+            "on next req".to_string()
+        } else {
+            format!("{renews}s")
+        };
+        let _ = writeln!(
+            out,
+            "{:<2} {:<24} {:<10} {:<24} {:<16} {:>7} {:>21} {:>10} {:>12}",
+            e.band().glyph(),
+            clip(&plain(&e.meta.alias), 24),
+            e.meta.masked,
+            clip(&e.meta.org_id, 24),
+            clip(&plain(scope), 16),
+            pct,
+            used_max,
+            if e.is_limited() {
+                e.quota_remaining.to_string()
+            } else {
+                "-".into()
+            },
+            renews
+        );
+    }
+    out
+}
+
+/// Control characters never reach a terminal.
+fn plain(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
+}

@@ -1,0 +1,154 @@
+//! The `tykwatch` binary: console (default), snapshot, demo-gateway.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+
+use tykwatch::cli::{self, Target};
+use tykwatch::clock::{Clock, SystemClock};
+use tykwatch::tyk::demo::{DemoOptions, serve_forever};
+
+/// Live quota console and threshold notifications for the Tyk API Gateway.
+///
+/// With no gateway configured, tykwatch runs on an embedded demo gateway.
+#[derive(Debug, Parser)]
+#[command(name = "tykwatch", version, about, long_about = None)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Args)]
+struct Global {
+    /// Tyk Gateway URL (overrides [gateway] url), e.g. http://localhost:8080
+    #[arg(long, global = true, value_name = "URL")]
+    gateway: Option<String>,
+    /// Configuration file [default: the platform config dir's tykwatch/config.toml]
+    #[arg(long, global = true, env = "TYKWATCH_CONFIG", value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Data directory (SQLite outbox, demo e-mail) [default: the platform data dir]
+    #[arg(long, global = true, env = "TYKWATCH_DATA_DIR", value_name = "PATH")]
+    data_dir: Option<PathBuf>,
+    /// Colour theme: default, light, high-contrast, or a file in <config dir>/themes/
+    #[arg(long, global = true, value_name = "NAME")]
+    theme: Option<String>,
+    /// Use the embedded demo gateway even when a gateway is configured
+    #[arg(long, global = true)]
+    demo: bool,
+    /// Disable every command that modifies anything
+    #[arg(long, global = true)]
+    readonly: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Open the console (the default)
+    Console,
+    /// Sweep the gateway once, print every quota and exit (for scripts and cron jobs)
+    Snapshot {
+        /// One JSON object per line per quota instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the embedded demo gateway on its own, for curl or another tykwatch
+    DemoGateway {
+        /// Port on 127.0.0.1 (0 picks a free one)
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Secret expected in x-tyk-authorization
+        #[arg(
+            long,
+            env = "TYK_GW_SECRET",
+            hide_env_values = true,
+            default_value = "tykwatch-demo"
+        )]
+        secret: String,
+        /// Synthetic keys to add to the built-in population
+        #[arg(long, default_value_t = 0)]
+        extra_keys: usize,
+        /// Simulated-traffic speed multiplier
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tykwatch: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("tykwatch: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, String> {
+    let g = cli.global;
+    if let Some(Command::DemoGateway {
+        port,
+        secret,
+        extra_keys,
+        speed,
+    }) = cli.command
+    {
+        let opts = DemoOptions {
+            port,
+            secret,
+            extra_keys,
+            speed,
+            ..DemoOptions::default()
+        };
+        println!(
+            "demo gateway on http://127.0.0.1:{port} (x-tyk-authorization: the --secret / TYK_GW_SECRET value); Ctrl-C stops it"
+        );
+        return tokio::select! {
+            r = serve_forever(opts) => r.map(|_| ExitCode::SUCCESS).map_err(|e| format!("demo gateway: {e}")),
+            _ = tokio::signal::ctrl_c() => Ok(ExitCode::SUCCESS),
+        };
+    }
+    let setup = cli::Setup::load(cli::SetupArgs {
+        gateway: g.gateway,
+        config: g.config,
+        data_dir: g.data_dir,
+        theme: g.theme,
+        demo: g.demo,
+        readonly: g.readonly,
+    })
+    .map_err(|e| e.to_string())?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let target = setup.connect().await.map_err(|e| e.to_string())?;
+    match cli.command {
+        Some(Command::Snapshot { json }) => {
+            let code = cli::snapshot(&setup, &target, json, clock.as_ref()).await;
+            shutdown(target).await;
+            Ok(code)
+        }
+        _ => {
+            let result = cli::console(&setup, &target, clock).await;
+            shutdown(target).await;
+            result.map(|_| ExitCode::SUCCESS).map_err(|e| e.to_string())
+        }
+    }
+}
+
+async fn shutdown(target: Target) {
+    if let Some(demo) = target.demo {
+        demo.shutdown().await;
+    }
+}
