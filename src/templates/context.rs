@@ -1,0 +1,299 @@
+//! The data quota e-mails are rendered with. The notification engine fills a [`QuotaNotice`];
+//! every field is documented in `email_templates/README.md` (keep the two in step).
+//!
+//! Optional facts are `null` rather than absent, so templates can test them (`{% if api %}`)
+//! under strict undefined handling, and a typo is still an error.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::quota::{QuotaId, Sample, Scope, model};
+
+/// An id with a display name (an organisation, an API).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamedRef {
+    pub id: String,
+    /// Display name; the id when the name is unknown.
+    pub name: String,
+}
+
+/// The key a quota belongs to. The raw key is deliberately absent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRef {
+    /// `5e9d…ef6d`, as the console shows it.
+    pub masked: String,
+    /// The key's `alias`; empty when it has none.
+    pub alias: String,
+}
+
+/// The key's portal developer, from its `meta_data`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Developer {
+    /// `meta_data.tyk_developer_id`.
+    pub id: Option<String>,
+    /// `meta_data.email` or `meta_data.developer_email`.
+    pub email: Option<String>,
+}
+
+/// A quota crossed a threshold (or ran out): the context of `quota_threshold`,
+/// `quota_threshold_developer` and `quota_exhausted`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaNotice {
+    /// `key` (a key's own quota), `api` (a key's per-API limit) or `org` (an organisation).
+    pub scope: String,
+    /// What to call the quota: key alias, else masked key, else org name.
+    pub label: String,
+    pub org: NamedRef,
+    /// `null` for organisation quotas.
+    pub key: Option<KeyRef>,
+    /// The API of a per-API limit; `null` otherwise.
+    pub api: Option<NamedRef>,
+    /// The threshold that fired, in percent.
+    pub threshold: f64,
+    /// Lower thresholds passed by the same reading (recorded, not notified separately).
+    pub covered_thresholds: Vec<f64>,
+    /// All thresholds that apply to this quota (session ∪ global), ascending.
+    pub trigger_limits: Vec<f64>,
+    /// `(quota_max − quota_remaining) / quota_max × 100`, as Tyk computes it.
+    pub usage_percentage: f64,
+    pub quota_max: i64,
+    pub quota_remaining: i64,
+    /// `quota_max − quota_remaining`, never negative.
+    pub used: i64,
+    /// True when `quota_remaining <= 0`.
+    pub exhausted: bool,
+    /// Window length in seconds (`quota_renewal_rate`).
+    pub quota_renewal_rate: i64,
+    /// The window as words: `1 hour`, `30 days`.
+    pub window_human: String,
+    /// Unix seconds at which the window ends.
+    pub quota_renews: i64,
+    /// `quota_renews` as RFC 3339 UTC, e.g. `2025-03-01T11:00:00Z`.
+    pub quota_renews_rfc3339: String,
+    /// `in 35 minutes`, or `with the next request` when the window has already ended (Tyk
+    /// renews lazily).
+    pub renews_in_human: String,
+    /// Consumption rate (requests per minute) over the recent history; `null` when unknown.
+    pub rate_per_min: Option<f64>,
+    /// Time to exhaustion at that rate, as words; `null` when not consuming or unknown.
+    pub eta_human: Option<String>,
+    /// When the reading was taken: Unix seconds and RFC 3339.
+    pub observed_at: i64,
+    pub observed_at_rfc3339: String,
+    /// Link to the Tyk Dashboard (`email_backend.dashboard_hostname`); `null` when not set.
+    pub dashboard_url: Option<String>,
+    /// The key's developer; `null` for org quotas and keys without one.
+    pub developer: Option<Developer>,
+    /// Idempotency key of the notification (also the `Message-ID`); empty in previews.
+    pub notification_id: String,
+}
+
+impl QuotaNotice {
+    /// The notice for `sample` crossing `threshold` at `now_secs`. Org name, rate, ETA,
+    /// Dashboard link, covered thresholds and notification id are left for the caller
+    /// ([`Self::with_org_name`], [`Self::with_rate`], [`Self::with_dashboard_hostname`], or the
+    /// public fields).
+    pub fn from_sample(sample: &Sample, threshold: f64, now_secs: i64) -> QuotaNotice {
+        let meta = &sample.meta;
+        let key = sample.id.key().map(|k| KeyRef {
+            masked: if meta.masked.is_empty() {
+                model::mask_key(k)
+            } else {
+                meta.masked.clone()
+            },
+            alias: meta.alias.clone(),
+        });
+        let org_id = match &sample.id {
+            QuotaId::Org(o) if meta.org_id.is_empty() => o.to_string(),
+            _ => meta.org_id.clone(),
+        };
+        let api = (sample.id.scope() == Scope::Api).then(|| NamedRef {
+            id: meta.api_id.clone(),
+            name: if meta.api_name.is_empty() {
+                meta.api_id.clone()
+            } else {
+                meta.api_name.clone()
+            },
+        });
+        let developer = key.as_ref().and_then(|_| developer_of(&meta.meta_data));
+        let label = match &key {
+            Some(k) if !k.alias.is_empty() => k.alias.clone(),
+            Some(k) => k.masked.clone(),
+            None => org_id.clone(),
+        };
+        let mut limits: Vec<f64> = meta.trigger_limits.clone();
+        limits.push(threshold);
+        limits.sort_by(f64::total_cmp);
+        limits.dedup();
+        QuotaNotice {
+            scope: sample.id.scope().as_str().to_string(),
+            label,
+            org: NamedRef {
+                id: org_id.clone(),
+                name: org_id,
+            },
+            key,
+            api,
+            threshold,
+            covered_thresholds: Vec::new(),
+            trigger_limits: limits,
+            usage_percentage: sample.usage_pct().unwrap_or(0.0),
+            quota_max: sample.quota_max,
+            quota_remaining: sample.quota_remaining,
+            used: sample.used(),
+            exhausted: sample.quota_max > 0 && sample.quota_remaining <= 0,
+            quota_renewal_rate: sample.quota_renewal_rate,
+            window_human: human_duration(sample.quota_renewal_rate),
+            quota_renews: sample.quota_renews,
+            quota_renews_rfc3339: rfc3339(sample.quota_renews),
+            renews_in_human: renews_in(sample.quota_renews, now_secs),
+            rate_per_min: None,
+            eta_human: None,
+            observed_at: now_secs,
+            observed_at_rfc3339: rfc3339(now_secs),
+            dashboard_url: None,
+            developer,
+            notification_id: String::new(),
+        }
+    }
+
+    /// Sets the consumption rate and the time to exhaustion (`eta_secs`, as the board
+    /// computes it).
+    pub fn with_rate(mut self, rate_per_min: Option<f64>, eta_secs: Option<i64>) -> Self {
+        self.rate_per_min = rate_per_min.filter(|r| r.is_finite() && *r >= 0.0);
+        self.eta_human = eta_secs.map(|s| {
+            if s <= 0 {
+                "now".to_string()
+            } else {
+                human_duration(s)
+            }
+        });
+        self
+    }
+
+    /// Sets the organisation's display name (from the Dashboard or config); an org quota's
+    /// `label` follows it.
+    pub fn with_org_name(mut self, name: &str) -> Self {
+        let name = name.trim();
+        if !name.is_empty() {
+            if self.key.is_none() && self.label == self.org.id {
+                self.label = name.to_string();
+            }
+            self.org.name = name.to_string();
+        }
+        self
+    }
+
+    /// Sets `dashboard_url` from tyk_analytics.conf's `dashboard_hostname` (a host, or a URL).
+    pub fn with_dashboard_hostname(mut self, hostname: &str) -> Self {
+        let host = hostname.trim().trim_end_matches('/');
+        self.dashboard_url = if host.is_empty() {
+            None
+        } else if host.starts_with("http://") || host.starts_with("https://") {
+            Some(host.to_string())
+        } else {
+            Some(format!("https://{host}"))
+        };
+        self
+    }
+
+    /// The template for this notice: `quota_exhausted` once nothing is left, else
+    /// `quota_threshold` (operators) or `quota_threshold_developer`.
+    pub fn template_name(&self, to_developer: bool) -> &'static str {
+        match (self.exhausted, to_developer) {
+            (true, _) => "quota_exhausted",
+            (false, true) => "quota_threshold_developer",
+            (false, false) => "quota_threshold",
+        }
+    }
+}
+
+fn developer_of(meta_data: &Map<String, Value>) -> Option<Developer> {
+    let text = |field: &str| {
+        meta_data
+            .get(field)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let id = text("tyk_developer_id");
+    let email = text("email").or_else(|| text("developer_email"));
+    (id.is_some() || email.is_some()).then_some(Developer { id, email })
+}
+
+fn renews_in(quota_renews: i64, now_secs: i64) -> String {
+    if quota_renews <= now_secs {
+        "with the next request".to_string()
+    } else {
+        format!("in {}", human_duration(quota_renews - now_secs))
+    }
+}
+
+/// Seconds as words, two units at most: `45 seconds`, `35 minutes`, `1 hour 5 minutes`,
+/// `30 days`.
+pub fn human_duration(secs: i64) -> String {
+    let secs = secs.max(0);
+    let unit = |n: i64, one: &str| {
+        if n == 1 {
+            format!("1 {one}")
+        } else {
+            format!("{n} {one}s")
+        }
+    };
+    let (d, h, m, s) = (
+        secs / 86_400,
+        secs % 86_400 / 3600,
+        secs % 3600 / 60,
+        secs % 60,
+    );
+    match (d, h, m) {
+        (0, 0, 0) => unit(s, "second"),
+        (0, 0, m) => unit(m, "minute"),
+        (0, h, 0) => unit(h, "hour"),
+        (0, h, m) => format!("{} {}", unit(h, "hour"), unit(m, "minute")),
+        (d, 0, _) => unit(d, "day"),
+        (d, h, _) => format!("{} {}", unit(d, "day"), unit(h, "hour")),
+    }
+}
+
+/// Unix seconds as RFC 3339 UTC (`2025-03-01T11:00:00Z`).
+pub fn rfc3339(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let rem = unix.rem_euclid(86_400);
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_durations() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_740_826_800), "2025-03-01T11:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(human_duration(45), "45 seconds");
+        assert_eq!(human_duration(60), "1 minute");
+        assert_eq!(human_duration(3600), "1 hour");
+        assert_eq!(human_duration(3900), "1 hour 5 minutes");
+        assert_eq!(human_duration(86_400 * 30), "30 days");
+        assert_eq!(human_duration(86_400 + 7200), "1 day 2 hours");
+    }
+}
