@@ -1,0 +1,131 @@
+//! Storage identities: the quota key written to the ledger and the idempotency key of each
+//! notification. Both are stable across restarts and versions (changing them would re-arm every
+//! threshold of every quota), never contain a raw API key, and are header-safe.
+
+use sha2::{Digest, Sha256};
+
+use crate::quota::QuotaId;
+
+/// Longest idempotency key: Stripe's limit, and well inside header and Message-ID limits.
+pub const MAX_IDEM_KEY: usize = 255;
+
+/// Longest id component (API id, org id, channel) kept verbatim; longer ones are hashed.
+const MAX_VERBATIM: usize = 64;
+
+/// Hex of the first `n / 2` bytes of SHA-256(`data`).
+fn sha256_hex(data: &[u8], n: usize) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = Sha256::digest(data);
+    let mut out = String::with_capacity(n);
+    for b in digest.iter() {
+        if out.len() >= n {
+            break;
+        }
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 0x0f)] as char);
+    }
+    out.truncate(n);
+    out
+}
+
+/// An id component as it appears in keys: verbatim when short and made of `[A-Za-z0-9._-]`,
+/// else `~` + 32 hex chars of its SHA-256 (`~` never occurs in a verbatim component, so the two
+/// forms cannot collide). Keeps keys header-safe whatever a gateway or config puts in an id.
+pub fn safe_component(s: &str) -> String {
+    let verbatim = !s.is_empty()
+        && s.len() <= MAX_VERBATIM
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if verbatim {
+        s.to_owned()
+    } else {
+        format!("~{}", sha256_hex(s.as_bytes(), 32))
+    }
+}
+
+/// The ledger identity of a quota: `key:<h>`, `key:<h>:api:<api_id>` or `org:<org_id>`, where
+/// `<h>` is the first 32 hex chars of SHA-256(raw key). The raw key is a credential and the
+/// database outlives it in backups, so it is never stored as the identity.
+pub fn quota_key(id: &QuotaId) -> String {
+    match id {
+        QuotaId::Key(k) => format!("key:{}", sha256_hex(k.as_bytes(), 32)),
+        QuotaId::KeyApi(k, api) => format!(
+            "key:{}:api:{}",
+            sha256_hex(k.as_bytes(), 32),
+            safe_component(api)
+        ),
+        QuotaId::Org(o) => format!("org:{}", safe_component(o)),
+    }
+}
+
+/// Canonical text of a threshold: shortest round-trip decimal, no exponent (`80`, `87.5`).
+pub fn threshold_str(t: f64) -> String {
+    format!("{t}")
+}
+
+/// The idempotency key of one notification: `q:<quota_key>:<period>:<threshold>:<channel>`.
+/// It is the `webhook-id` header and the e-mail Message-ID, identical across retries and
+/// restarts. Only `[A-Za-z0-9._:~-]` occur; a key that would exceed [`MAX_IDEM_KEY`] (very long
+/// API ids are already hashed, so only absurd inputs) becomes `q~` + the SHA-256 of the full key.
+pub fn idem_key(quota_key: &str, period: i64, threshold: f64, channel_id: &str) -> String {
+    let channel = if channel_id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':'))
+        && !channel_id.is_empty()
+    {
+        channel_id.to_owned()
+    } else {
+        safe_component(channel_id)
+    };
+    let key = format!(
+        "q:{quota_key}:{period}:{}:{channel}",
+        threshold_str(threshold)
+    );
+    let safe = key
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':' | b'~'));
+    if key.len() <= MAX_IDEM_KEY && safe {
+        key
+    } else {
+        format!("q~{}", sha256_hex(key.as_bytes(), 64))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    const RAW: &str = "5e9d9544a1dcd60001d0ed20a2290376f89846b798b7e5197584ef6d";
+
+    #[test]
+    fn quota_keys_hide_the_raw_key() {
+        let k = quota_key(&QuotaId::Key(Arc::from(RAW)));
+        assert!(k.starts_with("key:") && k.len() == 4 + 32, "{k}");
+        assert!(!k.contains(RAW) && !k.contains("a2290376"));
+        let a = quota_key(&QuotaId::KeyApi(Arc::from(RAW), Arc::from("api-1")));
+        assert_eq!(a, format!("{k}:api:api-1"));
+        assert_eq!(quota_key(&QuotaId::Org(Arc::from("5e9d"))), "org:5e9d");
+        // stable across versions: a changed hash would re-arm every threshold
+        assert_eq!(
+            quota_key(&QuotaId::Key(Arc::from("abc"))),
+            "key:ba7816bf8f01cfea414140de5dae2223"
+        );
+    }
+
+    #[test]
+    fn odd_ids_are_hashed_and_keys_stay_header_safe() {
+        let api = "api with spaces\r\nX-Injected: 1";
+        let q = quota_key(&QuotaId::KeyApi(Arc::from(RAW), Arc::from(api)));
+        assert!(q.contains(":api:~"), "{q}");
+        let long = "x".repeat(300);
+        let id = idem_key(&q, 1_900_000_000, 87.5, &format!("webhook:{long}"));
+        assert!(id.len() <= MAX_IDEM_KEY);
+        assert!(id.bytes().all(|b| b.is_ascii_graphic()));
+        assert_eq!(
+            idem_key("key:ab", 1_900_000_000, 80.0, "webhook:ops"),
+            "q:key:ab:1900000000:80:webhook:ops"
+        );
+        assert_eq!(threshold_str(0.1 + 0.2), "0.30000000000000004");
+    }
+}

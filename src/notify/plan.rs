@@ -1,0 +1,376 @@
+//! Which channels a crossing notifies and what each will need: a [`Crossing`] + the configured
+//! channels → [`OutboxRow`]s. Nothing is rendered here; channels render `payload_json` at
+//! delivery time, so a template fix applies to notifications still queued.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::monitor::{Crossing, idem_key};
+use crate::quota::Scope;
+use crate::store::{OutboxKind, OutboxRow, OutboxState};
+
+/// `event` of every payload this module plans.
+pub const EVENT_QUOTA_THRESHOLD: &str = "quota.threshold_crossed";
+
+/// Tyk's own monitor webhook (`[monitor.configuration] target_path`).
+pub const CHANNEL_TYK: &str = "tyk";
+/// `[notify] email_to`.
+pub const CHANNEL_EMAIL_OPS: &str = "email:ops";
+/// `[notify] org_email_to[<org>]`.
+pub const CHANNEL_EMAIL_ORG: &str = "email:org";
+/// The key's developer (`meta_data.email` / `developer_email`, with `notify_key_owner`).
+pub const CHANNEL_EMAIL_DEVELOPER: &str = "email:developer";
+
+/// The channel id of a `[[webhooks]]` entry.
+pub fn webhook_channel(name: &str) -> String {
+    format!("webhook:{name}")
+}
+
+/// How a channel id sends.
+pub fn kind_of(channel_id: &str) -> OutboxKind {
+    if channel_id == CHANNEL_TYK {
+        OutboxKind::TykWebhook
+    } else if channel_id.starts_with("email:") {
+        OutboxKind::Email
+    } else {
+        OutboxKind::StandardWebhook
+    }
+}
+
+/// The channels configured, reduced to what planning needs (no URLs, no secrets).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Channels {
+    pub tyk: bool,
+    /// Names of enabled `[[webhooks]]`.
+    pub webhooks: Vec<String>,
+    /// `[email_backend] enable_email_notifications`: gates every e-mail channel.
+    pub email: bool,
+    pub email_to: Vec<String>,
+    pub org_email_to: BTreeMap<String, Vec<String>>,
+    pub notify_key_owner: bool,
+}
+
+impl Channels {
+    pub fn from_config(c: &Config) -> Self {
+        Channels {
+            tyk: !c.monitor.configuration.target_path.is_empty(),
+            webhooks: c
+                .webhooks
+                .iter()
+                .filter(|w| w.enabled)
+                .map(|w| w.name.clone())
+                .collect(),
+            email: c.email_backend.enable_email_notifications,
+            email_to: c.notify.email_to.clone(),
+            org_email_to: c.notify.org_email_to.clone(),
+            notify_key_owner: c.notify.notify_key_owner,
+        }
+    }
+
+    /// The channels and recipients a crossing goes to, in a stable order.
+    pub fn targets(&self, c: &Crossing) -> Vec<(String, Vec<String>)> {
+        let mut out = Vec::new();
+        if self.tyk {
+            out.push((CHANNEL_TYK.to_owned(), Vec::new()));
+        }
+        for name in &self.webhooks {
+            out.push((webhook_channel(name), Vec::new()));
+        }
+        if !self.email {
+            return out;
+        }
+        if !self.email_to.is_empty() {
+            out.push((CHANNEL_EMAIL_OPS.to_owned(), self.email_to.clone()));
+        }
+        if let Some(to) = self.org_email_to.get(&c.meta.org_id)
+            && !to.is_empty()
+        {
+            out.push((CHANNEL_EMAIL_ORG.to_owned(), to.clone()));
+        }
+        if self.notify_key_owner && c.quota_id.scope() != Scope::Org {
+            let to = developer_emails(c);
+            if !to.is_empty() {
+                out.push((CHANNEL_EMAIL_DEVELOPER.to_owned(), to));
+            }
+        }
+        out
+    }
+}
+
+/// The key owner's addresses from `meta_data` (`email`, `developer_email`). The values come
+/// from the gateway, so anything that could smuggle headers or several addresses is dropped.
+fn developer_emails(c: &Crossing) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for field in ["email", "developer_email"] {
+        if let Some(v) = c.meta.meta_data.get(field).and_then(|v| v.as_str()) {
+            let v = v.trim();
+            if plausible_email(v) && !out.iter().any(|o| o.eq_ignore_ascii_case(v)) {
+                out.push(v.to_owned());
+            }
+        }
+    }
+    out
+}
+
+fn plausible_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    s.len() <= 254
+        && !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains('@')
+        && !s.chars().any(|ch| {
+            ch.is_whitespace() || ch.is_control() || matches!(ch, '<' | '>' | ',' | ';' | '"')
+        })
+}
+
+/// Everything a channel needs to render a notification later.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationPayload {
+    /// [`EVENT_QUOTA_THRESHOLD`].
+    pub event: String,
+    /// The idempotency key (`webhook-id`, Message-ID).
+    pub id: String,
+    pub channel_id: String,
+    /// `key`, `api` or `org`.
+    pub scope: String,
+    pub quota_key: String,
+    pub org_id: String,
+    pub alias: String,
+    pub key_masked: String,
+    /// The raw API key, only for the `tyk` channel: Tyk's monitor body carries it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    pub api_id: String,
+    pub api_name: String,
+    pub threshold: f64,
+    pub usage_percentage: f64,
+    pub quota_max: i64,
+    pub quota_remaining: i64,
+    /// Unix seconds.
+    pub quota_renews: i64,
+    pub period: i64,
+    pub sequence: i64,
+    /// Lower thresholds passed at the same time (no notification of their own).
+    pub covered: Vec<f64>,
+    pub detected_at_ms: i64,
+    pub tags: Vec<String>,
+    /// E-mail channels only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recipients: Vec<String>,
+}
+
+impl NotificationPayload {
+    pub fn from_json(json: &str) -> serde_json::Result<Self> {
+        serde_json::from_str(json)
+    }
+}
+
+/// Masks the raw key.
+impl fmt::Debug for NotificationPayload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NotificationPayload")
+            .field("event", &self.event)
+            .field("id", &self.id)
+            .field("channel_id", &self.channel_id)
+            .field("quota_key", &self.quota_key)
+            .field("key_masked", &self.key_masked)
+            .field("key", &self.key.as_ref().map(|_| "<redacted>"))
+            .field("threshold", &self.threshold)
+            .field("usage_percentage", &self.usage_percentage)
+            .field("sequence", &self.sequence)
+            .field("recipients", &self.recipients)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The outbox rows of one crossing: one per channel, due at once.
+pub fn plan(c: &Crossing, channels: &Channels) -> serde_json::Result<Vec<OutboxRow>> {
+    channels
+        .targets(c)
+        .into_iter()
+        .map(|(channel_id, recipients)| {
+            let id = idem_key(&c.quota_key, c.period, c.threshold, &channel_id);
+            let raw_key = (channel_id == CHANNEL_TYK)
+                .then(|| c.quota_id.key().map(str::to_owned))
+                .flatten();
+            let payload = NotificationPayload {
+                event: EVENT_QUOTA_THRESHOLD.to_owned(),
+                id: id.clone(),
+                channel_id: channel_id.clone(),
+                scope: c.quota_id.scope().as_str().to_owned(),
+                quota_key: c.quota_key.to_string(),
+                org_id: c.meta.org_id.clone(),
+                alias: c.meta.alias.clone(),
+                key_masked: c.meta.masked.clone(),
+                key: raw_key,
+                api_id: c.meta.api_id.clone(),
+                api_name: c.meta.api_name.clone(),
+                threshold: c.threshold,
+                usage_percentage: c.usage_pct,
+                quota_max: c.quota_max,
+                quota_remaining: c.quota_remaining,
+                quota_renews: c.quota_renews,
+                period: c.period,
+                sequence: c.sequence,
+                covered: c.covered.clone(),
+                detected_at_ms: c.at_ms,
+                tags: c.meta.tags.clone(),
+                recipients,
+            };
+            Ok(OutboxRow {
+                idem_key: id,
+                kind: kind_of(&channel_id),
+                channel_id,
+                payload_json: serde_json::to_string(&payload)?,
+                state: OutboxState::Pending,
+                attempts: 0,
+                next_attempt_at: c.at_ms,
+                last_status: None,
+                last_error: None,
+                created_at: c.at_ms,
+                delivered_at: None,
+                quota_key: c.quota_key.to_string(),
+                period: c.period,
+                threshold: c.threshold,
+                sequence: c.sequence,
+            })
+        })
+        .collect()
+}
+
+/// [`plan`] for a batch of crossings (one sweep), ready for `Store::record_crossings`.
+pub fn plan_all(crossings: &[Crossing], channels: &Channels) -> serde_json::Result<Vec<OutboxRow>> {
+    let mut rows = Vec::with_capacity(crossings.len() * 2);
+    for c in crossings {
+        rows.extend(plan(c, channels)?);
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, WebhookConfig};
+    use crate::quota::{QuotaId, QuotaMeta, mask_key};
+    use serde_json::json;
+    use std::sync::Arc;
+
+    const RAW: &str = "5e9d9544a1dcd60001d0ed20a2290376f89846b798b7e5197584ef6d";
+
+    fn crossing(id: QuotaId, meta: QuotaMeta) -> Crossing {
+        Crossing {
+            quota_key: Arc::from(crate::monitor::quota_key(&id)),
+            quota_id: id,
+            meta: Arc::new(meta),
+            period: 1_900_000_000,
+            threshold: 95.0,
+            covered: vec![80.0],
+            usage_pct: 96.0,
+            quota_max: 100,
+            quota_remaining: 4,
+            quota_renews: 1_900_000_000,
+            at_ms: 1_800_000_000_000,
+            sequence: 7,
+        }
+    }
+
+    fn key_meta() -> QuotaMeta {
+        let mut meta_data = serde_json::Map::new();
+        meta_data.insert("email".into(), json!("dev@acme.example"));
+        meta_data.insert(
+            "developer_email".into(),
+            json!("evil@x.example\r\nBcc: a@b.c"),
+        );
+        QuotaMeta {
+            key: Arc::from(RAW),
+            masked: mask_key(RAW),
+            alias: "acme-prod".into(),
+            org_id: "org1".into(),
+            meta_data,
+            ..QuotaMeta::default()
+        }
+    }
+
+    fn all_channels() -> Config {
+        let mut c = Config::default();
+        c.monitor.configuration.target_path = "https://hooks.example.com/q".into();
+        for (name, enabled) in [("ops", true), ("off", false)] {
+            c.webhooks.push(WebhookConfig {
+                name: name.into(),
+                url: "https://hooks.example.com/w".into(),
+                secret: Default::default(),
+                enabled,
+            });
+        }
+        c.email_backend.enable_email_notifications = true;
+        c.notify.email_to = vec!["ops@example.com".into()];
+        c.notify
+            .org_email_to
+            .insert("org1".into(), vec!["owner@acme.example".into()]);
+        c
+    }
+
+    #[test]
+    fn every_channel_gets_one_row_and_only_tyk_sees_the_raw_key() {
+        let c = crossing(QuotaId::Key(Arc::from(RAW)), key_meta());
+        let rows = plan(&c, &Channels::from_config(&all_channels())).unwrap();
+        let ids: Vec<&str> = rows.iter().map(|r| r.channel_id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "tyk",
+                "webhook:ops",
+                "email:ops",
+                "email:org",
+                "email:developer"
+            ]
+        );
+        for r in &rows {
+            assert_eq!(r.state, OutboxState::Pending);
+            assert!(r.idem_key.ends_with(&format!(":95:{}", r.channel_id)));
+            let p = NotificationPayload::from_json(&r.payload_json).unwrap();
+            assert_eq!(p.event, EVENT_QUOTA_THRESHOLD);
+            assert_eq!((p.threshold, p.covered.as_slice()), (95.0, &[80.0][..]));
+            assert_eq!(p.key.is_some(), r.channel_id == "tyk");
+            assert_eq!(r.payload_json.contains(RAW), r.channel_id == "tyk");
+            assert!(!format!("{p:?}").contains(RAW));
+        }
+        assert_eq!(rows[0].kind, OutboxKind::TykWebhook);
+        assert_eq!(rows[1].kind, OutboxKind::StandardWebhook);
+        let dev = NotificationPayload::from_json(&rows[4].payload_json).unwrap();
+        assert_eq!(dev.recipients, ["dev@acme.example"]); // the CRLF address is dropped
+    }
+
+    #[test]
+    fn email_needs_the_backend_and_org_quotas_have_no_developer() {
+        let mut cfg = all_channels();
+        cfg.email_backend.enable_email_notifications = false;
+        let c = crossing(QuotaId::Key(Arc::from(RAW)), key_meta());
+        let rows = plan(&c, &Channels::from_config(&cfg)).unwrap();
+        assert!(rows.iter().all(|r| r.kind != OutboxKind::Email));
+
+        let org = QuotaMeta {
+            org_id: "org1".into(),
+            ..key_meta()
+        };
+        let c = crossing(QuotaId::Org(Arc::from("org1")), org);
+        let rows = plan(&c, &Channels::from_config(&all_channels())).unwrap();
+        let ids: Vec<&str> = rows.iter().map(|r| r.channel_id.as_str()).collect();
+        assert_eq!(ids, ["tyk", "webhook:ops", "email:ops", "email:org"]);
+        let p = NotificationPayload::from_json(&rows[0].payload_json).unwrap();
+        assert_eq!((p.key, p.scope.as_str()), (None, "org"));
+    }
+
+    #[test]
+    fn nothing_configured_plans_nothing() {
+        let c = crossing(QuotaId::Key(Arc::from(RAW)), key_meta());
+        assert!(plan(&c, &Channels::default()).unwrap().is_empty());
+    }
+}
