@@ -272,7 +272,7 @@ pub fn snapshot_table(board: &Board, now_ms: i64) -> String {
         } else if renews <= 0 {
             "on next req".to_string()
         } else {
-            format!("{renews}s")
+            crate::ui::format::duration(renews)
         };
         let _ = writeln!(
             out,

@@ -1,5 +1,6 @@
 //! The `tykwatch` binary: console (default), snapshot, demo-gateway.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -8,6 +9,8 @@ use clap::{Args, Parser, Subcommand};
 
 use tykwatch::cli::{self, Target};
 use tykwatch::clock::{Clock, SystemClock};
+use tykwatch::templates::cli::{self as tcli, MailOptions, PreviewFormat};
+use tykwatch::templates::{self, TemplateError, Templates};
 use tykwatch::tyk::demo::{DemoOptions, serve_forever};
 
 /// Live quota console and threshold notifications for the Tyk API Gateway.
@@ -54,6 +57,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Render an e-mail template with sample (or given) data
+    Preview {
+        /// Template name, e.g. quota_threshold (see `tykwatch templates list`)
+        name: String,
+        /// JSON file with the template data [default: the template's shipped sample]
+        #[arg(long, value_name = "FILE")]
+        data: Option<PathBuf>,
+        /// Output: text, html, or eml (the full message as it would be sent)
+        #[arg(long, value_enum, default_value_t = PreviewFormat::Text)]
+        format: PreviewFormat,
+    },
+    /// List, check or import e-mail templates
+    Templates {
+        #[command(subcommand)]
+        command: TemplatesCommand,
+    },
     /// Run the embedded demo gateway on its own, for curl or another tykwatch
     DemoGateway {
         /// Port on 127.0.0.1 (0 picks a free one)
@@ -73,6 +92,19 @@ enum Command {
         /// Simulated-traffic speed multiplier
         #[arg(long, default_value_t = 1.0)]
         speed: f64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TemplatesCommand {
+    /// List the templates (shipped and user overrides) and their samples
+    List,
+    /// Render every template with every sample; fail on any error
+    Check,
+    /// Convert a Go (Tyk portal) template to tykwatch's syntax, listing what could not be converted
+    ImportGo {
+        /// The Go template file
+        file: PathBuf,
     },
 }
 
@@ -131,6 +163,23 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         readonly: g.readonly,
     })
     .map_err(|e| e.to_string())?;
+    match &cli.command {
+        Some(Command::Preview { name, data, format }) => {
+            return templates_command(&setup, |t, mail, out| {
+                tcli::preview(t, name, data.as_deref(), *format, mail, out)
+            });
+        }
+        Some(Command::Templates { command }) => {
+            return templates_command(&setup, |t, mail, out| match command {
+                TemplatesCommand::List => tcli::list(t, out),
+                TemplatesCommand::Check => tcli::check(t, mail, out),
+                TemplatesCommand::ImportGo { file } => {
+                    tcli::import_go(file, out, &mut std::io::stderr())
+                }
+            });
+        }
+        _ => {}
+    }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let target = setup.connect().await.map_err(|e| e.to_string())?;
     match cli.command {
@@ -143,6 +192,28 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             let result = cli::console(&setup, &target, clock).await;
             shutdown(target).await;
             result.map(|_| ExitCode::SUCCESS).map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// Loads the templates (shipped + the user's overrides) and runs one templates command.
+fn templates_command(
+    setup: &cli::Setup,
+    f: impl FnOnce(&Templates, &MailOptions, &mut dyn Write) -> Result<(), TemplateError>,
+) -> Result<ExitCode, String> {
+    let run = || {
+        let t = Templates::load(Some(&templates::user_dir(&setup.paths.config_dir)))?;
+        let mail = MailOptions::from_config(&setup.config)?;
+        let mut out = std::io::stdout().lock();
+        f(&t, &mail, &mut out)?;
+        let _ = out.flush();
+        Ok::<(), TemplateError>(())
+    };
+    match run() {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("tykwatch: {e}");
+            Ok(ExitCode::from(1))
         }
     }
 }

@@ -1,0 +1,154 @@
+//! The real binary's non-interactive commands: snapshot on the demo and against a dead
+//! gateway, templates, help, and configuration errors.
+
+use std::process::{Command, Output};
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    /// The binary with config and data isolated from the user's real files.
+    fn cmd(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_tykwatch"))
+            .args(args)
+            .env_remove("TYKWATCH_CONFIG")
+            .env_remove("TYK_GW_SECRET")
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
+            .env("XDG_DATA_HOME", self.dir.path().join("data"))
+            .env("HOME", self.dir.path())
+            .output()
+            .unwrap()
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).to_string()
+}
+
+#[test]
+fn snapshot_json_on_the_demo_masks_keys() {
+    let env = Env::new();
+    let out = env.cmd(&["snapshot", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.len() > 30, "{} quotas", lines.len());
+    for l in &lines {
+        for field in [
+            "quota_id",
+            "key",
+            "alias",
+            "org_id",
+            "api_id",
+            "quota_max",
+            "quota_remaining",
+            "used",
+            "usage_pct",
+            "quota_renews",
+            "trigger_limits",
+        ] {
+            assert!(l.get(field).is_some(), "{field} missing in {l}");
+        }
+    }
+    // No raw demo key (org id + 32 hex) is ever printed.
+    assert!(!stdout.contains("5e9d9544a1dcd60001d0ed20a2290376f89846b798b7e5197584ef6d"));
+    let portal = lines.iter().find(|l| l["alias"] == "portal-key").unwrap();
+    assert_eq!(portal["key"], "5e9d…ef6d");
+    let unlimited = lines
+        .iter()
+        .find(|l| l["alias"] == "internal-batch")
+        .unwrap();
+    assert_eq!(unlimited["usage_pct"], serde_json::Value::Null);
+}
+
+#[test]
+fn snapshot_table_on_the_demo() {
+    let env = Env::new();
+    let out = env.cmd(&["snapshot"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let t = text(&out.stdout);
+    assert!(t.starts_with("   ALIAS"), "{t}");
+    assert!(t.contains("portal-key") && t.contains("Orders API") && t.contains("unlimited"));
+}
+
+#[test]
+fn snapshot_of_a_dead_gateway_fails_with_what_to_fix() {
+    let env = Env::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let out = env.cmd(&["--gateway", &url, "snapshot"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("cannot reach the gateway") && err.contains("--gateway"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn a_bad_config_names_the_key_and_line() {
+    let env = Env::new();
+    let path = env.dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "[gateway]\nurl = \"http://x:8080\"\nsecret = \"s\"\npoll_interval = \"2x\"\n",
+    )
+    .unwrap();
+    let out = env.cmd(&["--config", path.to_str().unwrap(), "snapshot"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(":4:") && err.contains("gateway.poll_interval"),
+        "{err}"
+    );
+}
+
+#[test]
+fn templates_check_list_and_preview() {
+    let env = Env::new();
+    let out = env.cmd(&["templates", "check"]);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains(" 0 failed"));
+    let out = env.cmd(&["preview", "quota_threshold", "--format", "eml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let eml = text(&out.stdout);
+    assert!(
+        eml.contains("multipart/alternative") && eml.contains("Subject:"),
+        "{eml}"
+    );
+    let out = env.cmd(&["preview", "no_such_template"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no template named"));
+}
+
+#[test]
+fn every_command_has_help() {
+    let env = Env::new();
+    for args in [
+        &["--help"][..],
+        &["console", "--help"],
+        &["snapshot", "--help"],
+        &["demo-gateway", "--help"],
+        &["preview", "--help"],
+        &["templates", "--help"],
+        &["templates", "import-go", "--help"],
+    ] {
+        let out = env.cmd(args);
+        assert!(out.status.success(), "{args:?}");
+        assert!(text(&out.stdout).contains("Usage: tykwatch"), "{args:?}");
+    }
+}
