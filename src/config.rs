@@ -499,15 +499,20 @@ impl ConfigError {
     }
 }
 
+/// One located problem per line; shared by config and theme errors.
+pub fn write_problems(problems: &[Problem], f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    for (i, p) in problems.iter().enumerate() {
+        if i > 0 {
+            f.write_str("\n")?;
+        }
+        write!(f, "{p}")?;
+    }
+    Ok(())
+}
+
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, p) in self.problems.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n")?;
-            }
-            write!(f, "{p}")?;
-        }
-        Ok(())
+        write_problems(&self.problems, f)
     }
 }
 
