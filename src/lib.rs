@@ -7,6 +7,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod engine;
+pub mod headless;
 pub mod monitor;
 pub mod notify;
 pub mod quota;

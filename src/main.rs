@@ -51,6 +51,8 @@ struct Global {
 enum Command {
     /// Open the console (the default)
     Console,
+    /// Run the engine headless: one JSON line per event on stdout; SIGTERM/SIGINT stop it
+    Run,
     /// Sweep the gateway once, print every quota and exit (for scripts and cron jobs)
     Snapshot {
         /// One JSON object per line per quota instead of a table
@@ -183,6 +185,11 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let target = setup.connect().await.map_err(|e| e.to_string())?;
     match cli.command {
+        Some(Command::Run) => {
+            let result = tykwatch::headless::run(&setup, &target, clock).await;
+            shutdown(target).await;
+            result.map(|_| ExitCode::SUCCESS)
+        }
         Some(Command::Snapshot { json }) => {
             let code = cli::snapshot(&setup, &target, json, clock.as_ref()).await;
             shutdown(target).await;

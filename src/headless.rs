@@ -1,0 +1,159 @@
+//! `tykwatch run`: the same engine without a terminal. Each sweep's samples go through the
+//! monitor; crossings and their outbox rows are recorded durably; one JSON line per event goes
+//! to stdout. SIGTERM / SIGINT stop polling and exit 0.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::cli::{Setup, Target};
+use crate::clock::Clock;
+use crate::engine::{Command, EngineEvent, PollSettings, spawn_poller};
+use crate::monitor::{Crossing, Monitor};
+use crate::notify::plan::{Channels, plan_all};
+use crate::quota::poller::SweepOutcome;
+use crate::store::Store;
+
+/// Opens the store in the data dir and warms the monitor from its ledger, so a restart never
+/// generates a crossing twice.
+pub fn open_monitor(setup: &Setup, now_secs: i64) -> Result<(Store, Monitor), String> {
+    let store = Store::open_in(&setup.paths.data_dir).map_err(|e| e.to_string())?;
+    store.recover_inflight().map_err(|e| e.to_string())?;
+    let mut monitor = Monitor::from_config(&setup.config.monitor);
+    let ledger = store
+        .load_ledger_since(now_secs)
+        .map_err(|e| e.to_string())?;
+    let last = store.last_sequence().map_err(|e| e.to_string())?;
+    monitor.warm(&ledger, last);
+    Ok((store, monitor))
+}
+
+/// Runs until SIGTERM or SIGINT.
+pub async fn run(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> Result<(), String> {
+    let (store, mut monitor) = open_monitor(setup, clock.now_secs())?;
+    let store = Arc::new(Mutex::new(store));
+    let channels = Channels::from_config(&setup.config);
+    let mut engine = spawn_poller(
+        target.gateway.clone(),
+        PollSettings {
+            interval: setup.config.gateway.poll_interval,
+            sweep: setup.sweep_options(),
+            max_backoff: Duration::from_secs(60),
+        },
+        clock.clone(),
+    );
+    emit(json!({"event": "started", "gateway": target.label, "data_dir": setup.paths.data_dir}));
+    let mut term = signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut int = signal(tokio::signal::unix::SignalKind::interrupt())?;
+    loop {
+        tokio::select! {
+            ev = engine.events.recv() => match ev {
+                Some(EngineEvent::Sweep(outcome)) => {
+                    emit(sweep_line(&outcome));
+                    let crossings = monitor.evaluate_all(&outcome.samples, clock.now_ms());
+                    if !crossings.is_empty() {
+                        record(&store, &mut monitor, &channels, crossings).await;
+                    }
+                    monitor.prune(clock.now_ms());
+                }
+                Some(EngineEvent::Backoff { retry_in, attempt }) => emit(json!({
+                    "event": "gateway_retry", "retry_in_s": retry_in.as_secs_f64(), "attempt": attempt
+                })),
+                Some(EngineEvent::SweepStarted { .. }) => {}
+                None => break,
+            },
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    let _ = engine.commands.send(Command::Shutdown).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), engine.task).await;
+    emit(json!({"event": "stopped"}));
+    Ok(())
+}
+
+fn signal(kind: tokio::signal::unix::SignalKind) -> Result<tokio::signal::unix::Signal, String> {
+    tokio::signal::unix::signal(kind).map_err(|e| format!("cannot install a signal handler: {e}"))
+}
+
+/// Writes the crossings and their outbox rows in one transaction, off the async threads. On
+/// failure the monitor forgets them, so the next sample detects them again: nothing is lost.
+async fn record(
+    store: &Arc<Mutex<Store>>,
+    monitor: &mut Monitor,
+    channels: &Channels,
+    crossings: Vec<Crossing>,
+) {
+    let rows = match plan_all(&crossings, channels) {
+        Ok(rows) => rows,
+        Err(e) => {
+            monitor.rollback(&crossings);
+            emit(json!({"event": "error", "message": format!("cannot plan notifications: {e}")}));
+            return;
+        }
+    };
+    let store = store.clone();
+    let batch = crossings.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let mut s = store
+            .lock()
+            .map_err(|_| "the store lock was poisoned".to_string())?;
+        s.record_crossings(&batch, &rows).map_err(|e| e.to_string())
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("the store task failed: {e}")));
+    match result {
+        Ok(_) => {
+            for c in &crossings {
+                emit(crossing_line(c));
+            }
+        }
+        Err(message) => {
+            monitor.rollback(&crossings);
+            emit(json!({"event": "error", "message": message}));
+        }
+    }
+}
+
+fn sweep_line(o: &SweepOutcome) -> Value {
+    json!({
+        "event": "sweep",
+        "at_ms": o.started_ms,
+        "duration_ms": o.duration.as_millis() as u64,
+        "quotas": o.samples.len(),
+        "keys": o.keys,
+        "orgs": o.orgs,
+        "requests": o.requests,
+        "complete": o.complete,
+        "item_errors": o.item_errors.len(),
+        "error": o.error.as_ref().map(|e| e.to_string()),
+    })
+}
+
+/// The quota is named by its masked id: the log never carries a raw key.
+pub fn crossing_line(c: &Crossing) -> Value {
+    json!({
+        "event": "threshold_crossed",
+        "quota_id": c.quota_id.to_string(),
+        "quota_key": c.quota_key.as_ref(),
+        "alias": c.meta.alias,
+        "org_id": c.meta.org_id,
+        "api_id": c.meta.api_id,
+        "threshold": c.threshold,
+        "covered": c.covered,
+        "usage_pct": c.usage_pct,
+        "quota_max": c.quota_max,
+        "quota_remaining": c.quota_remaining,
+        "period": c.period,
+        "sequence": c.sequence,
+    })
+}
+
+fn emit(v: Value) {
+    let mut out = std::io::stdout().lock();
+    // A closed stdout (piped to a finished reader) must not stop the engine.
+    let _ = writeln!(out, "{v}");
+    let _ = out.flush();
+}

@@ -1,0 +1,153 @@
+//! `tykwatch run` as a real process against the standalone demo gateway: crossings are
+//! recorded durably, SIGTERM exits 0, and after `kill -9` a restart generates nothing twice.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tykwatch");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "demo gateway did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// JSON lines of a child's stdout, read on a thread so the test can wait with a deadline.
+fn lines(out: ChildStdout) -> mpsc::Receiver<serde_json::Value> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { return };
+            let v: serde_json::Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+            if tx.send(v).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Events until `n` sweeps were seen.
+fn until_sweeps(rx: &mpsc::Receiver<serde_json::Value>, n: usize) -> Vec<serde_json::Value> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    let mut sweeps = 0;
+    while sweeps < n {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let v = rx.recv_timeout(left).expect("no event before the deadline");
+        if v["event"] == "sweep" {
+            assert_eq!(v["complete"], true, "{v}");
+            sweeps += 1;
+        }
+        seen.push(v);
+    }
+    seen
+}
+
+fn run(dir: &std::path::Path, port: u16) -> Child {
+    Command::new(BIN)
+        .args(["--gateway", &format!("http://127.0.0.1:{port}"), "run"])
+        .env_remove("TYKWATCH_CONFIG")
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env("TYKWATCH_DATA_DIR", dir.join("data"))
+        .env("TYK_GW_SECRET", "tykwatch-demo")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
+fn crossings(events: &[serde_json::Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|v| v["event"] == "threshold_crossed")
+        .map(|v| format!("{}@{}:{}", v["quota_key"], v["period"], v["threshold"]))
+        .collect()
+}
+
+#[test]
+fn crossings_are_recorded_once_across_kill_9_and_sigterm_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // Speed 0: no simulated traffic, so quota periods and usage stay put between the runs.
+    let _gw = Killed(
+        Command::new(BIN)
+            .args(["demo-gateway", "--port", &port.to_string(), "--speed", "0"])
+            .env("TYK_GW_SECRET", "tykwatch-demo")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_port(port);
+
+    // First run: the demo has quotas over their trigger limits.
+    let mut first = run(dir.path(), port);
+    let rx = lines(first.stdout.take().unwrap());
+    let events = until_sweeps(&rx, 2);
+    let fired = crossings(&events);
+    assert!(fired.len() >= 5, "expected crossings, got {events:?}");
+    let mut unique = fired.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), fired.len(), "a crossing fired twice");
+    for v in events.iter().filter(|v| v["event"] == "threshold_crossed") {
+        let id = v["quota_id"].as_str().unwrap();
+        assert!(
+            id.contains('…') || id.starts_with("org:"),
+            "raw key in the log: {id}"
+        );
+    }
+    // Crossings are printed after their transaction committed: kill -9 loses nothing.
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    // Second run on the same data dir: nothing is generated again.
+    let mut second = run(dir.path(), port);
+    let rx = lines(second.stdout.take().unwrap());
+    let events = until_sweeps(&rx, 2);
+    assert_eq!(crossings(&events), Vec::<String>::new(), "{events:?}");
+    let pid = second.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = second.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "run did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    let rest: Vec<_> = rx.try_iter().collect();
+    assert_eq!(
+        rest.last().map(|v| v["event"].clone()),
+        Some("stopped".into())
+    );
+    assert!(dir.path().join("data/tykwatch.db").exists());
+}
