@@ -3,11 +3,22 @@
 
 use std::hint::black_box;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use tykwatch::clock::SystemClock;
+use tykwatch::engine::EngineEvent;
 use tykwatch::quota::board::{Board, BoardSettings};
-use tykwatch::quota::{QuotaId, QuotaMeta, Sample};
+use tykwatch::quota::poller::{SweepOptions, SweepOutcome, sweep};
+use tykwatch::quota::{QuotaId, QuotaMeta, Sample, mask_key};
+use tykwatch::tyk::demo::{DemoGateway, DemoOptions};
+use tykwatch::tyk::gateway::{DEFAULT_MAX_BODY, Gateway, GatewaySettings};
 use tykwatch::tyk::session::SessionState;
+use tykwatch::ui::table::{Filter, Sort, SortKey, order};
+use tykwatch::ui::theme::Theme;
+use tykwatch::ui::{AppState, ConsoleOptions};
 
 const FULL_SESSION: &[u8] = include_bytes!("../tests/fixtures/session_v5_8.json");
 
@@ -80,5 +91,215 @@ fn board_ingest(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, parse_session, board_ingest);
+/// 2025-03-01T10:00:00Z.
+const NOW: i64 = 1_740_823_200_000;
+const APIS: [(&str, &str); 8] = [
+    ("Orders API", "b84fe1a04e5648927971c0557971565c"),
+    ("Payments API", "3f2a8d1c9e7b4b05a6c4d2e1f0a9b8c7"),
+    ("Catalog API", "0c1d2e3f405162738495a6b7c8d9eafb"),
+    ("Search API", "1d2e3f405162738495a6b7c8d9eafb0c"),
+    ("Users API", "2e3f405162738495a6b7c8d9eafb0c1d"),
+    ("Shipping API", "3f405162738495a6b7c8d9eafb0c1d2e"),
+    ("Invoices API", "405162738495a6b7c8d9eafb0c1d2e3f"),
+    ("Reports API", "5162738495a6b7c8d9eafb0c1d2e3f40"),
+];
+
+/// A fleet of `n` quotas shaped like a real gateway's: 20 orgs, a key quota for every key and
+/// a per-API limit for every other key, aliases on most keys, and a filled `haystack` (what
+/// `/` filters on, as `Sample::from_key_session` builds it). Sweep `sweep` consumes a little
+/// of every quota, so after two sweeps every quota has a rate and an ETA.
+fn fleet(n: usize, sweep: i64) -> Vec<Sample> {
+    let at_ms = NOW + sweep * 2000;
+    (0..n)
+        .map(|i| {
+            let k = i / 2;
+            let org = format!("5e9d9544a1dcd60001d0{:04x}", k % 20);
+            let key: Arc<str> = Arc::from(format!("{org}{k:032x}"));
+            let alias = if k % 10 == 0 {
+                String::new()
+            } else {
+                format!("svc-{}-client-{k}", ["eu", "us", "ap"][k % 3])
+            };
+            let (id, api_name, api_id) = if i % 2 == 0 {
+                (QuotaId::Key(key.clone()), "", "")
+            } else {
+                let (name, api) = APIS[k % APIS.len()];
+                (QuotaId::KeyApi(key.clone(), Arc::from(api)), name, api)
+            };
+            let haystack = [alias.as_str(), &key, &org, api_name, api_id]
+                .join("\u{1f}")
+                .to_lowercase();
+            let quota_max = [1_000, 10_000, 100_000, 1_000_000][i % 4];
+            let used = ((i as i64 * 7919) % quota_max) / 2 + sweep * (1 + i as i64 % 5);
+            Sample {
+                id,
+                meta: Arc::new(QuotaMeta {
+                    masked: mask_key(&key),
+                    key,
+                    alias,
+                    org_id: org,
+                    api_id: api_id.to_string(),
+                    api_name: api_name.to_string(),
+                    rate: 50.0,
+                    per: 1.0,
+                    haystack,
+                    ..QuotaMeta::default()
+                }),
+                at_ms,
+                quota_max,
+                quota_remaining: (quota_max - used).max(0),
+                quota_renews: NOW / 1000 + 3600,
+                quota_renewal_rate: 3600,
+            }
+        })
+        .collect()
+}
+
+fn console_options() -> ConsoleOptions {
+    ConsoleOptions {
+        gateway_label: "http://tyk-gateway.internal:8080".into(),
+        demo: false,
+        poll_interval: Duration::from_secs(2),
+        board: BoardSettings::default(),
+        global_thresholds: vec![80.0, 95.0, 100.0],
+        readonly: false,
+    }
+}
+
+/// The console state after two sweeps of `n` quotas, 1 s after the second.
+fn app_state(n: usize) -> AppState {
+    let mut state = AppState::new(&console_options(), NOW - 2000);
+    for sweep in 0..2 {
+        let at = NOW + sweep * 2000;
+        state.tick(at);
+        state.apply_engine(EngineEvent::Sweep(Box::new(SweepOutcome {
+            started_ms: at - 150,
+            duration: Duration::from_millis(150),
+            samples: fleet(n, sweep),
+            complete: true,
+            keys: n / 2,
+            ..SweepOutcome::default()
+        })));
+    }
+    state.tick(NOW + 3000);
+    state
+}
+
+fn ui(c: &mut Criterion) {
+    const N: usize = 100_000;
+    let state = app_state(N);
+    let board = state.board();
+    assert_eq!(board.entries().len(), N);
+
+    let mut g = c.benchmark_group("ui");
+    g.throughput(Throughput::Elements(N as u64));
+    g.sample_size(20);
+    let cases = [
+        (
+            "order_100k_default_sort",
+            Filter::default(),
+            Sort::default(),
+        ),
+        (
+            "order_100k_filter_orders",
+            Filter::parse("orders"),
+            Sort::default(),
+        ),
+        (
+            "order_100k_filter_not_orders",
+            Filter::parse("!orders"),
+            Sort::default(),
+        ),
+        (
+            "order_100k_used_ascending",
+            Filter::default(),
+            Sort::default().toggle(SortKey::Used),
+        ),
+        (
+            "order_100k_name",
+            Filter::default(),
+            Sort::default().toggle(SortKey::Name),
+        ),
+    ];
+    for (name, filter, sort) in &cases {
+        let rows = order(board, filter, *sort).len();
+        println!("ui/{name}: {rows} rows shown");
+        g.bench_function(*name, |b| {
+            b.iter(|| order(black_box(board), black_box(filter), black_box(*sort)))
+        });
+    }
+
+    // Rendering touches only the visible rows; the order is cached in the state.
+    let (w, h) = (200, 50);
+    let mut state = state;
+    state.resize(w, h);
+    let theme = Theme::builtin("default").expect("default theme");
+    let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("render_quotas_100k_200x50", |b| {
+        b.iter(|| {
+            term.draw(|f| tykwatch::ui::render(&state, &theme, f))
+                .expect("draw");
+        })
+    });
+    g.finish();
+}
+
+fn sweep_demo(c: &mut Criterion) {
+    const EXTRA: usize = 10_000;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let demo = rt
+        .block_on(DemoGateway::start(DemoOptions {
+            extra_keys: EXTRA,
+            simulate: false,
+            ..DemoOptions::default()
+        }))
+        .expect("demo gateway");
+    let gw = Gateway::new(&GatewaySettings {
+        url: demo.url(),
+        secret: demo.secret().to_string(),
+        timeout: Duration::from_secs(30),
+        concurrency: 16,
+        max_body: DEFAULT_MAX_BODY,
+    })
+    .expect("gateway client");
+    let opts = SweepOptions {
+        concurrency: 16,
+        ..SweepOptions::default()
+    };
+    let clock = SystemClock;
+
+    let started = Instant::now();
+    let first = rt.block_on(sweep(&gw, &opts, &clock));
+    let took = started.elapsed();
+    assert!(first.error.is_none(), "{:?}", first.error);
+    assert!(first.complete && first.item_errors.is_empty());
+    let keys = first.keys;
+    println!(
+        "sweep/demo: {keys} keys, {} orgs, {} samples, {} requests per sweep, {:.2?} \
+         ({:.0} keys/s, {:.0} requests/s)",
+        first.orgs,
+        first.samples.len(),
+        first.requests,
+        took,
+        keys as f64 / took.as_secs_f64(),
+        first.requests as f64 / took.as_secs_f64(),
+    );
+
+    let mut g = c.benchmark_group("sweep");
+    g.throughput(Throughput::Elements(keys as u64));
+    g.sample_size(10);
+    g.bench_function("demo_10k_extra_keys_loopback_c16", |b| {
+        b.iter(|| rt.block_on(sweep(&gw, &opts, &clock)))
+    });
+    g.finish();
+    drop(gw);
+    rt.block_on(demo.shutdown());
+}
+
+criterion_group!(benches, parse_session, board_ingest, ui, sweep_demo);
 criterion_main!(benches);
