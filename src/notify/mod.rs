@@ -1,1 +1,4 @@
+pub mod dispatcher;
 pub mod plan;
+pub mod retry;
+pub mod webhook;

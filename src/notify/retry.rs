@@ -1,0 +1,422 @@
+//! Retry schedule and outcome classification (delivery.md §3). Pure functions: the caller
+//! supplies "now", the number of attempts already made and a [`Jitter`] source.
+//!
+//! Schedule, per message and measured from the previous failure, ±20 % jitter: immediately,
+//! 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, then `dead`. A `Retry-After` (delay-seconds or
+//! HTTP-date, clamped to 1 h) lengthens the wait: `max(backoff, Retry-After)`.
+
+use crate::clock::UnixMs;
+
+const SEC: i64 = 1000;
+const MIN: i64 = 60 * SEC;
+const HOUR: i64 = 60 * MIN;
+
+/// Delay before attempt `n + 1` (index `n` = attempts already made). Attempt 1 is immediate.
+pub const SCHEDULE_MS: [i64; 8] = [
+    0,
+    5 * SEC,
+    5 * MIN,
+    30 * MIN,
+    2 * HOUR,
+    5 * HOUR,
+    10 * HOUR,
+    10 * HOUR,
+];
+
+/// Attempts before a retryable failure becomes `dead`.
+pub const MAX_ATTEMPTS: u32 = SCHEDULE_MS.len() as u32;
+
+/// Attempts for "other 4xx": the first one plus 3 retries, then `failed`.
+pub const CLIENT_ERROR_ATTEMPTS: u32 = 4;
+
+/// Upper bound honoured for a receiver's `Retry-After`.
+pub const RETRY_AFTER_MAX_MS: i64 = HOUR;
+
+/// Jitter fraction (±20 %).
+pub const JITTER: f64 = 0.2;
+
+/// A source of uniform numbers in `[0, 1)` for the jitter; injected so tests are exact.
+pub trait Jitter: Send {
+    fn unit(&mut self) -> f64;
+}
+
+/// No jitter: every wait is exactly the schedule (returns 0.5, the middle of the range).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoJitter;
+
+impl Jitter for NoJitter {
+    fn unit(&mut self) -> f64 {
+        0.5
+    }
+}
+
+/// A seeded SplitMix64 generator: deterministic for a given seed.
+#[derive(Debug, Clone)]
+pub struct SeededJitter(u64);
+
+impl SeededJitter {
+    pub fn new(seed: u64) -> Self {
+        SeededJitter(seed)
+    }
+
+    /// Seeded from the wall clock and the process id (production use).
+    pub fn from_entropy() -> Self {
+        let t = crate::clock::system_now_ms() as u64;
+        SeededJitter(t ^ (u64::from(std::process::id()) << 32))
+    }
+}
+
+impl Jitter for SeededJitter {
+    fn unit(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// The jittered wait after `attempts_made` attempts, or `None` once the schedule is exhausted.
+pub fn backoff_ms(attempts_made: u32, jitter: &mut dyn Jitter) -> Option<i64> {
+    let base = *SCHEDULE_MS.get(attempts_made as usize)?;
+    let u = jitter.unit().clamp(0.0, 1.0);
+    let factor = 1.0 - JITTER + 2.0 * JITTER * u;
+    Some((base as f64 * factor).round() as i64)
+}
+
+/// Parses a `Retry-After` value (RFC 9110 §10.2.3): delay-seconds or an HTTP-date (IMF-fixdate,
+/// RFC 850 or asctime). Returns the delay in ms from `now_ms`, clamped to `[0, 1 h]`.
+pub fn parse_retry_after(value: &str, now_ms: UnixMs) -> Option<i64> {
+    let v = value.trim();
+    if v.is_empty() {
+        return None;
+    }
+    let delay = if v.bytes().all(|b| b.is_ascii_digit()) {
+        v.parse::<i64>()
+            .unwrap_or(i64::MAX / 1000)
+            .saturating_mul(1000)
+    } else {
+        parse_http_date(v)?.saturating_mul(1000) - now_ms
+    };
+    Some(delay.clamp(0, RETRY_AFTER_MAX_MS))
+}
+
+/// An HTTP-date as Unix seconds.
+pub fn parse_http_date(s: &str) -> Option<i64> {
+    let tokens: Vec<&str> = s
+        .split(|c: char| c.is_ascii_whitespace() || c == ',' || c == '-')
+        .filter(|t| !t.is_empty())
+        .collect();
+    // Drop the weekday.
+    let rest = tokens.get(1..)?;
+    let (day, month, year, time) = if month_index(rest.first()?).is_some() {
+        // asctime: Sun Nov  6 08:49:37 1994
+        if rest.len() != 4 {
+            return None;
+        }
+        (rest[1], rest[0], rest[3], rest[2])
+    } else {
+        // IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT; RFC 850: Sunday, 06-Nov-94 08:49:37 GMT
+        if rest.len() != 5 || rest[4] != "GMT" {
+            return None;
+        }
+        (rest[0], rest[1], rest[2], rest[3])
+    };
+    let day: i64 = digits(day, 1, 2)?;
+    let month = month_index(month)?;
+    let mut year: i64 = digits(year, 2, 4)?;
+    if year < 100 {
+        year += if year < 70 { 2000 } else { 1900 };
+    }
+    let mut hms = time.split(':');
+    let h: i64 = digits(hms.next()?, 2, 2)?;
+    let m: i64 = digits(hms.next()?, 2, 2)?;
+    let sec: i64 = digits(hms.next()?, 2, 2)?;
+    if hms.next().is_some() || !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 + sec)
+}
+
+fn digits(s: &str, min: usize, max: usize) -> Option<i64> {
+    (s.len() >= min && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| s.parse().ok())
+        .flatten()
+}
+
+fn month_index(s: &str) -> Option<i64> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    MONTHS.iter().position(|m| *m == s).map(|i| i as i64 + 1)
+}
+
+/// Howard Hinnant's civil-to-days algorithm.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// What one attempt produced, as far as classification cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptResult {
+    /// The receiver answered (any status; redirects are never followed).
+    Status {
+        status: u16,
+        /// `Retry-After`, already parsed and clamped (ms).
+        retry_after_ms: Option<i64>,
+        /// `Location` of a 3xx, for the "update the URL" reason.
+        location: Option<String>,
+    },
+    /// No answer in time.
+    Timeout(String),
+    /// Connect refused, reset, DNS, TLS.
+    Network(String),
+    /// Nothing can be sent (a template that fails to render, a bad header, a missing
+    /// channel): `failed` at once, with the reason.
+    Permanent(String),
+}
+
+/// What to do with the row after an attempt. `attempts` is the new total.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Delivered {
+        status: u16,
+    },
+    Retry {
+        attempts: u32,
+        next_at: UnixMs,
+        status: Option<u16>,
+        reason: String,
+    },
+    Failed {
+        attempts: u32,
+        status: Option<u16>,
+        reason: String,
+    },
+    Dead {
+        attempts: u32,
+        status: Option<u16>,
+        reason: String,
+    },
+    /// 410 Gone: disable the channel, fail its pending rows and this one.
+    DisableChannel {
+        attempts: u32,
+        status: u16,
+        reason: String,
+    },
+}
+
+/// The delivery.md §3 table. `prior_attempts` = attempts before this one.
+pub fn classify(
+    result: &AttemptResult,
+    prior_attempts: u32,
+    now: UnixMs,
+    jitter: &mut dyn Jitter,
+) -> Decision {
+    let attempts = prior_attempts.saturating_add(1);
+    let on_schedule =
+        |status: Option<u16>, reason: String, retry_after: Option<i64>, jitter: &mut dyn Jitter| {
+            match backoff_ms(attempts, jitter) {
+                Some(wait) => Decision::Retry {
+                    attempts,
+                    next_at: now + wait.max(retry_after.unwrap_or(0)),
+                    status,
+                    reason,
+                },
+                None => Decision::Dead {
+                    attempts,
+                    status,
+                    reason: format!("retry schedule exhausted after {attempts} attempts: {reason}"),
+                },
+            }
+        };
+    match result {
+        AttemptResult::Status {
+            status,
+            retry_after_ms,
+            location,
+        } => {
+            let s = *status;
+            match s {
+                200..=299 => Decision::Delivered { status: s },
+                300..=399 => {
+                    let to = location
+                        .as_deref()
+                        .map(|l| format!(" to {l:?}"))
+                        .unwrap_or_default();
+                    let reason = format!(
+                        "HTTP {s}: redirect{to} not followed; update the URL of the channel"
+                    );
+                    on_schedule(Some(s), reason, *retry_after_ms, jitter)
+                }
+                410 => Decision::DisableChannel {
+                    attempts,
+                    status: s,
+                    reason: "HTTP 410 Gone: the receiver asked to stop; channel disabled".into(),
+                },
+                408 | 429 | 500..=599 => {
+                    on_schedule(Some(s), format!("HTTP {s}"), *retry_after_ms, jitter)
+                }
+                _ => {
+                    let reason = format!("HTTP {s}: the receiver rejected the request");
+                    if attempts < CLIENT_ERROR_ATTEMPTS {
+                        on_schedule(Some(s), reason, *retry_after_ms, jitter)
+                    } else {
+                        Decision::Failed {
+                            attempts,
+                            status: Some(s),
+                            reason: format!("{reason} ({attempts} attempts)"),
+                        }
+                    }
+                }
+            }
+        }
+        AttemptResult::Timeout(e) => on_schedule(None, format!("timeout: {e}"), None, jitter),
+        AttemptResult::Network(e) => on_schedule(None, format!("network error: {e}"), None, jitter),
+        AttemptResult::Permanent(e) => Decision::Failed {
+            attempts,
+            status: None,
+            reason: e.clone(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000_000;
+
+    fn status(s: u16, ra: Option<i64>) -> AttemptResult {
+        AttemptResult::Status {
+            status: s,
+            retry_after_ms: ra,
+            location: None,
+        }
+    }
+
+    type Want = (&'static str, u32, Option<i64>);
+
+    fn kind(d: &Decision) -> Want {
+        match d {
+            Decision::Delivered { .. } => ("delivered", 0, None),
+            Decision::Retry {
+                attempts, next_at, ..
+            } => ("retry", *attempts, Some(next_at - NOW)),
+            Decision::Failed { attempts, .. } => ("failed", *attempts, None),
+            Decision::Dead { attempts, .. } => ("dead", *attempts, None),
+            Decision::DisableChannel { attempts, .. } => ("disable", *attempts, None),
+        }
+    }
+
+    #[test]
+    fn classification_table() {
+        let net = AttemptResult::Network("connection refused".into());
+        let timeout = AttemptResult::Timeout("15s".into());
+        let perm = AttemptResult::Permanent("template: unknown field".into());
+        #[rustfmt::skip]
+        let table: Vec<(AttemptResult, u32, Want)> = vec![
+            (status(200, None), 0, ("delivered", 0, None)),
+            (status(204, None), 5, ("delivered", 0, None)),
+            (status(302, None), 0, ("retry", 1, Some(5 * SEC))),
+            (status(301, None), 7, ("dead", 8, None)),
+            (timeout.clone(), 0, ("retry", 1, Some(5 * SEC))),
+            (timeout, 1, ("retry", 2, Some(5 * MIN))),
+            (net.clone(), 2, ("retry", 3, Some(30 * MIN))),
+            (net, 7, ("dead", 8, None)),
+            (status(408, None), 3, ("retry", 4, Some(2 * HOUR))),
+            (status(429, None), 0, ("retry", 1, Some(5 * SEC))),
+            (status(429, Some(2 * SEC)), 0, ("retry", 1, Some(5 * SEC))),
+            (status(429, Some(20 * SEC)), 0, ("retry", 1, Some(20 * SEC))),
+            (status(503, Some(HOUR)), 1, ("retry", 2, Some(HOUR))),
+            (status(500, None), 6, ("retry", 7, Some(10 * HOUR))),
+            (status(502, None), 7, ("dead", 8, None)),
+            (status(410, None), 0, ("disable", 1, None)),
+            (status(400, None), 0, ("retry", 1, Some(5 * SEC))),
+            (status(404, None), 2, ("retry", 3, Some(30 * MIN))),
+            (status(401, None), 3, ("failed", 4, None)),
+            (status(100, None), 3, ("failed", 4, None)),
+            (perm, 0, ("failed", 1, None)),
+        ];
+        for (result, prior, want) in table {
+            let d = classify(&result, prior, NOW, &mut NoJitter);
+            assert_eq!(kind(&d), want, "{result:?} after {prior}");
+        }
+    }
+
+    #[test]
+    fn redirect_reason_says_update_the_url() {
+        let r = AttemptResult::Status {
+            status: 302,
+            retry_after_ms: None,
+            location: Some("https://new.example/hook".into()),
+        };
+        let Decision::Retry { reason, status, .. } = classify(&r, 0, NOW, &mut NoJitter) else {
+            panic!("3xx retries");
+        };
+        assert_eq!(status, Some(302));
+        assert!(reason.contains("update the URL"), "{reason}");
+        assert!(reason.contains("https://new.example/hook"), "{reason}");
+    }
+
+    #[test]
+    fn jitter_stays_within_20_percent() {
+        let mut j = SeededJitter::new(42);
+        let mut seen = std::collections::HashSet::new();
+        for n in 1..MAX_ATTEMPTS {
+            for _ in 0..200 {
+                let base = SCHEDULE_MS[n as usize] as f64;
+                let w = backoff_ms(n, &mut j).unwrap() as f64;
+                assert!(w >= base * 0.8 - 1.0 && w <= base * 1.2 + 1.0, "{n}: {w}");
+                seen.insert(w as i64);
+            }
+        }
+        assert!(seen.len() > 100, "jitter varies");
+        assert_eq!(backoff_ms(0, &mut j), Some(0));
+        assert_eq!(backoff_ms(MAX_ATTEMPTS, &mut j), None);
+        // Same seed, same sequence.
+        let (mut a, mut b) = (SeededJitter::new(7), SeededJitter::new(7));
+        assert_eq!(backoff_ms(3, &mut a), backoff_ms(3, &mut b));
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        // 1994-11-06T08:49:37Z
+        let t = 784_111_777_i64;
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(t));
+        assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), Some(t));
+        assert_eq!(parse_http_date("Sun Nov  6 08:49:37 1994"), Some(t));
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 PST"), None);
+        assert_eq!(parse_http_date("yesterday"), None);
+        let now = t * 1000;
+        assert_eq!(parse_retry_after("120", now), Some(120_000));
+        assert_eq!(parse_retry_after(" 0 ", now), Some(0));
+        assert_eq!(parse_retry_after("999999999999999999999", now), Some(HOUR));
+        assert_eq!(parse_retry_after("-5", now), None);
+        assert_eq!(parse_retry_after("", now), None);
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:50:07 GMT", now),
+            Some(30_000)
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
+            Some(0)
+        );
+        assert_eq!(
+            parse_retry_after("Mon, 07 Nov 1994 08:49:37 GMT", now),
+            Some(HOUR)
+        );
+        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(
+            parse_http_date("Tue, 29 Feb 2000 00:00:00 GMT"),
+            Some(951_782_400)
+        );
+    }
+}
