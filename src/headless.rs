@@ -1,17 +1,20 @@
 //! `tykwatch run`: the same engine without a terminal. Each sweep's samples go through the
 //! monitor; crossings and their outbox rows are recorded durably; one JSON line per event goes
-//! to stdout. SIGTERM / SIGINT stop polling and exit 0.
+//! to stdout. The dispatcher delivers the outbox's webhooks meanwhile. SIGTERM / SIGINT stop
+//! polling, return in-flight sends to the outbox, and exit 0.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use tokio::sync::watch;
 
 use crate::cli::{Setup, Target};
 use crate::clock::Clock;
 use crate::engine::{Command, EngineEvent, PollSettings, spawn_poller};
 use crate::monitor::{Crossing, Monitor};
+use crate::notify::dispatcher::{DispatchError, Dispatcher, DispatcherOptions};
 use crate::notify::plan::{Channels, plan_all};
 use crate::quota::poller::SweepOutcome;
 use crate::store::Store;
@@ -35,6 +38,24 @@ pub async fn run(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> Resul
     let (store, mut monitor) = open_monitor(setup, clock.now_secs())?;
     let store = Arc::new(Mutex::new(store));
     let channels = Channels::from_config(&setup.config);
+    // Delivery runs beside the monitor, from the same outbox; rows left by a previous run
+    // (pending, or in flight when it died) are sent first.
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        clock.clone(),
+        &setup.config.monitor.configuration,
+        &setup.config.webhooks,
+        DispatcherOptions::default(),
+    )
+    .map_err(|e| e.to_string())?;
+    let (stop_delivery, stop_rx) = watch::channel(false);
+    let delivery = tokio::spawn(async move {
+        let on_error =
+            |e: DispatchError| emit(json!({"event": "delivery_error", "message": e.to_string()}));
+        if let Err(e) = dispatcher.run(stop_rx, on_error).await {
+            emit(json!({"event": "delivery_error", "message": e.to_string()}));
+        }
+    });
     let mut engine = spawn_poller(
         target.gateway.clone(),
         PollSettings {
@@ -70,6 +91,9 @@ pub async fn run(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> Resul
     }
     let _ = engine.commands.send(Command::Shutdown).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), engine.task).await;
+    // In-flight sends are returned to the outbox: the next run delivers them.
+    let _ = stop_delivery.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(10), delivery).await;
     emit(json!({"event": "stopped"}));
     Ok(())
 }

@@ -65,10 +65,51 @@ fn until_sweeps(rx: &mpsc::Receiver<serde_json::Value>, n: usize) -> Vec<serde_j
     seen
 }
 
+/// A webhook receiver on loopback: answers 204 and records each request's head and body.
+fn sink() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = got.clone();
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            // Read the head, then Content-Length bytes of body.
+            loop {
+                let Ok(n) = s.read(&mut chunk) else { break };
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).to_string();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let len = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length: ")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if buf.len() >= end + 4 + len {
+                        log.lock().unwrap().push(text);
+                        let _ =
+                            s.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    (port, got)
+}
+
 fn run(dir: &std::path::Path, port: u16) -> Child {
     Command::new(BIN)
         .args(["--gateway", &format!("http://127.0.0.1:{port}"), "run"])
-        .env_remove("TYKWATCH_CONFIG")
+        .env("TYKWATCH_CONFIG", dir.join("config.toml"))
         .env("XDG_CONFIG_HOME", dir.join("config"))
         .env("TYKWATCH_DATA_DIR", dir.join("data"))
         .env("TYK_GW_SECRET", "tykwatch-demo")
@@ -100,6 +141,16 @@ fn crossings_are_recorded_once_across_kill_9_and_sigterm_exits_0() {
             .unwrap(),
     );
     wait_port(port);
+    let (hook_port, hooks) = sink();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!(
+            "[gateway]\nurl = \"http://127.0.0.1:{port}\"\nsecret = \"${{TYK_GW_SECRET}}\"\n\n\
+             [[webhooks]]\nname = \"ops\"\nurl = \"http://127.0.0.1:{hook_port}/hook\"\n\
+             secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n"
+        ),
+    )
+    .unwrap();
 
     // First run: the demo has quotas over their trigger limits.
     let mut first = run(dir.path(), port);
@@ -118,6 +169,23 @@ fn crossings_are_recorded_once_across_kill_9_and_sigterm_exits_0() {
             "raw key in the log: {id}"
         );
     }
+    // The dispatcher delivers one signed webhook per crossing.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while hooks.lock().unwrap().len() < fired.len() {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} webhooks",
+            hooks.lock().unwrap().len(),
+            fired.len()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let delivered = hooks.lock().unwrap().clone();
+    assert!(
+        delivered
+            .iter()
+            .all(|r| r.contains("webhook-signature: v1,") && r.contains("quota.threshold_crossed"))
+    );
     // Crossings are printed after their transaction committed: kill -9 loses nothing.
     first.kill().unwrap();
     first.wait().unwrap();
@@ -150,4 +218,20 @@ fn crossings_are_recorded_once_across_kill_9_and_sigterm_exits_0() {
         Some("stopped".into())
     );
     assert!(dir.path().join("data/tykwatch.db").exists());
+    // Nothing was generated, so nothing was sent again (a send interrupted by the kill would be
+    // repeated with the same webhook-id: the documented accepted-then-crashed window).
+    let ids = |reqs: &[String]| -> Vec<String> {
+        let mut v: Vec<String> = reqs
+            .iter()
+            .filter_map(|r| {
+                r.lines()
+                    .find(|l| l.to_ascii_lowercase().starts_with("webhook-id:"))
+                    .map(str::to_string)
+            })
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    assert_eq!(ids(&hooks.lock().unwrap()), ids(&delivered));
 }
