@@ -77,8 +77,7 @@ fn sink() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
             let mut buf = Vec::new();
             let mut chunk = [0u8; 4096];
             // Read the head, then Content-Length bytes of body.
-            loop {
-                let Ok(n) = s.read(&mut chunk) else { break };
+            while let Ok(n) = s.read(&mut chunk) {
                 if n == 0 {
                     break;
                 }
