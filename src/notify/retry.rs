@@ -136,7 +136,7 @@ pub fn parse_http_date(s: &str) -> Option<i64> {
     if hms.next().is_some() || !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
         return None;
     }
-    Some(days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 + sec)
+    Some(crate::clock::days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 + sec)
 }
 
 fn digits(s: &str, min: usize, max: usize) -> Option<i64> {
@@ -150,17 +150,6 @@ fn month_index(s: &str) -> Option<i64> {
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
     MONTHS.iter().position(|m| *m == s).map(|i| i as i64 + 1)
-}
-
-/// Howard Hinnant's civil-to-days algorithm.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// What one attempt produced, as far as classification cares.
