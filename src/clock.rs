@@ -67,6 +67,18 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// Unix seconds as `YYYY-MM-DD<sep>HH:MM:SSZ` in UTC (`T` gives RFC 3339).
+pub fn format_utc(unix_secs: i64, sep: char) -> String {
+    let (y, m, d) = civil_from_days(unix_secs.div_euclid(86_400));
+    let rem = unix_secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02}{sep}{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// (year, month, day) → days since 1970-01-01; the inverse of [`civil_from_days`].
 pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };

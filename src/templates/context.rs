@@ -260,15 +260,7 @@ pub fn human_duration(secs: i64) -> String {
 
 /// Unix seconds as RFC 3339 UTC (`2025-03-01T11:00:00Z`).
 pub fn rfc3339(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let rem = unix.rem_euclid(86_400);
-    let (year, month, day) = crate::clock::civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    crate::clock::format_utc(unix, 'T')
 }
 
 #[cfg(test)]

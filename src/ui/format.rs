@@ -84,15 +84,7 @@ pub fn threshold(t: f64) -> String {
 
 /// Unix seconds as "2025-03-01 11:00:00Z".
 pub fn utc(unix_secs: i64) -> String {
-    let days = unix_secs.div_euclid(86_400);
-    let rem = unix_secs.rem_euclid(86_400);
-    let (y, m, d) = crate::clock::civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    crate::clock::format_utc(unix_secs, ' ')
 }
 
 #[cfg(test)]
