@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
+use crate::notify::feed::{FiredMark, Inspection, NotifyRequest, OutboxSnapshot};
 use crate::quota::poller::{SweepOptions, SweepOutcome, sweep};
 use crate::tyk::gateway::Gateway;
 
@@ -20,6 +21,14 @@ pub enum EngineEvent {
     Sweep(Box<SweepOutcome>),
     /// The next sweep is delayed after a failure.
     Backoff { retry_in: Duration, attempt: u32 },
+    /// The outbox changed (sent by the notifier, not the poller).
+    Outbox(Box<OutboxSnapshot>),
+    /// Thresholds fired (new crossings, or marks warmed from the ledger).
+    Fired(Vec<FiredMark>),
+    /// The answer to `NotifyRequest::Inspect`.
+    Inspected(Box<Inspection>),
+    /// Something the user should see (a test sent, a resend queued, a store error).
+    Notice { text: String, error: bool },
 }
 
 /// What consumers ask of the engine.
@@ -27,6 +36,8 @@ pub enum EngineEvent {
 pub enum Command {
     /// Sweep now instead of waiting for the interval.
     PollNow,
+    /// For the notifier; the poller ignores it.
+    Notify(NotifyRequest),
     Shutdown,
 }
 
@@ -99,12 +110,16 @@ pub fn spawn_poller(gw: Gateway, settings: PollSettings, clock: Arc<dyn Clock>) 
                 failures = 0;
                 settings.interval
             };
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                cmd = cmd_rx.recv() => match cmd {
-                    Some(Command::PollNow) => {}
-                    Some(Command::Shutdown) | None => return,
-                },
+            let deadline = tokio::time::Instant::now() + wait;
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(deadline) => break,
+                    cmd = cmd_rx.recv() => match cmd {
+                        Some(Command::PollNow) => break,
+                        Some(Command::Notify(_)) => {}
+                        Some(Command::Shutdown) | None => return,
+                    },
+                }
             }
         }
     });

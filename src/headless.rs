@@ -82,7 +82,7 @@ pub async fn run(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> Resul
                 Some(EngineEvent::Backoff { retry_in, attempt }) => emit(json!({
                     "event": "gateway_retry", "retry_in_s": retry_in.as_secs_f64(), "attempt": attempt
                 })),
-                Some(EngineEvent::SweepStarted { .. }) => {}
+                Some(_) => {}
                 None => break,
             },
             _ = term.recv() => break,

@@ -265,6 +265,11 @@ impl AppState {
                 let ms = i64::try_from(retry_in.as_millis()).unwrap_or(i64::MAX / 2);
                 self.retry_at_ms = Some(from.saturating_add(ms));
             }
+            // Shown by the Notifications view (not yet wired into the state).
+            EngineEvent::Outbox(_)
+            | EngineEvent::Fired(_)
+            | EngineEvent::Inspected(_)
+            | EngineEvent::Notice { .. } => {}
         }
         self.refresh();
     }

@@ -1,0 +1,68 @@
+//! What the notifier tells the console about notifications, and what the console asks of it.
+//! The console never reads the database: it shows the snapshots it is sent.
+
+use crate::clock::UnixMs;
+use crate::quota::QuotaId;
+use crate::store::{DisabledChannel, OutboxCounts, OutboxRow};
+
+/// Rows kept in a snapshot (newest first).
+pub const SNAPSHOT_ROWS: usize = 500;
+
+/// One outbox row with the payload fields the list shows. `row.payload_json` is cleared: the
+/// `tyk` channel's payload carries the raw API key, which never reaches the console.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotificationItem {
+    pub row: OutboxRow,
+    /// `key`, `api` or `org`.
+    pub scope: String,
+    pub org_id: String,
+    pub alias: String,
+    pub key_masked: String,
+    pub api_id: String,
+    pub usage_percentage: f64,
+    /// `quota.threshold_crossed`, or `tykwatch.test` for a test notification.
+    pub event: String,
+}
+
+/// The outbox as the Notifications view shows it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OutboxSnapshot {
+    /// Newest first, at most [`SNAPSHOT_ROWS`].
+    pub items: Vec<NotificationItem>,
+    pub counts: OutboxCounts,
+    pub disabled: Vec<DisabledChannel>,
+    /// Configured channel ids (`tyk`, `webhook:<name>`, `email:ops`, …): the targets of a test.
+    pub channels: Vec<String>,
+    pub at_ms: UnixMs,
+}
+
+/// The highest threshold fired for a quota in its current period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FiredMark {
+    pub quota: QuotaId,
+    pub threshold: f64,
+    /// When it fired, when known (marks warmed from the ledger after a restart carry it too).
+    pub at_ms: Option<UnixMs>,
+}
+
+/// The exact request or e-mail of one notification, as it is (or would be) sent, with the raw
+/// key masked. Lines are plain text; the view sanitises them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inspection {
+    pub idem_key: String,
+    /// `POST https://…` / `SMTP to a@b, c@d` …
+    pub summary: String,
+    /// Headers then a blank line then the body; or the reason it cannot be built.
+    pub text: Result<String, String>,
+}
+
+/// What the console asks of the notifier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifyRequest {
+    /// Back to `pending`, due now (a failed or dead row).
+    Resend(String),
+    /// Send a test notification to this channel id.
+    Test(String),
+    /// Build the request of this row for the detail pane (answered with an `Inspection`).
+    Inspect(String),
+}
