@@ -23,7 +23,8 @@ pub enum EngineEvent {
     Backoff { retry_in: Duration, attempt: u32 },
     /// The outbox changed (sent by the notifier, not the poller).
     Outbox(Box<OutboxSnapshot>),
-    /// Thresholds fired (new crossings, or marks warmed from the ledger).
+    /// The highest threshold fired in the current period of every quota that has one: the
+    /// complete set, replacing the previous one (a renewal removes a quota's mark).
     Fired(Vec<FiredMark>),
     /// The answer to `NotifyRequest::Inspect`.
     Inspected(Box<Inspection>),

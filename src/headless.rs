@@ -4,7 +4,7 @@
 //! polling, return in-flight sends to the outbox, and exit 0.
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -13,31 +13,15 @@ use tokio::sync::watch;
 use crate::cli::{Setup, Target};
 use crate::clock::Clock;
 use crate::engine::{Command, EngineEvent, PollSettings, spawn_poller};
-use crate::monitor::{Crossing, Monitor};
+use crate::monitor::Crossing;
+use crate::notifier::Notifier;
 use crate::notify::dispatcher::{DispatchError, Dispatcher, DispatcherOptions};
-use crate::notify::plan::{Channels, plan_all};
 use crate::quota::poller::SweepOutcome;
-use crate::store::Store;
-
-/// Opens the store in the data dir and warms the monitor from its ledger, so a restart never
-/// generates a crossing twice.
-pub fn open_monitor(setup: &Setup, now_secs: i64) -> Result<(Store, Monitor), String> {
-    let store = Store::open_in(&setup.paths.data_dir).map_err(|e| e.to_string())?;
-    store.recover_inflight().map_err(|e| e.to_string())?;
-    let mut monitor = Monitor::from_config(&setup.config.monitor);
-    let ledger = store
-        .load_ledger_since(now_secs)
-        .map_err(|e| e.to_string())?;
-    let last = store.last_sequence().map_err(|e| e.to_string())?;
-    monitor.warm(&ledger, last);
-    Ok((store, monitor))
-}
 
 /// Runs until SIGTERM or SIGINT.
 pub async fn run(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> Result<(), String> {
-    let (store, mut monitor) = open_monitor(setup, clock.now_secs())?;
-    let store = Arc::new(Mutex::new(store));
-    let channels = Channels::from_config(&setup.config);
+    let mut notifier = Notifier::open(&setup.paths.data_dir, &setup.config, clock.clone())?;
+    let store = notifier.store();
     // Delivery runs beside the monitor, from the same outbox; rows left by a previous run
     // (pending, or in flight when it died) are sent first.
     let dispatcher = Dispatcher::new(
@@ -73,11 +57,10 @@ pub async fn run(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> Resul
             ev = engine.events.recv() => match ev {
                 Some(EngineEvent::Sweep(outcome)) => {
                     emit(sweep_line(&outcome));
-                    let crossings = monitor.evaluate_all(&outcome.samples, clock.now_ms());
-                    if !crossings.is_empty() {
-                        record(&store, &mut monitor, &channels, crossings).await;
+                    match notifier.observe(&outcome.samples).await {
+                        Ok(crossings) => crossings.iter().for_each(|c| emit(crossing_line(c))),
+                        Err(message) => emit(json!({"event": "error", "message": message})),
                     }
-                    monitor.prune(clock.now_ms());
                 }
                 Some(EngineEvent::Backoff { retry_in, attempt }) => emit(json!({
                     "event": "gateway_retry", "retry_in_s": retry_in.as_secs_f64(), "attempt": attempt
@@ -100,45 +83,6 @@ pub async fn run(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> Resul
 
 fn signal(kind: tokio::signal::unix::SignalKind) -> Result<tokio::signal::unix::Signal, String> {
     tokio::signal::unix::signal(kind).map_err(|e| format!("cannot install a signal handler: {e}"))
-}
-
-/// Writes the crossings and their outbox rows in one transaction, off the async threads. On
-/// failure the monitor forgets them, so the next sample detects them again: nothing is lost.
-async fn record(
-    store: &Arc<Mutex<Store>>,
-    monitor: &mut Monitor,
-    channels: &Channels,
-    crossings: Vec<Crossing>,
-) {
-    let rows = match plan_all(&crossings, channels) {
-        Ok(rows) => rows,
-        Err(e) => {
-            monitor.rollback(&crossings);
-            emit(json!({"event": "error", "message": format!("cannot plan notifications: {e}")}));
-            return;
-        }
-    };
-    let store = store.clone();
-    let batch = crossings.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        let mut s = store
-            .lock()
-            .map_err(|_| "the store lock was poisoned".to_string())?;
-        s.record_crossings(&batch, &rows).map_err(|e| e.to_string())
-    })
-    .await
-    .unwrap_or_else(|e| Err(format!("the store task failed: {e}")));
-    match result {
-        Ok(_) => {
-            for c in &crossings {
-                emit(crossing_line(c));
-            }
-        }
-        Err(message) => {
-            monitor.rollback(&crossings);
-            emit(json!({"event": "error", "message": message}));
-        }
-    }
 }
 
 fn sweep_line(o: &SweepOutcome) -> Value {

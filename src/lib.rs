@@ -9,6 +9,7 @@ pub mod config;
 pub mod engine;
 pub mod headless;
 pub mod monitor;
+pub mod notifier;
 pub mod notify;
 pub mod quota;
 pub mod store;

@@ -437,6 +437,18 @@ impl Monitor {
         t
     }
 
+    /// The highest threshold recorded for each quota's current period, for quotas that have one.
+    pub fn highest_fired(&self) -> impl Iterator<Item = (&QuotaId, f64)> + '_ {
+        self.quotas.iter().filter_map(|(id, st)| {
+            st.fired
+                .as_slice()
+                .iter()
+                .copied()
+                .max_by(f64::total_cmp)
+                .map(|t| (id, t))
+        })
+    }
+
     /// Drops state of periods that ended before `now_ms`: they can never fire again. Call it
     /// now and then (e.g. once per sweep) to bound memory by the quotas near a threshold.
     pub fn prune(&mut self, now_ms: UnixMs) {

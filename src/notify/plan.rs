@@ -70,6 +70,24 @@ impl Channels {
         }
     }
 
+    /// Every channel id a notification can go to (the targets of a test), in planning order.
+    pub fn ids(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.tyk {
+            out.push(CHANNEL_TYK.to_owned());
+        }
+        out.extend(self.webhooks.iter().map(|n| webhook_channel(n)));
+        if self.email {
+            if !self.email_to.is_empty() {
+                out.push(CHANNEL_EMAIL_OPS.to_owned());
+            }
+            if !self.org_email_to.is_empty() {
+                out.push(CHANNEL_EMAIL_ORG.to_owned());
+            }
+        }
+        out
+    }
+
     /// The channels and recipients a crossing goes to, in a stable order.
     pub fn targets(&self, c: &Crossing) -> Vec<(String, Vec<String>)> {
         let mut out = Vec::new();
