@@ -11,7 +11,10 @@ use serde_json::json;
 
 use crate::clock::Clock;
 use crate::config::{self, Config, Paths};
+use crate::demo::DemoReceiver;
 use crate::engine::{PollSettings, spawn_poller};
+use crate::notifier::Notifier;
+use crate::notify::dispatcher::{Dispatcher, DispatcherOptions};
 use crate::quota::board::{Board, BoardSettings};
 use crate::quota::poller::{SweepOptions, sweep};
 use crate::tyk::demo::{DemoGateway, DemoOptions};
@@ -55,6 +58,8 @@ pub struct Target {
     /// Shown in the header: the URL, or "DEMO".
     pub label: String,
     pub demo: Option<DemoGateway>,
+    /// The demo's webhook receiver (with `demo`).
+    pub receiver: Option<DemoReceiver>,
 }
 
 impl Setup {
@@ -117,6 +122,7 @@ impl Setup {
                 gateway,
                 label,
                 demo: None,
+                receiver: None,
             });
         }
         let demo = DemoGateway::start(DemoOptions {
@@ -127,11 +133,31 @@ impl Setup {
         .map_err(SetupError::Demo)?;
         let gateway = Gateway::new(&self.gateway_settings(demo.url(), demo.secret().to_string()))
             .map_err(|e| SetupError::Gateway(e.to_string()))?;
+        let receiver = DemoReceiver::start().await.map_err(SetupError::Demo)?;
         Ok(Target {
             gateway,
             label: "DEMO".to_string(),
             demo: Some(demo),
+            receiver: Some(receiver),
         })
+    }
+
+    /// The configuration and data dir notifications use. On the demo: the demo receiver and
+    /// `file` e-mail are added, and a `demo/` data dir of its own starts empty each run (the
+    /// demo's keys are the same every run, so an old ledger would silence them).
+    pub fn notification_setup(&self, target: &Target) -> (Config, PathBuf) {
+        match &target.receiver {
+            Some(r) => {
+                let dir = self.paths.data_dir.join("demo");
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(
+                        dir.join(format!("{}{suffix}", crate::store::DB_FILE)),
+                    );
+                }
+                (r.configure(&self.config), dir)
+            }
+            None => (self.config.clone(), self.paths.data_dir.clone()),
+        }
     }
 
     pub fn sweep_options(&self) -> SweepOptions {
@@ -169,7 +195,18 @@ impl Setup {
 
 /// Runs the interactive console until the user quits.
 pub async fn console(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> std::io::Result<()> {
-    let engine = spawn_poller(
+    let (config, data_dir) = setup.notification_setup(target);
+    let notifier =
+        Notifier::open(&data_dir, &config, clock.clone()).map_err(std::io::Error::other)?;
+    let dispatcher = Dispatcher::new(
+        notifier.store(),
+        clock.clone(),
+        &config.monitor.configuration,
+        &config.webhooks,
+        DispatcherOptions::default(),
+    )
+    .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let poller = spawn_poller(
         target.gateway.clone(),
         PollSettings {
             interval: setup.config.gateway.poll_interval,
@@ -178,6 +215,7 @@ pub async fn console(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> s
         },
         clock.clone(),
     );
+    let engine = crate::notifier::spawn_console(poller, notifier, dispatcher);
     let opts = crate::ui::ConsoleOptions {
         gateway_label: target.label.clone(),
         demo: target.demo.is_some(),

@@ -20,15 +20,16 @@ use crate::quota::poller::SweepOutcome;
 
 /// Runs until SIGTERM or SIGINT.
 pub async fn run(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> Result<(), String> {
-    let mut notifier = Notifier::open(&setup.paths.data_dir, &setup.config, clock.clone())?;
+    let (config, data_dir) = setup.notification_setup(target);
+    let mut notifier = Notifier::open(&data_dir, &config, clock.clone())?;
     let store = notifier.store();
     // Delivery runs beside the monitor, from the same outbox; rows left by a previous run
     // (pending, or in flight when it died) are sent first.
     let dispatcher = Dispatcher::new(
         store.clone(),
         clock.clone(),
-        &setup.config.monitor.configuration,
-        &setup.config.webhooks,
+        &config.monitor.configuration,
+        &config.webhooks,
         DispatcherOptions::default(),
     )
     .map_err(|e| e.to_string())?;
@@ -49,7 +50,7 @@ pub async fn run(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> Resul
         },
         clock.clone(),
     );
-    emit(json!({"event": "started", "gateway": target.label, "data_dir": setup.paths.data_dir}));
+    emit(json!({"event": "started", "gateway": target.label, "data_dir": data_dir}));
     let mut term = signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut int = signal(tokio::signal::unix::SignalKind::interrupt())?;
     loop {
