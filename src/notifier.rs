@@ -178,7 +178,11 @@ fn item(mut row: crate::store::OutboxRow) -> NotificationItem {
 /// Runs the notifier between the poller and the console: sweeps are evaluated (and recorded)
 /// before the console sees them, the dispatcher delivers beside it, and the console's requests
 /// are answered. Returns the handle the console uses in place of the poller's.
-pub fn spawn_console(poller: EngineHandle, notifier: Notifier, dispatcher: Dispatcher) -> EngineHandle {
+pub fn spawn_console(
+    poller: EngineHandle,
+    notifier: Notifier,
+    dispatcher: Dispatcher,
+) -> EngineHandle {
     let (ev_tx, ev_rx) = mpsc::channel(64);
     let (cmd_tx, cmd_rx) = mpsc::channel(16);
     let task = tokio::spawn(relay(poller, notifier, dispatcher, ev_tx, cmd_rx));
