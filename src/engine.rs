@@ -9,7 +9,7 @@ use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
 use crate::notify::feed::{FiredMark, Inspection, NotifyRequest, OutboxSnapshot};
-use crate::quota::poller::{SweepOptions, SweepOutcome, sweep};
+use crate::quota::poller::{SweepOptions, SweepOutcome, poll_key, sweep};
 use crate::tyk::gateway::Gateway;
 
 /// What the engine tells its consumers.
@@ -37,9 +37,21 @@ pub enum EngineEvent {
 pub enum Command {
     /// Sweep now instead of waiting for the interval.
     PollNow,
+    /// Read this key now (the push path); the outcome is a `Sweep` that is not complete.
+    PollKey(RawKey),
     /// For the notifier; the poller ignores it.
     Notify(NotifyRequest),
     Shutdown,
+}
+
+/// A raw API key on its way to the gateway; `Debug` masks it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RawKey(pub String);
+
+impl std::fmt::Debug for RawKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RawKey({})", crate::quota::mask_key(&self.0))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -117,6 +129,12 @@ pub fn spawn_poller(gw: Gateway, settings: PollSettings, clock: Arc<dyn Clock>) 
                     _ = tokio::time::sleep_until(deadline) => break,
                     cmd = cmd_rx.recv() => match cmd {
                         Some(Command::PollNow) => break,
+                        Some(Command::PollKey(key)) => {
+                            let outcome = poll_key(&gw, &key.0, clock.as_ref()).await;
+                            if ev_tx.send(EngineEvent::Sweep(Box::new(outcome))).await.is_err() {
+                                return;
+                            }
+                        }
                         Some(Command::Notify(_)) => {}
                         Some(Command::Shutdown) | None => return,
                     },

@@ -248,8 +248,8 @@ async fn relay(
                     handle(req, &notifier, &dispatcher, &ev_tx).await;
                     send_snapshot(&notifier, &ev_tx, &mut last).await;
                 }
-                Some(Command::PollNow) => {
-                    let _ = poller.commands.try_send(Command::PollNow);
+                Some(c @ (Command::PollNow | Command::PollKey(_))) => {
+                    let _ = poller.commands.try_send(c);
                 }
                 Some(Command::Shutdown) | None => break,
             },

@@ -136,3 +136,23 @@ pub async fn sweep(gw: &Gateway, opts: &SweepOptions, clock: &dyn Clock) -> Swee
     out.duration = started.elapsed();
     out
 }
+
+/// Reads one key at once (the push path: a gateway's own monitor reported it). The outcome is
+/// never `complete`, so the board keeps every other quota.
+pub async fn poll_key(gw: &Gateway, key: &str, clock: &dyn Clock) -> SweepOutcome {
+    let started = Instant::now();
+    let mut out = SweepOutcome {
+        started_ms: clock.now_ms(),
+        keys: 1,
+        requests: 1,
+        ..SweepOutcome::default()
+    };
+    match gw.get_key(key).await {
+        Ok(s) => out
+            .samples
+            .extend(Sample::from_key_session(key, &s, clock.now_ms())),
+        Err(e) => out.item_errors.push(e),
+    }
+    out.duration = started.elapsed();
+    out
+}
