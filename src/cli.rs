@@ -15,6 +15,7 @@ use crate::demo::DemoReceiver;
 use crate::engine::{PollSettings, spawn_poller};
 use crate::notifier::Notifier;
 use crate::notify::dispatcher::{Dispatcher, DispatcherOptions};
+use crate::notify::email::EmailSetup;
 use crate::quota::board::{Board, BoardSettings};
 use crate::quota::poller::{SweepOptions, sweep};
 use crate::tyk::demo::{DemoGateway, DemoOptions};
@@ -203,6 +204,7 @@ pub async fn console(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> s
         clock.clone(),
         &config.monitor.configuration,
         &config.webhooks,
+        EmailSetup::from_config(&config, &setup.paths.config_dir, &data_dir),
         DispatcherOptions::default(),
     )
     .map_err(|e| std::io::Error::other(e.to_string()))?;
@@ -223,6 +225,10 @@ pub async fn console(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> s
         board: setup.board_settings(),
         global_thresholds: setup.global_thresholds(),
         readonly: setup.args.readonly,
+        config_dir: Some(setup.paths.config_dir.clone()),
+        email_from: crate::templates::from_mailbox(&setup.config.email_backend)
+            .map_or_else(|e| format!("(invalid: {})", e.message), |m| m.to_string()),
+        email_to: setup.config.notify.email_to.clone(),
     };
     crate::ui::run_console(engine, opts, setup.theme.clone(), clock).await
 }

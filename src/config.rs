@@ -74,14 +74,27 @@ impl Default for GatewayConfig {
 }
 
 /// `[dashboard]`: the Tyk Dashboard (Admin API), optional.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DashboardConfig {
     /// Base URL without trailing `/`.
     #[serde(deserialize_with = "de_opt_base_url")]
     pub url: Option<String>,
-    /// tyk_analytics.conf `admin_secret`, sent as `admin-auth`.
+    /// tyk_analytics.conf `admin_secret`, sent as `admin-auth`; `TYK_DB_ADMIN_SECRET` wins.
     pub admin_secret: Secret,
+    /// Per request to the Admin API.
+    #[serde(deserialize_with = "de_positive_duration")]
+    pub timeout: Duration,
+}
+
+impl Default for DashboardConfig {
+    fn default() -> Self {
+        DashboardConfig {
+            url: None,
+            admin_secret: Secret::default(),
+            timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 /// `[monitor]`: the names of tyk.conf `monitor` (defaults differ: Tyk defaults to off).
@@ -229,6 +242,12 @@ pub struct EmailBackendConfig {
     pub default_from_name: String,
     #[serde(deserialize_with = "de_string")]
     pub dashboard_hostname: String,
+    /// Extension: base URL of the provider's HTTP API (`sendgrid`, `mailgun`, `mandrill`)
+    /// instead of its public one, e.g. Mailgun's EU region `https://api.eu.mailgun.net`, a
+    /// proxy, or a test receiver. `None` (empty) = the public API. Tyk's `Endpoint` setting is
+    /// SES-only, hence a key of its own.
+    #[serde(deserialize_with = "de_opt_api_base")]
+    pub api_base: Option<String>,
 }
 
 /// Tyk's `email_backend.settings` (`map[string]string`, booleans as strings). Derefs to the
@@ -1281,6 +1300,16 @@ fn de_opt_base_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D:
         return Err(de::Error::custom(
             "empty URL (remove the key to use the demo gateway)",
         ));
+    }
+    check_url(&s).map_err(de::Error::custom)?;
+    Ok(Some(s.trim_end_matches('/').to_owned()))
+}
+
+/// `email_backend.api_base`: empty = the provider's public API.
+fn de_opt_api_base<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = Interp::deserialize(d)?.0;
+    if s.trim().is_empty() {
+        return Ok(None);
     }
     check_url(&s).map_err(de::Error::custom)?;
     Ok(Some(s.trim_end_matches('/').to_owned()))

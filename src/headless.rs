@@ -16,6 +16,7 @@ use crate::engine::{Command, EngineEvent, PollSettings, spawn_poller};
 use crate::monitor::Crossing;
 use crate::notifier::Notifier;
 use crate::notify::dispatcher::{DispatchError, Dispatcher, DispatcherOptions};
+use crate::notify::email::EmailSetup;
 use crate::quota::poller::SweepOutcome;
 
 /// Runs until SIGTERM or SIGINT.
@@ -30,6 +31,7 @@ pub async fn run(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> Resul
         clock.clone(),
         &config.monitor.configuration,
         &config.webhooks,
+        EmailSetup::from_config(&config, &setup.paths.config_dir, &data_dir),
         DispatcherOptions::default(),
     )
     .map_err(|e| e.to_string())?;

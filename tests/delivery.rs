@@ -16,6 +16,7 @@ use tykwatch::clock::{Clock, FixedClock};
 use tykwatch::config::{MonitorHookConfig, Secret, WebhookConfig};
 use tykwatch::monitor::{Crossing, quota_key};
 use tykwatch::notify::dispatcher::{Dispatcher, DispatcherOptions};
+use tykwatch::notify::email::EmailSetup;
 use tykwatch::notify::plan::{Channels, plan};
 use tykwatch::notify::retry::NoJitter;
 use tykwatch::quota::{QuotaId, QuotaMeta, mask_key};
@@ -204,6 +205,7 @@ fn setup(
         Arc::new(clock.clone()),
         &monitor,
         &webhooks,
+        EmailSetup::disabled(),
         opts,
         Box::new(NoJitter),
     )
@@ -608,7 +610,7 @@ async fn a_template_that_fails_to_render_fails_the_row_with_the_reason() {
 }
 
 #[tokio::test]
-async fn email_rows_are_left_untouched() {
+async fn email_rows_fail_visibly_when_email_is_disabled() {
     let (r, url) = receiver(vec![ok()]).await;
     let channels = Channels {
         webhooks: vec!["ops".into()],
@@ -616,24 +618,21 @@ async fn email_rows_are_left_untouched() {
         email_to: vec!["ops@example.com".into()],
         ..Channels::default()
     };
-    let opts = DispatcherOptions {
-        batch: 1,
-        ..DispatcherOptions::default()
-    };
-    // The e-mail row sorts first and the batch is 1: the webhook row must still go.
+    // The dispatcher's e-mail is off (EmailSetup::disabled): the row fails with the reason
+    // instead of staying pending for ever; the webhook row goes as usual.
     let s = setup(
         NOW,
         &[crossing(80.0, NOW, 1)],
         &channels,
         MonitorHookConfig::default(),
         vec![webhook(&url)],
-        opts,
+        DispatcherOptions::default(),
     );
     let rep = s.dispatcher.run_once().await.unwrap();
-    assert_eq!((rep.claimed, rep.delivered), (1, 1));
+    assert_eq!((rep.claimed, rep.delivered, rep.failed), (2, 1, 1));
     let email = s.row("email:ops");
-    assert_eq!((email.state, email.attempts), (OutboxState::Pending, 0));
-    assert_eq!(email.last_error, None);
+    assert_eq!((email.state, email.attempts), (OutboxState::Failed, 1));
+    assert!(email.last_error.unwrap().contains("e-mail is disabled"));
     assert_eq!(r.got().len(), 1);
 }
 

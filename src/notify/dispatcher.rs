@@ -5,9 +5,13 @@
 //!   `tokio::task::spawn_blocking`; no transaction is ever open across an `.await`.
 //! - Claiming: due rows are read with [`Store::due`] and taken one by one with
 //!   [`Store::mark_inflight`] (conditional on `pending`, so a row is only ever this caller's).
-//!   `Store::claim_due` is not used because it would also claim e-mail rows.
-//! - **E-mail channels (`email:*`) are not delivered here**: their rows are skipped and left
-//!   untouched (`pending`) for the e-mail sender.
+//! - Webhook rows go through [`super::webhook`]; e-mail rows (`email:*`) are rendered with the
+//!   e-mail templates (loaded once per sweep that has e-mail, so edits apply to queued rows) and
+//!   sent by the configured [`EmailSender`]. With e-mail disabled they fail with that reason
+//!   (visible, resendable) instead of waiting for ever.
+//! - [`Dispatcher::inspect`] shows what a row would send without sending it (raw API key and
+//!   credentials masked); [`Dispatcher::send_test`] sends a `tykwatch.test` notification to a
+//!   channel directly, outside the outbox.
 //! - Start-up and cancellation call [`Store::recover_inflight`]: interrupted sends go out again
 //!   with the same `webhook-id`. This assumes one dispatcher per database.
 
@@ -15,17 +19,31 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use reqwest::Method;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, USER_AGENT};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use super::plan::{CHANNEL_TYK, NotificationPayload};
-use super::retry::{AttemptResult, Decision, Jitter, SeededJitter, classify};
-use super::webhook::{
-    DEFAULT_TIMEOUT, StandardHook, TykHook, WebhookSender, build_standard, build_tyk,
+use super::email::{
+    DISABLED_REASON, EmailSender, EmailSetup, TEST_EVENT, render_notification, render_test,
+    request_text,
 };
-use crate::clock::Clock;
+use super::plan::{
+    CHANNEL_EMAIL_DEVELOPER, CHANNEL_EMAIL_OPS, CHANNEL_EMAIL_ORG, CHANNEL_TYK,
+    NotificationPayload, kind_of,
+};
+use super::retry::{AttemptResult, Decision, Jitter, NoJitter, SeededJitter, classify};
+use super::webhook::{
+    DEFAULT_TIMEOUT, PreparedRequest, StandardHook, TykHook, WebhookSender, build_standard,
+    build_tyk, sign, tyk_event_message,
+};
+use crate::clock::{Clock, UnixMs};
 use crate::config::{MonitorHookConfig, WebhookConfig};
 use crate::store::{OutboxKind, OutboxRow, Store, StoreError};
+use crate::templates::Templates;
+
+/// The e-mail templates of one sweep, or why they could not be loaded.
+type LoadedTemplates = Arc<Result<Templates, String>>;
 
 /// Tuning of the relay.
 #[derive(Debug, Clone)]
@@ -79,6 +97,8 @@ struct Inner {
     sender: WebhookSender,
     tyk: Option<TykHook>,
     webhooks: HashMap<String, StandardHook>,
+    email: EmailSetup,
+    mailer: EmailSender,
     jitter: Mutex<Box<dyn Jitter>>,
     limits: Mutex<HashMap<String, Arc<Semaphore>>>,
     opts: DispatcherOptions,
@@ -95,6 +115,8 @@ impl std::fmt::Debug for Dispatcher {
         f.debug_struct("Dispatcher")
             .field("tyk", &self.inner.tyk.is_some())
             .field("webhooks", &self.inner.webhooks.keys().collect::<Vec<_>>())
+            .field("email_enabled", &self.inner.email.enabled())
+            .field("mailer", &self.inner.mailer)
             .field("opts", &self.inner.opts)
             .finish()
     }
@@ -106,13 +128,16 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Dispatcher {
     /// `monitor` is the `tyk` channel (ignored when its `target_path` is empty); `webhooks`
-    /// are the `webhook:<name>` channels. The Tyk template is loaded here; if it cannot be,
-    /// every `tyk` row fails with the reason (visible, resendable).
+    /// are the `webhook:<name>` channels; `email` the `email:*` channels
+    /// ([`EmailSetup::from_config`], or [`EmailSetup::disabled`]). The Tyk template is loaded
+    /// here; if it cannot be, every `tyk` row fails with the reason (visible, resendable). An
+    /// e-mail backend whose settings cannot work fails every e-mail row with the reason.
     pub fn new(
         store: Arc<Mutex<Store>>,
         clock: Arc<dyn Clock>,
         monitor: &MonitorHookConfig,
         webhooks: &[WebhookConfig],
+        email: EmailSetup,
         opts: DispatcherOptions,
     ) -> Result<Dispatcher, DispatchError> {
         Self::with_jitter(
@@ -120,6 +145,7 @@ impl Dispatcher {
             clock,
             monitor,
             webhooks,
+            email,
             opts,
             Box::new(SeededJitter::from_entropy()),
         )
@@ -131,9 +157,11 @@ impl Dispatcher {
         clock: Arc<dyn Clock>,
         monitor: &MonitorHookConfig,
         webhooks: &[WebhookConfig],
+        email: EmailSetup,
         opts: DispatcherOptions,
         jitter: Box<dyn Jitter>,
     ) -> Result<Dispatcher, DispatchError> {
+        let mailer = EmailSender::new(&email, opts.timeout);
         let tyk = (!monitor.target_path.is_empty()).then(|| TykHook::from_config(monitor));
         let webhooks = webhooks
             .iter()
@@ -152,6 +180,8 @@ impl Dispatcher {
                 sender: WebhookSender::new(opts.timeout)?,
                 tyk,
                 webhooks,
+                email,
+                mailer,
                 jitter: Mutex::new(jitter),
                 limits: Mutex::new(HashMap::new()),
                 opts,
@@ -175,26 +205,12 @@ impl Dispatcher {
         self.with_store(|s| s.recover_inflight()).await
     }
 
-    /// Claims the due webhook rows (never e-mail rows) and marks them `inflight`.
+    /// Claims the due rows and marks them `inflight`.
     async fn claim(&self) -> Result<Vec<OutboxRow>, DispatchError> {
         let now = self.inner.clock.now_ms();
         let batch = self.inner.opts.batch.max(1);
         self.with_store(move |s| {
-            // E-mail rows are left alone; look further when they fill the head of the queue.
-            let mut scan = batch;
-            let candidates = loop {
-                let due = s.due(now, scan)?;
-                let full = due.len() == scan;
-                let rows: Vec<OutboxRow> = due
-                    .into_iter()
-                    .filter(|r| r.kind != OutboxKind::Email)
-                    .take(batch)
-                    .collect();
-                if rows.len() == batch || !full || scan >= 16_384 {
-                    break rows;
-                }
-                scan *= 4;
-            };
+            let candidates = s.due(now, batch)?;
             let mut claimed = Vec::with_capacity(candidates.len());
             for mut r in candidates {
                 if s.mark_inflight(&r.idem_key)? {
@@ -214,8 +230,47 @@ impl Dispatcher {
             .clone()
     }
 
+    /// The e-mail templates (user directory over the shipped set), read from disk now.
+    async fn load_templates(&self) -> LoadedTemplates {
+        let dir = self.inner.email.template_dir.clone();
+        let loaded = tokio::task::spawn_blocking(move || {
+            Templates::load(dir.as_deref()).map_err(|e| format!("e-mail templates: {e}"))
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("loading the e-mail templates failed: {e}")));
+        Arc::new(loaded)
+    }
+
+    /// Renders and sends one e-mail row.
+    async fn attempt_email(
+        &self,
+        row: &OutboxRow,
+        payload: &NotificationPayload,
+        templates: Option<&LoadedTemplates>,
+    ) -> AttemptResult {
+        if !self.inner.email.enabled() {
+            return AttemptResult::Permanent(DISABLED_REASON.into());
+        }
+        let templates = match templates.map(|t| t.as_ref()) {
+            Some(Ok(t)) => t,
+            Some(Err(e)) => return AttemptResult::Permanent(e.clone()),
+            None => return AttemptResult::Permanent("e-mail templates not loaded".into()),
+        };
+        let now_ms = self.inner.clock.now_ms();
+        match render_notification(
+            templates,
+            &self.inner.email.backend,
+            payload,
+            &row.idem_key,
+            now_ms.div_euclid(1000),
+        ) {
+            Ok(m) => self.inner.mailer.send(&m, now_ms).await,
+            Err(reason) => AttemptResult::Permanent(reason),
+        }
+    }
+
     /// Builds and sends one row; `Permanent` when it cannot be built.
-    async fn attempt(&self, row: &OutboxRow) -> AttemptResult {
+    async fn attempt(&self, row: &OutboxRow, templates: Option<&LoadedTemplates>) -> AttemptResult {
         let payload = match NotificationPayload::from_json(&row.payload_json) {
             Ok(p) => p,
             Err(e) => return AttemptResult::Permanent(format!("unreadable payload: {e}")),
@@ -238,7 +293,7 @@ impl Dispatcher {
                     row.channel_id
                 )),
             },
-            OutboxKind::Email => Err("e-mail is not delivered by the webhook dispatcher".into()),
+            OutboxKind::Email => return self.attempt_email(row, &payload, templates).await,
         };
         match built {
             Ok(req) => self.inner.sender.send(req, now_ms).await,
@@ -247,13 +302,17 @@ impl Dispatcher {
     }
 
     /// Sends one row and records the outcome.
-    async fn deliver(&self, row: OutboxRow) -> Result<Decision, DispatchError> {
+    async fn deliver(
+        &self,
+        row: OutboxRow,
+        templates: Option<LoadedTemplates>,
+    ) -> Result<Decision, DispatchError> {
         let limit = self.channel_limit(&row.channel_id);
         let _permit = limit
             .acquire_owned()
             .await
             .map_err(|e| DispatchError::Join(e.to_string()))?;
-        let result = self.attempt(&row).await;
+        let result = self.attempt(&row, templates.as_ref()).await;
         let now = self.inner.clock.now_ms();
         let decision = {
             let mut j = lock(&self.inner.jitter);
@@ -265,7 +324,7 @@ impl Dispatcher {
         self.with_store(move |s| {
             match d {
                 Decision::Delivered { status } => {
-                    s.mark_delivered(&key, Some(status), now)?;
+                    s.mark_delivered(&key, status, now)?;
                 }
                 Decision::Retry {
                     attempts,
@@ -311,11 +370,19 @@ impl Dispatcher {
             claimed: rows.len(),
             ..SweepReport::default()
         };
+        // One template load per sweep with e-mail: edits apply to rows still queued.
+        let templates =
+            if self.inner.email.enabled() && rows.iter().any(|r| r.kind == OutboxKind::Email) {
+                Some(self.load_templates().await)
+            } else {
+                None
+            };
         let mut tasks = JoinSet::new();
         for row in rows {
             let me = self.clone();
             let channel = row.channel_id.clone();
-            tasks.spawn(async move { (channel, me.deliver(row).await) });
+            let templates = templates.clone();
+            tasks.spawn(async move { (channel, me.deliver(row, templates).await) });
         }
         let mut first_err = None;
         while let Some(joined) = tasks.join_next().await {
@@ -377,5 +444,264 @@ impl Dispatcher {
         }
         self.recover().await?;
         Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inspection and test sends (the console)
+// ---------------------------------------------------------------------------------------------
+
+/// Message of test notifications.
+const TEST_MESSAGE: &str = "tykwatch test notification";
+
+impl Dispatcher {
+    /// What `row` would send, without sending it: a summary line and the exact request
+    /// (`METHOD URL`, headers, a blank line, the body) or, for SMTP, SES and file e-mail, the
+    /// full `.eml`. The raw API key of `tyk` rows is replaced by its masked form and every
+    /// credential (header secrets, API keys) is masked: the console never shows them.
+    pub async fn inspect(&self, row: &OutboxRow) -> Result<(String, String), String> {
+        let mut payload = NotificationPayload::from_json(&row.payload_json)
+            .map_err(|e| format!("unreadable payload: {e}"))?;
+        let raw_key = payload.key.take();
+        if raw_key.is_some() {
+            payload.key = Some(payload.key_masked.clone());
+        }
+        let now_ms = self.inner.clock.now_ms();
+        let (summary, text) = match row.kind {
+            OutboxKind::TykWebhook => {
+                let hook = self.tyk_hook(&row.channel_id)?;
+                let req = build_tyk(hook, &payload)?;
+                let summary = format!(
+                    "{} → {} {} (Tyk monitor format)",
+                    row.channel_id, req.method, req.url
+                );
+                (summary, request_text(&req))
+            }
+            OutboxKind::StandardWebhook => {
+                let hook = self.standard_hook(&row.channel_id)?;
+                let req = build_standard(hook, &payload, &row.idem_key, now_ms.div_euclid(1000))?;
+                let signed = if hook.secret.is_empty() {
+                    "unsigned"
+                } else {
+                    "signed"
+                };
+                let summary = format!(
+                    "{} → {} {} (Standard Webhooks, {signed})",
+                    row.channel_id, req.method, req.url
+                );
+                (summary, request_text(&req))
+            }
+            OutboxKind::Email => {
+                let templates = self.load_templates().await;
+                let templates = templates.as_ref().as_ref().map_err(Clone::clone)?;
+                let m = render_notification(
+                    templates,
+                    &self.inner.email.backend,
+                    &payload,
+                    &row.idem_key,
+                    now_ms.div_euclid(1000),
+                )?;
+                let (target, text) = self.inner.mailer.describe(&m)?;
+                let mut summary = format!(
+                    "{} → {} via {target}: {}",
+                    row.channel_id,
+                    m.to_list(),
+                    m.rendered.subject
+                );
+                if !self.inner.email.enabled() {
+                    summary.push_str(" [e-mail disabled: not sent]");
+                }
+                (summary, text)
+            }
+        };
+        // Belt and braces: whatever a template or header did, the raw key never leaves.
+        Ok(match raw_key {
+            Some(raw) if !raw.is_empty() => {
+                let masked = crate::quota::mask_key(&raw);
+                (summary.replace(&raw, &masked), text.replace(&raw, &masked))
+            }
+            _ => (summary, text),
+        })
+    }
+
+    /// Sends one test notification (event `tykwatch.test`; e-mail template `test`) to
+    /// `channel_id` now, outside the outbox: nothing is recorded, nothing retried, a 410 does
+    /// not disable the channel. `Ok` says what accepted it; `Err` why it failed.
+    pub async fn send_test(&self, channel_id: &str) -> Result<String, String> {
+        let now_ms = self.inner.clock.now_ms();
+        let id = format!("tykwatch-test-{now_ms}");
+        let (result, target) = match kind_of(channel_id) {
+            OutboxKind::TykWebhook => {
+                let hook = self.tyk_hook(channel_id)?;
+                let req = tyk_test_request(hook, now_ms)?;
+                let target = format!("{} {}", req.method, req.url);
+                (self.inner.sender.send(req, now_ms).await, target)
+            }
+            OutboxKind::StandardWebhook => {
+                let hook = self.standard_hook(channel_id)?;
+                let req = standard_test_request(hook, channel_id, &id, now_ms)?;
+                let target = format!("{} {}", req.method, req.url);
+                (self.inner.sender.send(req, now_ms).await, target)
+            }
+            OutboxKind::Email => {
+                if !self.inner.email.enabled() {
+                    return Err(DISABLED_REASON.into());
+                }
+                let to = self.test_recipients(channel_id)?;
+                let templates = self.load_templates().await;
+                let templates = templates.as_ref().as_ref().map_err(Clone::clone)?;
+                let m = render_test(
+                    templates,
+                    &self.inner.email.backend,
+                    &to,
+                    &id,
+                    now_ms.div_euclid(1000),
+                )?;
+                let (via, _) = self.inner.mailer.describe(&m)?;
+                let target = format!("{} via {via}", m.to_list());
+                (self.inner.mailer.send(&m, now_ms).await, target)
+            }
+        };
+        test_outcome(&result, &target, now_ms)
+    }
+
+    fn tyk_hook(&self, channel_id: &str) -> Result<&TykHook, String> {
+        match &self.inner.tyk {
+            Some(hook) if channel_id == CHANNEL_TYK => Ok(hook),
+            _ => Err(
+                "the tyk channel is not configured ([monitor.configuration] target_path)".into(),
+            ),
+        }
+    }
+
+    fn standard_hook(&self, channel_id: &str) -> Result<&StandardHook, String> {
+        self.inner.webhooks.get(channel_id).ok_or_else(|| {
+            format!("channel {channel_id} is not configured (or disabled) in [[webhooks]]")
+        })
+    }
+
+    /// `[notify] email_to` for `email:ops`, every `org_email_to` address for `email:org`.
+    fn test_recipients(&self, channel_id: &str) -> Result<Vec<String>, String> {
+        let e = &self.inner.email;
+        let to: Vec<String> = match channel_id {
+            CHANNEL_EMAIL_OPS => e.email_to.clone(),
+            CHANNEL_EMAIL_ORG => {
+                let mut all: Vec<String> = Vec::new();
+                for addr in e.org_email_to.values().flatten() {
+                    if !all.iter().any(|a| a.eq_ignore_ascii_case(addr)) {
+                        all.push(addr.clone());
+                    }
+                }
+                all
+            }
+            CHANNEL_EMAIL_DEVELOPER => {
+                return Err(
+                    "email:developer has no fixed recipients (each key's meta_data names them); \
+                     test email:ops instead"
+                        .into(),
+                );
+            }
+            other => return Err(format!("unknown e-mail channel {other}")),
+        };
+        if to.is_empty() {
+            return Err(format!("{channel_id} has no recipients in [notify]"));
+        }
+        Ok(to)
+    }
+}
+
+/// A test through the `tyk` channel: Tyk's monitor body for a `tykwatch.test` event (no key,
+/// no org), with the channel's method, headers and template.
+fn tyk_test_request(hook: &TykHook, now_ms: UnixMs) -> Result<PreparedRequest, String> {
+    let payload = NotificationPayload {
+        event: TEST_EVENT.into(),
+        id: String::new(),
+        channel_id: CHANNEL_TYK.into(),
+        scope: "key".into(),
+        quota_key: String::new(),
+        org_id: String::new(),
+        alias: String::new(),
+        key_masked: String::new(),
+        key: None,
+        api_id: String::new(),
+        api_name: String::new(),
+        threshold: 0.0,
+        usage_percentage: 0.0,
+        quota_max: 0,
+        quota_remaining: 0,
+        quota_renews: 0,
+        period: 0,
+        sequence: 0,
+        covered: Vec::new(),
+        detected_at_ms: now_ms,
+        tags: Vec::new(),
+        recipients: Vec::new(),
+    };
+    let mut req = build_tyk(hook, &payload)?;
+    let mut event = tyk_event_message(&payload);
+    event.event_type = TEST_EVENT.into();
+    event.meta["Message"] = serde_json::Value::from(TEST_MESSAGE);
+    let template = hook
+        .template
+        .as_ref()
+        .map_err(|e| format!("webhook template: {e}"))?;
+    req.body = template
+        .render(&event)
+        .map_err(|e| format!("webhook template rendering error: {e}"))?;
+    Ok(req)
+}
+
+/// A signed Standard Webhooks request of type `tykwatch.test`.
+fn standard_test_request(
+    hook: &StandardHook,
+    channel_id: &str,
+    id: &str,
+    now_ms: UnixMs,
+) -> Result<PreparedRequest, String> {
+    let now_secs = now_ms.div_euclid(1000);
+    let body = serde_json::json!({
+        "type": TEST_EVENT,
+        "timestamp": crate::templates::rfc3339(now_secs),
+        "data": {"message": TEST_MESSAGE, "channel": channel_id},
+    })
+    .to_string();
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        USER_AGENT,
+        HeaderValue::from_static(concat!("tykwatch/", env!("CARGO_PKG_VERSION"))),
+    );
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let id_value = HeaderValue::from_str(id).map_err(|_| "bad test id".to_owned())?;
+    headers.insert("webhook-id", id_value);
+    headers.insert("webhook-timestamp", HeaderValue::from(now_secs));
+    if !hook.secret.is_empty() {
+        let sig = sign(&hook.secret, id, now_secs, &body)?;
+        let v = HeaderValue::from_str(&sig).map_err(|_| "bad signature".to_owned())?;
+        headers.insert("webhook-signature", v);
+    }
+    Ok(PreparedRequest {
+        method: Method::POST,
+        url: hook.url.clone(),
+        headers,
+        body,
+    })
+}
+
+/// A test's outcome as text, with the same reasons the outbox would record.
+fn test_outcome(result: &AttemptResult, target: &str, now_ms: UnixMs) -> Result<String, String> {
+    match classify(result, 0, now_ms, &mut NoJitter) {
+        Decision::Delivered { .. } => Ok(match result {
+            AttemptResult::Status { status, .. } => format!("HTTP {status} from {target}"),
+            AttemptResult::Smtp { code, message } => {
+                format!("sent to {target}: smtp {code} {message}")
+                    .trim_end()
+                    .to_owned()
+            }
+            _ => format!("written for {target}"),
+        }),
+        Decision::Retry { reason, .. }
+        | Decision::Failed { reason, .. }
+        | Decision::Dead { reason, .. }
+        | Decision::DisableChannel { reason, .. } => Err(format!("{target}: {reason}")),
     }
 }

@@ -1,4 +1,5 @@
 pub mod dispatcher;
+pub mod email;
 pub mod feed;
 pub mod plan;
 pub mod retry;

@@ -4,6 +4,10 @@
 //! Schedule, per message and measured from the previous failure, ±20 % jitter: immediately,
 //! 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, then `dead`. A `Retry-After` (delay-seconds or
 //! HTTP-date, clamped to 1 h) lengthens the wait: `max(backoff, Retry-After)`.
+//!
+//! E-mail follows the same table: SMTP 4yz, connection errors and timeouts retry on the
+//! schedule; SMTP 5yz (and provider refusals a sender marks permanent) get the short capped
+//! retry of "other 4xx", then `failed`; provider HTTP statuses are classified like webhooks.
 
 use crate::clock::UnixMs;
 
@@ -170,14 +174,32 @@ pub enum AttemptResult {
     /// Nothing can be sent (a template that fails to render, a bad header, a missing
     /// channel): `failed` at once, with the reason.
     Permanent(String),
+    /// An SMTP reply (RFC 5321 §4.2.1): 2yz accepted, 4yz transient, 5yz permanent.
+    /// `message` is the server's text, e.g. `5.1.1 user unknown`.
+    Smtp { code: u16, message: String },
+    /// Accepted by something without a status code (the `file` e-mail backend).
+    Accepted,
+    /// A failure the sender classified itself (a 200 that rejected every recipient, a
+    /// provider error named in the body, a file that could not be written): `transient`
+    /// retries on the schedule, else the short capped retry, then `failed`.
+    Refused {
+        status: Option<u16>,
+        transient: bool,
+        reason: String,
+        retry_after_ms: Option<i64>,
+    },
+    /// `inner` classified as usual, `detail` (a provider's error text) added to the reason.
+    Detailed {
+        inner: Box<AttemptResult>,
+        detail: String,
+    },
 }
 
 /// What to do with the row after an attempt. `attempts` is the new total.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    Delivered {
-        status: u16,
-    },
+    /// `status`: HTTP status or SMTP reply code; `None` for the `file` backend.
+    Delivered { status: Option<u16> },
     Retry {
         attempts: u32,
         next_at: UnixMs,
@@ -209,9 +231,24 @@ pub fn classify(
     now: UnixMs,
     jitter: &mut dyn Jitter,
 ) -> Decision {
+    classify_with(result, prior_attempts, now, jitter, None)
+}
+
+fn classify_with(
+    result: &AttemptResult,
+    prior_attempts: u32,
+    now: UnixMs,
+    jitter: &mut dyn Jitter,
+    detail: Option<&str>,
+) -> Decision {
     let attempts = prior_attempts.saturating_add(1);
+    let with_detail = |reason: String| match detail {
+        Some(d) if !d.is_empty() => format!("{reason}: {d}"),
+        _ => reason,
+    };
     let on_schedule =
         |status: Option<u16>, reason: String, retry_after: Option<i64>, jitter: &mut dyn Jitter| {
+            let reason = with_detail(reason);
             match backoff_ms(attempts, jitter) {
                 Some(wait) => Decision::Retry {
                     attempts,
@@ -226,6 +263,19 @@ pub fn classify(
                 },
             }
         };
+    // "Other 4xx" and SMTP 5yz: a few retries (receivers misconfigure briefly), then failed.
+    let capped =
+        |status: Option<u16>, reason: String, retry_after: Option<i64>, jitter: &mut dyn Jitter| {
+            if attempts < CLIENT_ERROR_ATTEMPTS {
+                on_schedule(status, reason, retry_after, jitter)
+            } else {
+                Decision::Failed {
+                    attempts,
+                    status,
+                    reason: format!("{} ({attempts} attempts)", with_detail(reason)),
+                }
+            }
+        };
     match result {
         AttemptResult::Status {
             status,
@@ -234,7 +284,7 @@ pub fn classify(
         } => {
             let s = *status;
             match s {
-                200..=299 => Decision::Delivered { status: s },
+                200..=299 => Decision::Delivered { status: Some(s) },
                 300..=399 => {
                     let to = location
                         .as_deref()
@@ -248,31 +298,56 @@ pub fn classify(
                 410 => Decision::DisableChannel {
                     attempts,
                     status: s,
-                    reason: "HTTP 410 Gone: the receiver asked to stop; channel disabled".into(),
+                    reason: with_detail(
+                        "HTTP 410 Gone: the receiver asked to stop; channel disabled".into(),
+                    ),
                 },
                 408 | 429 | 500..=599 => {
                     on_schedule(Some(s), format!("HTTP {s}"), *retry_after_ms, jitter)
                 }
-                _ => {
-                    let reason = format!("HTTP {s}: the receiver rejected the request");
-                    if attempts < CLIENT_ERROR_ATTEMPTS {
-                        on_schedule(Some(s), reason, *retry_after_ms, jitter)
-                    } else {
-                        Decision::Failed {
-                            attempts,
-                            status: Some(s),
-                            reason: format!("{reason} ({attempts} attempts)"),
-                        }
-                    }
-                }
+                _ => capped(
+                    Some(s),
+                    format!("HTTP {s}: the receiver rejected the request"),
+                    *retry_after_ms,
+                    jitter,
+                ),
             }
+        }
+        AttemptResult::Smtp { code, message } => {
+            let reason = format!("smtp {code} {}", message.trim())
+                .trim_end()
+                .to_owned();
+            match code {
+                200..=299 => Decision::Delivered {
+                    status: Some(*code),
+                },
+                400..=499 => on_schedule(Some(*code), reason, None, jitter),
+                // 5yz, and anything outside RFC 5321's ranges.
+                _ => capped(Some(*code), reason, None, jitter),
+            }
+        }
+        AttemptResult::Accepted => Decision::Delivered { status: None },
+        AttemptResult::Refused {
+            status,
+            transient: true,
+            reason,
+            retry_after_ms,
+        } => on_schedule(*status, reason.clone(), *retry_after_ms, jitter),
+        AttemptResult::Refused {
+            status,
+            transient: false,
+            reason,
+            retry_after_ms,
+        } => capped(*status, reason.clone(), *retry_after_ms, jitter),
+        AttemptResult::Detailed { inner, detail } => {
+            classify_with(inner, prior_attempts, now, jitter, Some(detail))
         }
         AttemptResult::Timeout(e) => on_schedule(None, format!("timeout: {e}"), None, jitter),
         AttemptResult::Network(e) => on_schedule(None, format!("network error: {e}"), None, jitter),
         AttemptResult::Permanent(e) => Decision::Failed {
             attempts,
             status: None,
-            reason: e.clone(),
+            reason: with_detail(e.clone()),
         },
     }
 }
@@ -288,6 +363,29 @@ mod tests {
             status: s,
             retry_after_ms: ra,
             location: None,
+        }
+    }
+
+    fn smtp(code: u16) -> AttemptResult {
+        AttemptResult::Smtp {
+            code,
+            message: "5.1.1 user unknown".into(),
+        }
+    }
+
+    fn refused(transient: bool) -> AttemptResult {
+        AttemptResult::Refused {
+            status: Some(200),
+            transient,
+            reason: "mandrill rejected u@x.example: hard-bounce".into(),
+            retry_after_ms: None,
+        }
+    }
+
+    fn detailed(inner: AttemptResult) -> AttemptResult {
+        AttemptResult::Detailed {
+            inner: Box::new(inner),
+            detail: "sendgrid: bad from".into(),
         }
     }
 
@@ -333,11 +431,53 @@ mod tests {
             (status(401, None), 3, ("failed", 4, None)),
             (status(100, None), 3, ("failed", 4, None)),
             (perm, 0, ("failed", 1, None)),
+            (smtp(250), 0, ("delivered", 0, None)),
+            (smtp(451), 0, ("retry", 1, Some(5 * SEC))),
+            (smtp(421), 6, ("retry", 7, Some(10 * HOUR))),
+            (smtp(454), 7, ("dead", 8, None)),
+            (smtp(550), 0, ("retry", 1, Some(5 * SEC))),
+            (smtp(553), 3, ("failed", 4, None)),
+            (AttemptResult::Accepted, 0, ("delivered", 0, None)),
+            (refused(true), 1, ("retry", 2, Some(5 * MIN))),
+            (refused(false), 2, ("retry", 3, Some(30 * MIN))),
+            (refused(false), 3, ("failed", 4, None)),
+            (detailed(status(400, None)), 3, ("failed", 4, None)),
+            (detailed(status(503, None)), 0, ("retry", 1, Some(5 * SEC))),
+            (detailed(status(410, None)), 0, ("disable", 1, None)),
         ];
         for (result, prior, want) in table {
             let d = classify(&result, prior, NOW, &mut NoJitter);
             assert_eq!(kind(&d), want, "{result:?} after {prior}");
         }
+    }
+
+    #[test]
+    fn email_reasons_say_what_the_server_said() {
+        let reason = |d: Decision| match d {
+            Decision::Retry { reason, .. }
+            | Decision::Failed { reason, .. }
+            | Decision::Dead { reason, .. } => reason,
+            other => panic!("{other:?}"),
+        };
+        let r = reason(classify(&smtp(550), 3, NOW, &mut NoJitter));
+        assert_eq!(r, "smtp 550 5.1.1 user unknown (4 attempts)");
+        let r = reason(classify(
+            &detailed(status(400, None)),
+            0,
+            NOW,
+            &mut NoJitter,
+        ));
+        assert_eq!(
+            r,
+            "HTTP 400: the receiver rejected the request: sendgrid: bad from"
+        );
+        let r = reason(classify(
+            &AttemptResult::Network("connection refused to 127.0.0.1:2525".into()),
+            0,
+            NOW,
+            &mut NoJitter,
+        ));
+        assert_eq!(r, "network error: connection refused to 127.0.0.1:2525");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::notify::plan::NotificationPayload;
 use crate::quota::{QuotaId, Sample, Scope, model};
 
 /// An id with a display name (an organisation, an API).
@@ -158,6 +159,81 @@ impl QuotaNotice {
         }
     }
 
+    /// The notice for a queued notification (an outbox row's payload), rendered at delivery
+    /// time `now_secs`. The payload carries no window length, rate or org name: the window
+    /// reads as "quota" (`window_human`, `quota_renewal_rate` 0), rate and ETA are `null`, the
+    /// org name is its id. Usage at or above 100 % counts as exhausted, so it renders
+    /// `quota_exhausted`.
+    pub fn from_payload(p: &NotificationPayload, now_secs: i64) -> QuotaNotice {
+        let scope = match p.scope.as_str() {
+            "key" | "api" | "org" => p.scope.clone(),
+            _ => "key".to_string(),
+        };
+        let key = (scope != "org").then(|| KeyRef {
+            masked: p.key_masked.clone(),
+            alias: p.alias.clone(),
+        });
+        let api = (scope == "api").then(|| NamedRef {
+            id: p.api_id.clone(),
+            name: if p.api_name.is_empty() {
+                p.api_id.clone()
+            } else {
+                p.api_name.clone()
+            },
+        });
+        // The developer channel's recipients are the key owner's addresses.
+        let developer = (p.channel_id == crate::notify::plan::CHANNEL_EMAIL_DEVELOPER)
+            .then(|| p.recipients.first().cloned())
+            .flatten()
+            .map(|email| Developer {
+                id: None,
+                email: Some(email),
+            });
+        let label = match &key {
+            Some(k) if !k.alias.is_empty() => k.alias.clone(),
+            Some(k) => k.masked.clone(),
+            None => p.org_id.clone(),
+        };
+        let mut limits: Vec<f64> = p.covered.clone();
+        limits.push(p.threshold);
+        limits.retain(|t| t.is_finite());
+        limits.sort_by(f64::total_cmp);
+        limits.dedup();
+        let mut covered = p.covered.clone();
+        covered.sort_by(f64::total_cmp);
+        let observed = p.detected_at_ms.div_euclid(1000);
+        QuotaNotice {
+            scope,
+            label,
+            org: NamedRef {
+                id: p.org_id.clone(),
+                name: p.org_id.clone(),
+            },
+            key,
+            api,
+            threshold: p.threshold,
+            covered_thresholds: covered,
+            trigger_limits: limits,
+            usage_percentage: p.usage_percentage,
+            quota_max: p.quota_max,
+            quota_remaining: p.quota_remaining,
+            used: (p.quota_max - p.quota_remaining).max(0),
+            exhausted: (p.quota_max > 0 && p.quota_remaining <= 0) || p.usage_percentage >= 100.0,
+            quota_renewal_rate: 0,
+            window_human: "quota".to_string(),
+            quota_renews: p.quota_renews,
+            quota_renews_rfc3339: rfc3339(p.quota_renews),
+            renews_in_human: renews_in(p.quota_renews, now_secs),
+            rate_per_min: None,
+            eta_human: None,
+            observed_at: observed,
+            observed_at_rfc3339: rfc3339(observed),
+            dashboard_url: None,
+            developer,
+            notification_id: p.id.clone(),
+        }
+    }
+
     /// Sets the consumption rate and the time to exhaustion (`eta_secs`, as the board
     /// computes it).
     pub fn with_rate(mut self, rate_per_min: Option<f64>, eta_secs: Option<i64>) -> Self {
@@ -278,5 +354,61 @@ mod tests {
         assert_eq!(human_duration(3900), "1 hour 5 minutes");
         assert_eq!(human_duration(86_400 * 30), "30 days");
         assert_eq!(human_duration(86_400 + 7200), "1 day 2 hours");
+    }
+
+    fn payload(channel: &str, scope: &str, remaining: i64) -> NotificationPayload {
+        NotificationPayload {
+            event: "quota.threshold_crossed".into(),
+            id: format!("q:key:abc:1740826800:80:{channel}"),
+            channel_id: channel.into(),
+            scope: scope.into(),
+            quota_key: "key:abc".into(),
+            org_id: "org1".into(),
+            alias: "acme-prod".into(),
+            key_masked: "5e9d…ef6d".into(),
+            key: None,
+            api_id: "api1".into(),
+            api_name: "Orders".into(),
+            threshold: 80.0,
+            usage_percentage: 100.0 * (1000 - remaining) as f64 / 1000.0,
+            quota_max: 1000,
+            quota_remaining: remaining,
+            quota_renews: 1_740_826_800,
+            period: 1_740_826_800,
+            sequence: 3,
+            covered: vec![75.0, 50.0],
+            detected_at_ms: 1_740_824_700_000,
+            tags: vec![],
+            recipients: vec!["dev@acme.example".into()],
+        }
+    }
+
+    #[test]
+    fn notice_from_a_queued_payload() {
+        let n = QuotaNotice::from_payload(&payload("email:ops", "api", 150), 1_740_824_700);
+        assert_eq!(n.label, "acme-prod");
+        assert_eq!(n.api.as_ref().map(|a| a.name.as_str()), Some("Orders"));
+        assert_eq!(n.key.as_ref().map(|k| k.masked.as_str()), Some("5e9d…ef6d"));
+        assert_eq!(n.trigger_limits, [50.0, 75.0, 80.0]);
+        assert_eq!(n.covered_thresholds, [50.0, 75.0]);
+        assert_eq!((n.used, n.exhausted), (850, false));
+        assert_eq!(n.renews_in_human, "in 35 minutes");
+        assert_eq!(n.observed_at_rfc3339, "2025-03-01T10:25:00Z");
+        assert_eq!(n.notification_id, "q:key:abc:1740826800:80:email:ops");
+        assert_eq!(n.developer, None);
+        assert_eq!(n.template_name(false), "quota_threshold");
+
+        let dev = QuotaNotice::from_payload(&payload("email:developer", "key", 0), 1_740_824_700);
+        assert!(dev.exhausted);
+        assert_eq!(dev.api, None);
+        assert_eq!(dev.template_name(true), "quota_exhausted");
+        assert_eq!(
+            dev.developer.and_then(|d| d.email).as_deref(),
+            Some("dev@acme.example")
+        );
+
+        let org = QuotaNotice::from_payload(&payload("email:org", "org", 100), 1_740_830_000);
+        assert_eq!((org.key, org.label.as_str()), (None, "org1"));
+        assert_eq!(org.renews_in_human, "with the next request");
     }
 }
