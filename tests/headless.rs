@@ -65,15 +65,44 @@ fn until_sweeps(rx: &mpsc::Receiver<serde_json::Value>, n: usize) -> Vec<serde_j
     seen
 }
 
+type Log = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
 /// A webhook receiver on loopback: answers 204 and records each request's head and body.
-fn sink() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    use std::io::{Read, Write};
+fn sink() -> (u16, Log) {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
+    (port, serve(l, true))
+}
+
+/// Records each request on `l`; answers 204 when `answer`, else holds the connection open
+/// forever (a receiver that accepted the request and hangs).
+fn serve(l: std::net::TcpListener, answer: bool) -> Log {
+    serve_until(l, answer, Default::default())
+}
+
+/// [`serve`] until `stop` is set; then the listener is closed (its port can be bound again).
+fn serve_until(
+    l: std::net::TcpListener,
+    answer: bool,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Log {
+    use std::io::{Read, Write};
     let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let log = got.clone();
+    l.set_nonblocking(true).unwrap();
     std::thread::spawn(move || {
-        for mut s in l.incoming().flatten() {
+        loop {
+            if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
+            let mut s = match l.accept() {
+                Ok((s, _)) => s,
+                Err(_) => {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                }
+            };
+            s.set_nonblocking(false).unwrap();
             let mut buf = Vec::new();
             let mut chunk = [0u8; 4096];
             // Read the head, then Content-Length bytes of body.
@@ -94,15 +123,19 @@ fn sink() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
                         .unwrap_or(0);
                     if buf.len() >= end + 4 + len {
                         log.lock().unwrap().push(text);
-                        let _ =
-                            s.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+                        if answer {
+                            let _ = s
+                                .write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+                        } else {
+                            std::mem::forget(s);
+                        }
                         break;
                     }
                 }
             }
         }
     });
-    (port, got)
+    got
 }
 
 fn run(dir: &std::path::Path, port: u16) -> Child {
@@ -233,4 +266,134 @@ fn crossings_are_recorded_once_across_kill_9_and_sigterm_exits_0() {
         v
     };
     assert_eq!(ids(&hooks.lock().unwrap()), ids(&delivered));
+}
+
+fn start_demo_gateway() -> (Killed, u16) {
+    let port = free_port();
+    let gw = Killed(
+        Command::new(BIN)
+            .args(["demo-gateway", "--port", &port.to_string(), "--speed", "0"])
+            .env("TYK_GW_SECRET", "tykwatch-demo")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_port(port);
+    (gw, port)
+}
+
+fn write_config(dir: &std::path::Path, port: u16, hook_port: u16) {
+    std::fs::write(
+        dir.join("config.toml"),
+        format!(
+            "[gateway]\nurl = \"http://127.0.0.1:{port}\"\nsecret = \"${{TYK_GW_SECRET}}\"\n\n\
+             [[webhooks]]\nname = \"ops\"\nurl = \"http://127.0.0.1:{hook_port}/hook\"\n\
+             secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n"
+        ),
+    )
+    .unwrap();
+}
+
+fn webhook_ids(reqs: &[String]) -> Vec<String> {
+    reqs.iter()
+        .filter_map(|r| {
+            r.lines()
+                .find(|l| l.to_ascii_lowercase().starts_with("webhook-id:"))
+                .map(|l| l[11..].trim().to_string())
+        })
+        .collect()
+}
+
+fn wait_for(log: &Log, n: usize, secs: u64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while log.lock().unwrap().len() < n {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {n} requests arrived",
+            log.lock().unwrap().len()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The receiver is down when the crossings happen and tykwatch is killed with every
+/// notification pending; after a restart each arrives exactly once.
+#[test]
+fn pending_deliveries_survive_kill_9_while_the_receiver_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_gw, port) = start_demo_gateway();
+    let hook_port = free_port(); // nothing listens: connection refused
+    write_config(dir.path(), port, hook_port);
+
+    let mut first = Killed(run(dir.path(), port));
+    let rx = lines(first.0.stdout.take().unwrap());
+    let fired = crossings(&until_sweeps(&rx, 2));
+    assert!(fired.len() >= 5, "expected crossings");
+    // Let the first attempts fail (connection refused → retry in ~5 s), then crash.
+    std::thread::sleep(Duration::from_millis(500));
+    drop(first); // kill -9
+
+    let hooks = serve(
+        std::net::TcpListener::bind(("127.0.0.1", hook_port)).unwrap(),
+        true,
+    );
+    let mut second = Killed(run(dir.path(), port));
+    let rx = lines(second.0.stdout.take().unwrap());
+    assert_eq!(crossings(&until_sweeps(&rx, 1)), Vec::<String>::new());
+    wait_for(&hooks, fired.len(), 30);
+    // A little longer: nothing arrives twice.
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut ids = webhook_ids(&hooks.lock().unwrap());
+    assert_eq!(ids.len(), fired.len(), "{ids:?}");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), fired.len(), "a notification arrived twice");
+}
+
+/// The documented duplicate window: the receiver accepted a request but tykwatch died before
+/// recording the answer. The restart sends it again with the same `webhook-id`.
+#[test]
+fn a_send_interrupted_by_kill_9_is_repeated_with_the_same_webhook_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_gw, port) = start_demo_gateway();
+    let hang = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hook_port = hang.local_addr().unwrap().port();
+    write_config(dir.path(), port, hook_port);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hung = serve_until(hang, false, stop.clone());
+
+    let mut first = Killed(run(dir.path(), port));
+    let rx = lines(first.0.stdout.take().unwrap());
+    let fired = crossings(&until_sweeps(&rx, 2));
+    assert!(fired.len() >= 5, "expected crossings");
+    wait_for(&hung, 1, 20);
+    drop(first); // kill -9
+    let interrupted = webhook_ids(&hung.lock().unwrap());
+
+    // The hanging receiver stops; a good one takes its port.
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let good = loop {
+        match std::net::TcpListener::bind(("127.0.0.1", hook_port)) {
+            Ok(l) => break serve(l, true),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    };
+    let mut second = Killed(run(dir.path(), port));
+    let _rx = lines(second.0.stdout.take().unwrap());
+    wait_for(&good, fired.len(), 30);
+    std::thread::sleep(Duration::from_millis(1000));
+    let mut ids = webhook_ids(&good.lock().unwrap());
+    ids.sort();
+    ids.dedup();
+    assert_eq!(
+        ids.len(),
+        fired.len(),
+        "every notification arrives, once here"
+    );
+    for id in &interrupted {
+        assert!(
+            ids.contains(id),
+            "{id} was not repeated with the same webhook-id"
+        );
+    }
 }
