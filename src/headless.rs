@@ -35,6 +35,7 @@ pub async fn run(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> Resul
         DispatcherOptions::default(),
     )
     .map_err(|e| e.to_string())?;
+    let waker = dispatcher.clone();
     let (stop_delivery, stop_rx) = watch::channel(false);
     let delivery = tokio::spawn(async move {
         let on_error =
@@ -61,7 +62,12 @@ pub async fn run(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> Resul
                 Some(EngineEvent::Sweep(outcome)) => {
                     emit(sweep_line(&outcome));
                     match notifier.observe(&outcome.samples).await {
-                        Ok(crossings) => crossings.iter().for_each(|c| emit(crossing_line(c))),
+                        Ok(crossings) => {
+                            if !crossings.is_empty() {
+                                waker.wake();
+                            }
+                            crossings.iter().for_each(|c| emit(crossing_line(c)));
+                        }
                         Err(message) => emit(json!({"event": "error", "message": message})),
                     }
                 }

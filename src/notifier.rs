@@ -223,9 +223,12 @@ async fn relay(
             ev = poller.events.recv() => {
                 let Some(ev) = ev else { break };
                 if let EngineEvent::Sweep(outcome) = &ev {
-                    let recorded = notifier.observe(&outcome.samples).await;
-                    if let Err(message) = recorded {
-                        let _ = ev_tx.send(EngineEvent::Notice { text: message, error: true }).await;
+                    match notifier.observe(&outcome.samples).await {
+                        Ok(c) if !c.is_empty() => dispatcher.wake(),
+                        Ok(_) => {}
+                        Err(message) => {
+                            let _ = ev_tx.send(EngineEvent::Notice { text: message, error: true }).await;
+                        }
                     }
                 }
                 let sweep = matches!(ev, EngineEvent::Sweep(_));
@@ -305,7 +308,7 @@ async fn handle(
             let d = dispatcher.clone();
             let tx = tx.clone();
             tokio::spawn(async move {
-                let ev = match pending_send_test(&d, &channel).await {
+                let ev = match d.send_test(&channel).await {
                     Ok(text) => notice(&format!("test to {channel}: {text}"), false),
                     Err(e) => notice(&format!("test to {channel} failed: {e}"), true),
                 };
@@ -323,7 +326,7 @@ async fn handle(
                     .and_then(|r| r.map_err(|e| e.to_string()))
             };
             let (summary, text) = match row {
-                Ok(Some(row)) => match pending_inspect(dispatcher, &row).await {
+                Ok(Some(row)) => match dispatcher.inspect(&row).await {
                     Ok((summary, text)) => (summary, Ok(text)),
                     Err(e) => (row.channel_id.clone(), Err(e)),
                 },
@@ -345,15 +348,4 @@ fn notice(text: &str, error: bool) -> EngineEvent {
         text: text.to_owned(),
         error,
     }
-}
-
-// WIRE: replaced by Dispatcher::send_test / Dispatcher::inspect once they land.
-async fn pending_send_test(_d: &Dispatcher, _channel: &str) -> Result<String, String> {
-    Err("test sends are not available yet".into())
-}
-async fn pending_inspect(
-    _d: &Dispatcher,
-    _row: &crate::store::OutboxRow,
-) -> Result<(String, String), String> {
-    Err("inspection is not available yet".into())
 }

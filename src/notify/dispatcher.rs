@@ -102,6 +102,8 @@ struct Inner {
     jitter: Mutex<Box<dyn Jitter>>,
     limits: Mutex<HashMap<String, Arc<Semaphore>>>,
     opts: DispatcherOptions,
+    /// Rings when new rows were recorded, so [`Dispatcher::run`] does not wait for its poll.
+    wake: tokio::sync::Notify,
 }
 
 /// The webhook delivery worker.
@@ -185,6 +187,7 @@ impl Dispatcher {
                 jitter: Mutex::new(jitter),
                 limits: Mutex::new(HashMap::new()),
                 opts,
+                wake: tokio::sync::Notify::new(),
             }),
         })
     }
@@ -415,33 +418,135 @@ impl Dispatcher {
         }
     }
 
-    /// Recovers interrupted sends, then sweeps every `poll_interval` until `cancel` is
-    /// signalled (any new value; send `true`) or its sender is dropped. Sends still in flight are abandoned and their rows go
-    /// back to `pending`. A failed sweep (e.g. the database is locked) is reported to
-    /// `on_error` and retried at the next interval.
+    /// New rows are due: [`Dispatcher::run`] claims them now instead of at its next poll. A
+    /// wake while nobody waits is kept for the next wait.
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// Claims up to `room` due rows, at most `cap` per channel counting those `busy` already
+    /// holds, so a channel whose receiver hangs holds a few rows and never the others'.
+    async fn claim_within(
+        &self,
+        room: usize,
+        busy: &HashMap<String, usize>,
+        cap: usize,
+    ) -> Result<Vec<OutboxRow>, DispatchError> {
+        let now = self.inner.clock.now_ms();
+        let mut taken = busy.clone();
+        self.with_store(move |s| {
+            let mut scan = room;
+            let picked = loop {
+                let due = s.due(now, scan)?;
+                let full = due.len() == scan;
+                let mut per = taken.clone();
+                let mut rows = Vec::new();
+                for r in due {
+                    let n = per.entry(r.channel_id.clone()).or_insert(0);
+                    if *n < cap {
+                        *n += 1;
+                        rows.push(r);
+                        if rows.len() == room {
+                            break;
+                        }
+                    }
+                }
+                if rows.len() == room || !full || scan >= 16_384 {
+                    break rows;
+                }
+                scan *= 4;
+            };
+            let mut claimed = Vec::with_capacity(picked.len());
+            for mut r in picked {
+                if s.mark_inflight(&r.idem_key)? {
+                    r.state = crate::store::OutboxState::Inflight;
+                    *taken.entry(r.channel_id.clone()).or_insert(0) += 1;
+                    claimed.push(r);
+                }
+            }
+            Ok(claimed)
+        })
+        .await
+    }
+
+    /// Recovers interrupted sends, then delivers continuously until `cancel` is signalled (any
+    /// new value; send `true`) or its sender is dropped: due rows are claimed whenever there is
+    /// room (at most `4 × batch` sends at once, `2 × per_channel` rows per channel), on
+    /// [`Dispatcher::wake`], and every `poll_interval` for retries coming due. Sends still in
+    /// flight at cancellation are abandoned and their rows go back to `pending`. A failed claim
+    /// or write (e.g. the database is locked) is reported to `on_error` and tried again later.
     pub async fn run(
         &self,
         mut cancel: watch::Receiver<bool>,
         mut on_error: impl FnMut(DispatchError) + Send,
     ) -> Result<(), DispatchError> {
         self.recover().await?;
+        let max_in_flight = self.inner.opts.batch.max(1) * 4;
+        let cap = self.inner.opts.per_channel.max(1) * 2;
+        let mut tasks: JoinSet<(String, Result<Decision, DispatchError>)> = JoinSet::new();
+        let mut busy: HashMap<String, usize> = HashMap::new();
+        // Templates are re-read at most once a second: edits apply to queued rows.
+        let mut templates: Option<(std::time::Instant, LoadedTemplates)> = None;
         loop {
             if *cancel.borrow_and_update() {
                 break;
             }
-            tokio::select! {
-                res = self.run_once() => {
-                    if let Err(e) = res {
-                        on_error(e);
+            if tasks.len() <= max_in_flight / 2 {
+                match self
+                    .claim_within(max_in_flight - tasks.len(), &busy, cap)
+                    .await
+                {
+                    Ok(rows) => {
+                        let email = self.inner.email.enabled()
+                            && rows.iter().any(|r| r.kind == OutboxKind::Email);
+                        if email
+                            && templates
+                                .as_ref()
+                                .is_none_or(|(at, _)| at.elapsed() >= Duration::from_secs(1))
+                        {
+                            templates =
+                                Some((std::time::Instant::now(), self.load_templates().await));
+                        }
+                        for row in rows {
+                            let me = self.clone();
+                            let channel = row.channel_id.clone();
+                            *busy.entry(channel.clone()).or_insert(0) += 1;
+                            let t = email
+                                .then(|| templates.as_ref().map(|(_, t)| t.clone()))
+                                .flatten();
+                            tasks.spawn(async move { (channel, me.deliver(row, t).await) });
+                        }
                     }
+                    Err(e) => on_error(e),
                 }
-                _ = cancel.changed() => break,
             }
             tokio::select! {
+                Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
+                    let mut done = vec![joined];
+                    while let Some(j) = tasks.try_join_next() {
+                        done.push(j);
+                    }
+                    for j in done {
+                        match j {
+                            Ok((channel, res)) => {
+                                if let Some(n) = busy.get_mut(&channel) {
+                                    *n = n.saturating_sub(1);
+                                }
+                                if let Err(e) = res {
+                                    on_error(e);
+                                }
+                            }
+                            Err(e) => on_error(DispatchError::Join(e.to_string())),
+                        }
+                    }
+                }
                 _ = tokio::time::sleep(self.inner.opts.poll_interval) => {}
+                _ = self.inner.wake.notified() => {}
                 _ = cancel.changed() => break,
             }
         }
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
         self.recover().await?;
         Ok(())
     }
