@@ -1,5 +1,6 @@
-//! SQLite: the ledger of fired thresholds, the notification outbox and channel state. The only
-//! module that writes SQL (`reference/delivery.md` §4).
+//! SQLite: the ledger of fired thresholds, the notification outbox, channel state and the log
+//! of events received by the intake listener. The only module that writes SQL
+//! (`reference/delivery.md` §4).
 //!
 //! Durability: WAL with `synchronous=FULL` (an fsync per commit: an acknowledged write survives
 //! power loss). A crossing and its outbox rows are written in one transaction with
@@ -32,7 +33,8 @@ pub const DB_FILE: &str = "tykwatch.db";
 const APPLICATION_ID: i64 = 0x5459_4B57;
 
 /// Schema migrations; `user_version` = how many have run. Append only, never edit.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE ledger (
   quota_key TEXT    NOT NULL,
   period    INTEGER NOT NULL,
@@ -77,7 +79,23 @@ CREATE TABLE meta (
   value INTEGER NOT NULL
 ) WITHOUT ROWID;
 INSERT INTO meta (name, value) VALUES ('last_sequence', 0);
-"#];
+"#,
+    r#"
+-- The intake's log of received webhooks. AUTOINCREMENT: an id returned to a sender is never
+-- reused, even after old rows are purged.
+CREATE TABLE events (
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,
+  received_at  INTEGER NOT NULL,
+  kind         TEXT    NOT NULL,
+  event        TEXT    NOT NULL,
+  org_id       TEXT    NOT NULL DEFAULT '',
+  summary      TEXT    NOT NULL DEFAULT '',
+  masked_key   TEXT    NOT NULL DEFAULT '',
+  payload_json TEXT    NOT NULL
+);
+CREATE INDEX events_received ON events(received_at);
+"#,
+];
 
 /// What can go wrong; every message names the file and says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -321,6 +339,34 @@ pub struct DisabledChannel {
     pub channel_id: String,
     pub disabled_at: UnixMs,
     pub reason: String,
+}
+
+/// An event received by the intake listener, as recorded. Nothing here may hold a raw API key:
+/// `masked_key` is [`crate::quota::mask_key`] output and `payload_json` is already masked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    pub received_at: UnixMs,
+    /// `quota_trigger`, `dashboard`, `portal` (`crate::intake::EventKind::as_str`).
+    pub kind: String,
+    /// The sender's event name (`TriggerExceeded`, `key_request_event.submitted`, …).
+    pub event: String,
+    pub org_id: String,
+    pub summary: String,
+    pub masked_key: String,
+    pub payload_json: String,
+}
+
+/// A row of the `events` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRow {
+    pub id: i64,
+    pub received_at: UnixMs,
+    pub kind: String,
+    pub event: String,
+    pub org_id: String,
+    pub summary: String,
+    pub masked_key: String,
+    pub payload_json: String,
 }
 
 /// See [`Store::settings`]. `synchronous`: 2 = FULL.
@@ -980,6 +1026,95 @@ impl Store {
             }
         }
         Ok(counts)
+    }
+
+    /// Records one received event; returns its id. See [`Store::insert_events`].
+    pub fn insert_event(&mut self, event: &NewEvent) -> Result<i64> {
+        let ids = self.insert_events(std::slice::from_ref(event))?;
+        ids.first()
+            .copied()
+            .ok_or_else(|| StoreError::Invalid("the event insert returned no id".to_owned()))
+    }
+
+    /// Records received events in ONE transaction (group commit: one fsync for the batch) and
+    /// returns their ids in input order. On error nothing is written.
+    pub fn insert_events(&mut self, events: &[NewEvent]) -> Result<Vec<i64>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let path = self.path.clone();
+        let err = |e| StoreError::from_sqlite(&path, e);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let mut ids = Vec::with_capacity(events.len());
+        {
+            let mut st = tx
+                .prepare_cached(
+                    "INSERT INTO events (received_at, kind, event, org_id, summary, masked_key, payload_json) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(err)?;
+            for e in events {
+                st.execute(params![
+                    e.received_at,
+                    e.kind,
+                    e.event,
+                    e.org_id,
+                    e.summary,
+                    e.masked_key,
+                    e.payload_json
+                ])
+                .map_err(err)?;
+                ids.push(tx.last_insert_rowid());
+            }
+        }
+        tx.commit().map_err(err)?;
+        Ok(ids)
+    }
+
+    /// The newest `limit` received events, newest first.
+    pub fn list_events(&self, limit: usize) -> Result<Vec<EventRow>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT id, received_at, kind, event, org_id, summary, masked_key, payload_json \
+                 FROM events ORDER BY id DESC LIMIT ?1",
+            )
+            .map_err(|e| self.err(e))?;
+        st.query_map([clamp_limit(limit)], |r| {
+            Ok(EventRow {
+                id: r.get(0)?,
+                received_at: r.get(1)?,
+                kind: r.get(2)?,
+                event: r.get(3)?,
+                org_id: r.get(4)?,
+                summary: r.get(5)?,
+                masked_key: r.get(6)?,
+                payload_json: r.get(7)?,
+            })
+        })
+        .map_err(|e| self.err(e))?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(|e| self.err(e))
+    }
+
+    pub fn count_events(&self) -> Result<u64> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Deletes events received before `before` (retention). Returns how many were deleted.
+    pub fn purge_events(&self, before: UnixMs) -> Result<usize> {
+        let mut st = self
+            .conn
+            .prepare_cached("DELETE FROM events WHERE received_at < ?1")
+            .map_err(|e| self.err(e))?;
+        st.execute([before]).map_err(|e| self.err(e))
     }
 
     /// `PRAGMA integrity_check` and `foreign_key_check`; `Corrupt` with SQLite's findings.

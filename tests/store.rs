@@ -15,7 +15,8 @@ use tykwatch::monitor::{Crossing, Monitor, MonitorSettings, quota_key};
 use tykwatch::notify::plan::{Channels, NotificationPayload, plan, plan_all};
 use tykwatch::quota::{QuotaId, QuotaMeta, Sample, mask_key};
 use tykwatch::store::{
-    DB_FILE, LedgerState, OutboxFilter, OutboxKind, OutboxState, Store, StoreError, StoreOptions,
+    DB_FILE, LedgerState, NewEvent, OutboxFilter, OutboxKind, OutboxState, Store, StoreError,
+    StoreOptions,
 };
 
 const NOW: i64 = 1_800_000_000;
@@ -114,7 +115,7 @@ fn creates_a_private_wal_database_with_full_sync() {
     let v: i64 = raw
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(v, 1);
+    assert_eq!(v, 2, "ledger/outbox (1) + intake events (2)");
 }
 
 #[cfg(unix)]
@@ -764,4 +765,113 @@ fn store_and_monitor_can_move_to_a_db_thread_or_task() {
     send::<Monitor>();
     send::<Crossing>();
     send::<StoreError>();
+}
+
+fn new_event(i: i64) -> NewEvent {
+    NewEvent {
+        received_at: NOW_MS + i,
+        kind: "quota_trigger".into(),
+        event: "TriggerExceeded".into(),
+        org_id: "org1".into(),
+        summary: format!(
+            "quota trigger 80% reached: key {}",
+            mask_key(&raw_key(i as usize))
+        ),
+        masked_key: mask_key(&raw_key(i as usize)),
+        payload_json: format!("{{\"event\":\"TriggerExceeded\",\"n\":{i}}}"),
+    }
+}
+
+#[test]
+fn events_insert_list_count_and_purge() {
+    let dir = TempDir::new().unwrap();
+    let path = db(&dir);
+    let mut s = Store::open(&path).unwrap();
+    assert_eq!(s.count_events().unwrap(), 0);
+    assert!(s.list_events(10).unwrap().is_empty());
+    assert!(s.insert_events(&[]).unwrap().is_empty());
+
+    let first = s.insert_event(&new_event(0)).unwrap();
+    let batch: Vec<NewEvent> = (1..=99).map(new_event).collect();
+    let ids = s.insert_events(&batch).unwrap();
+    assert_eq!(ids.len(), 99);
+    assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "input order");
+    assert_eq!(ids[0], first + 1);
+    assert_eq!(s.count_events().unwrap(), 100);
+    assert_eq!(
+        count(&path, "events"),
+        100,
+        "committed: visible to another connection"
+    );
+
+    let newest = s.list_events(3).unwrap();
+    assert_eq!(newest.len(), 3);
+    assert_eq!(newest[0].id, ids[98], "newest first");
+    assert_eq!(newest[0].received_at, NOW_MS + 99);
+    assert_eq!(newest[0].payload_json, new_event(99).payload_json);
+    assert_eq!(newest[0].masked_key, mask_key(&raw_key(99)));
+    assert_eq!(s.list_events(1000).unwrap().len(), 100);
+
+    // Retention: ids are never reused (AUTOINCREMENT), even when the newest rows go.
+    assert_eq!(s.purge_events(NOW_MS + 1000).unwrap(), 100);
+    assert_eq!(s.count_events().unwrap(), 0);
+    let next = s.insert_event(&new_event(5)).unwrap();
+    assert!(next > ids[98], "{next} reuses an id");
+    drop(s);
+    let s = Store::open(&path).unwrap();
+    assert_eq!(s.list_events(10).unwrap()[0].id, next);
+    s.integrity_check().unwrap();
+}
+
+#[test]
+fn a_failed_event_batch_writes_nothing() {
+    let dir = TempDir::new().unwrap();
+    let path = db(&dir);
+    let mut s = Store::open(&path).unwrap();
+    s.insert_event(&new_event(0)).unwrap();
+    // Another connection holds the write lock: the whole batch fails, clearly, and no row lands.
+    let other = Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    drop(s);
+    let mut s = Store::open_with(
+        &path,
+        StoreOptions {
+            busy_timeout: Duration::from_millis(50),
+        },
+    )
+    .unwrap();
+    let batch: Vec<NewEvent> = (1..10).map(new_event).collect();
+    let err = s.insert_events(&batch).unwrap_err();
+    assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+    other.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(s.count_events().unwrap(), 1);
+}
+
+#[test]
+fn a_version_1_database_gains_the_events_table_and_keeps_its_data() {
+    let dir = TempDir::new().unwrap();
+    let path = db(&dir);
+    let mut s = Store::open(&path).unwrap();
+    let mut m = monitor();
+    let (c, r) = batch(&mut m, 3, P1);
+    s.record_crossings(&c, &r).unwrap();
+    drop(s);
+    let ledger = count(&path, "ledger");
+    assert!(ledger >= 3);
+    // What a database written before the intake existed looks like.
+    let raw = Connection::open(&path).unwrap();
+    raw.execute_batch("DROP TABLE events; PRAGMA user_version = 1;")
+        .unwrap();
+    drop(raw);
+
+    let mut s = Store::open(&path).unwrap();
+    assert_eq!(count(&path, "ledger"), ledger);
+    assert_eq!(s.count_events().unwrap(), 0);
+    s.insert_event(&new_event(1)).unwrap();
+    assert_eq!(s.count_events().unwrap(), 1);
+    let v: i64 = Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, 2);
 }
