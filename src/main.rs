@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use tykwatch::cli::{self, Target};
 use tykwatch::clock::{Clock, SystemClock};
+use tykwatch::orgs::cli::{self as orgs_cli, OrgCommand};
 use tykwatch::templates::cli::{self as tcli, MailOptions, PreviewFormat};
 use tykwatch::templates::{self, TemplateError, Templates};
 use tykwatch::tyk::demo::{DemoOptions, serve_forever};
@@ -75,6 +76,11 @@ enum Command {
         #[command(subcommand)]
         command: TemplatesCommand,
     },
+    /// List, show or edit organisations' event_options (Dashboard, [orgs] dir, or the demo)
+    Org {
+        #[command(subcommand)]
+        command: OrgSubcommand,
+    },
     /// Run the embedded demo gateway on its own, for curl or another tykwatch
     DemoGateway {
         /// Port on 127.0.0.1 (0 picks a free one)
@@ -95,6 +101,51 @@ enum Command {
         #[arg(long, default_value_t = 1.0)]
         speed: f64,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum OrgSubcommand {
+    /// Every organisation and the events it has set up
+    List {
+        /// One JSON object per line (id, owner_name, event_options)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print an organisation's whole document as JSON
+    Get {
+        /// Organisation id
+        id: String,
+    },
+    /// Set event_options fields (e.g. key_event.webhook=URL key_event.redis=true), print the
+    /// changes and save, unless the document changed since it was read
+    Set {
+        /// Organisation id
+        id: String,
+        /// EVENT.FIELD=VALUE with FIELD one of webhook, email (comma-separated list), redis
+        #[arg(required = true, value_name = "EVENT.FIELD=VALUE")]
+        assignments: Vec<String>,
+        /// Print the changes without saving
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+impl From<&OrgSubcommand> for OrgCommand {
+    fn from(c: &OrgSubcommand) -> Self {
+        match c {
+            OrgSubcommand::List { json } => OrgCommand::List { json: *json },
+            OrgSubcommand::Get { id } => OrgCommand::Get { id: id.clone() },
+            OrgSubcommand::Set {
+                id,
+                assignments,
+                dry_run,
+            } => OrgCommand::Set {
+                id: id.clone(),
+                assignments: assignments.clone(),
+                dry_run: *dry_run,
+            },
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -166,6 +217,11 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
     })
     .map_err(|e| e.to_string())?;
     match &cli.command {
+        Some(Command::Org { command }) => {
+            let mut out = std::io::stdout().lock();
+            let mut err = std::io::stderr();
+            return Ok(orgs_cli::run(&setup, &command.into(), &mut out, &mut err).await);
+        }
         Some(Command::Preview { name, data, format }) => {
             return templates_command(&setup, |t, mail, out| {
                 tcli::preview(t, name, data.as_deref(), *format, mail, out)

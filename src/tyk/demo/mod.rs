@@ -2,6 +2,10 @@
 //! client reads exactly as it reads a real gateway (v5.8 wire format, byte for byte), plus a
 //! traffic simulator so that quotas move, cross thresholds, run out and renew.
 //!
+//! The same listener also serves a demo Tyk Dashboard Admin API for organisations under
+//! `/admin/organisations` (`admin-auth`: [`DemoGateway::admin_secret`]), with one document per
+//! demo org, so the org editor works with no set-up: [`DemoGateway::dashboard_url`].
+//!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! use tykwatch::tyk::demo::{DemoGateway, DemoOptions};
@@ -11,6 +15,7 @@
 //! # Ok(()) }
 //! ```
 
+mod dashboard;
 mod gojson;
 mod model;
 mod population;
@@ -44,6 +49,8 @@ pub struct DemoOptions {
     pub port: u16,
     /// The `x-tyk-authorization` secret (tyk.conf `secret`).
     pub secret: String,
+    /// The demo Dashboard's `admin-auth` secret; `None` = the same as `secret`.
+    pub admin_secret: Option<String>,
     /// Extra synthetic keys spread over the orgs (e.g. 10 000 for a benchmark).
     pub extra_keys: usize,
     /// Simulated-traffic time multiplier (1.0 = real time).
@@ -59,6 +66,7 @@ impl Default for DemoOptions {
         DemoOptions {
             port: 0,
             secret: "tykwatch-demo".to_string(),
+            admin_secret: None,
             extra_keys: 0,
             speed: 1.0,
             seed: 1,
@@ -97,6 +105,11 @@ impl DemoGateway {
         let shared = Arc::new(Shared {
             state: Arc::clone(&state),
             secret: opts.secret.clone(),
+            admin_secret: opts
+                .admin_secret
+                .clone()
+                .unwrap_or_else(|| opts.secret.clone()),
+            dashboard: Mutex::new(dashboard::Documents::demo()),
         });
 
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -141,6 +154,33 @@ impl DemoGateway {
 
     pub fn secret(&self) -> &str {
         &self.shared.secret
+    }
+
+    /// The demo Dashboard Admin API's base URL (the gateway's listener serves `/admin/…` too).
+    pub fn dashboard_url(&self) -> String {
+        self.url()
+    }
+
+    /// The `admin-auth` secret of the demo Dashboard.
+    pub fn admin_secret(&self) -> &str {
+        &self.shared.admin_secret
+    }
+
+    /// Test hook: the raw bodies of every `PUT /admin/organisations/{id}` so far, oldest first.
+    pub fn admin_puts(&self) -> Vec<Vec<u8>> {
+        self.dashboard().puts.clone()
+    }
+
+    /// Test hook: the demo Dashboard's stored document of `org`, as JSON text (key order kept).
+    pub fn org_document(&self, org: &str) -> Option<String> {
+        self.dashboard().get(org).map(str::to_owned)
+    }
+
+    fn dashboard(&self) -> MutexGuard<'_, dashboard::Documents> {
+        self.shared
+            .dashboard
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Number of keys currently stored.

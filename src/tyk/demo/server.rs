@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use serde::Serialize;
 
+use super::dashboard::{self, Documents};
 use super::gojson::encode;
 use super::model::{Session, rfc3339};
 use super::state::{State, WriteResult, now_with_nanos};
@@ -23,6 +24,10 @@ pub const GATEWAY_VERSION: &str = "v5.8.0";
 pub struct Shared {
     pub state: Arc<Mutex<State>>,
     pub secret: String,
+    /// `admin-auth` of the demo Dashboard Admin API.
+    pub admin_secret: String,
+    /// The demo Dashboard's organisations (its own lock: the simulator never touches them).
+    pub dashboard: Mutex<Documents>,
 }
 
 impl Shared {
@@ -101,7 +106,7 @@ fn not_supported() -> Response {
 }
 
 /// Go's `http.NotFound` (what gorilla/mux answers for an unknown path).
-fn go_not_found() -> Response {
+pub(super) fn go_not_found() -> Response {
     let mut resp = Response::new(Body::from("404 page not found\n"));
     *resp.status_mut() = StatusCode::NOT_FOUND;
     resp.headers_mut().insert(
@@ -169,7 +174,7 @@ fn route(path: &str) -> Option<Route> {
 }
 
 /// `%XX` decoding of a path (`+` stays `+`); malformed escapes are kept literally.
-fn percent_decode(s: &str) -> String {
+pub(super) fn percent_decode(s: &str) -> String {
     decode(s, false)
 }
 
@@ -223,6 +228,17 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // The demo Dashboard shares the listener: one URL serves both APIs.
+    if dashboard::is_admin_path(uri.path()) {
+        return dashboard::handle(
+            &shared.dashboard,
+            &shared.admin_secret,
+            &method,
+            uri.path(),
+            &headers,
+            &body,
+        );
+    }
     let Some(route) = route(uri.path()) else {
         return go_not_found();
     };
