@@ -163,6 +163,9 @@ fn console_options() -> ConsoleOptions {
         board: BoardSettings::default(),
         global_thresholds: vec![80.0, 95.0, 100.0],
         readonly: false,
+        config_dir: None,
+        email_from: "Tyk <tyk@example.com>".into(),
+        email_to: vec!["api-ops@example.com".into()],
     }
 }
 

@@ -30,6 +30,10 @@ impl Pty {
             .env("TYKWATCH_DATA_DIR", &data)
             .env("TERM", "xterm-256color")
             .env_remove("TYK_GW_SECRET");
+        Pty::spawn_cmd(cmd)
+    }
+
+    fn spawn_cmd(cmd: Command) -> Pty {
         let mut session = Session::spawn(cmd).expect("spawn tykwatch in a pty");
         session
             .get_process_mut()
@@ -201,4 +205,61 @@ fn tiny_terminal_and_ctrl_c() {
         "exit status {status:?}"
     );
     assert!(pty.raw.ends_with(b"\x1b[?1049l"));
+}
+
+/// The Templates view re-renders a template edited on disk (in the user template directory
+/// under `XDG_CONFIG_HOME`) while it is on screen, through the watcher.
+#[test]
+fn template_edited_on_disk_rerenders() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let xdg = dir.path().join("xdg");
+    let user = xdg.join("tykwatch").join("email_templates");
+    std::fs::create_dir_all(&user).expect("user template dir");
+    let subject = user.join("test.subject");
+    std::fs::write(&subject, "PTY subject one {{ hostname }}").expect("write subject");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tykwatch"));
+    cmd.arg("--demo")
+        .env("XDG_CONFIG_HOME", &xdg)
+        .env("HOME", dir.path())
+        .env("TYKWATCH_DATA_DIR", &data)
+        .env("TERM", "xterm-256color")
+        .env_remove("TYKWATCH_CONFIG")
+        .env_remove("TYK_GW_SECRET");
+    let mut pty = Pty::spawn_cmd(cmd);
+    pty.wait_for("the demo quotas", Duration::from_secs(30), |s| {
+        quota_count(s).is_some_and(|n| n > 0)
+    });
+
+    pty.send("5");
+    pty.wait_for("the templates view", Duration::from_secs(10), |s| {
+        s.contains("templates[") && s.contains("watching")
+    });
+    // `test` is the last but one template.
+    pty.send("G");
+    pty.send("k");
+    pty.wait_for("the user subject", Duration::from_secs(10), |s| {
+        s.contains("PTY subject one") && s.contains("(user: subject)")
+    });
+
+    std::fs::write(&subject, "PTY subject two, edited {{ hostname }}").expect("edit subject");
+    let edited = pty.wait_for("the edited subject", Duration::from_secs(5), |s| {
+        s.contains("PTY subject two, edited")
+    });
+    assert!(!edited.contains("PTY subject one"), "{edited}");
+
+    // A mistake shows where it is, in place.
+    std::fs::write(&subject, "PTY {{ nope }}").expect("break subject");
+    pty.wait_for("the located error", Duration::from_secs(5), |s| {
+        s.contains("test.subject:1")
+    });
+
+    pty.send("q");
+    let status = pty.wait_exit(Duration::from_secs(10));
+    assert!(
+        matches!(status, WaitStatus::Exited(_, 0)),
+        "exit status {status:?}"
+    );
 }

@@ -178,6 +178,9 @@ fn options() -> ConsoleOptions {
         board: BoardSettings::default(),
         global_thresholds: vec![80.0, 95.0, 100.0],
         readonly: false,
+        config_dir: None,
+        email_from: "Tyk <tyk@example.com>".into(),
+        email_to: vec!["api-ops@example.com".into()],
     }
 }
 
@@ -385,5 +388,536 @@ fn no_raw_key_on_any_screen() {
             // nor a long slice of one
             assert!(!screen.contains(&k[8..28]), "part of a raw key on screen");
         }
+    }
+}
+
+// ---- Notifications ----
+
+use tykwatch::notify::feed::{
+    FiredMark, Inspection, NotificationItem, NotifyRequest, OutboxSnapshot,
+};
+use tykwatch::store::{DisabledChannel, OutboxCounts, OutboxKind, OutboxRow, OutboxState};
+use tykwatch::ui::UiAction;
+
+struct Note {
+    alias: &'static str,
+    scope: &'static str,
+    channel: &'static str,
+    kind: OutboxKind,
+    state: OutboxState,
+    attempts: u32,
+    status: Option<u16>,
+    error: Option<&'static str>,
+    threshold: f64,
+    usage: f64,
+    age_s: i64,
+    event: &'static str,
+}
+
+fn note(n: &Note, i: usize) -> NotificationItem {
+    let created = NOW + 3_000 - n.age_s * 1000;
+    NotificationItem {
+        row: OutboxRow {
+            idem_key: format!(
+                "q:key:{i:08x}:{}:{}:{}",
+                NOW_S + 3600,
+                n.threshold,
+                n.channel
+            ),
+            channel_id: n.channel.into(),
+            kind: n.kind,
+            payload_json: String::new(),
+            state: n.state,
+            attempts: n.attempts,
+            next_attempt_at: NOW + 3_000 + 45_000,
+            last_status: n.status,
+            last_error: n.error.map(str::to_string),
+            created_at: created,
+            delivered_at: (n.state == OutboxState::Delivered).then_some(created + 800),
+            quota_key: format!("key:{i:08x}"),
+            period: NOW_S + 3600,
+            threshold: n.threshold,
+            sequence: i as i64,
+        },
+        scope: n.scope.into(),
+        org_id: ORG.into(),
+        alias: n.alias.into(),
+        key_masked: "5e9d…ef6d".into(),
+        api_id: if n.scope == "api" {
+            ORDERS.into()
+        } else {
+            String::new()
+        },
+        usage_percentage: n.usage,
+        event: n.event.into(),
+    }
+}
+
+const CROSSED: &str = "quota.threshold_crossed";
+
+/// One row in every state, newest first, with a hostile alias and error among them.
+fn outbox() -> OutboxSnapshot {
+    use OutboxKind::{Email, StandardWebhook, TykWebhook};
+    use OutboxState::*;
+    let notes = [
+        Note {
+            alias: "checkout-exhaust",
+            scope: "key",
+            channel: "webhook:ops",
+            kind: StandardWebhook,
+            state: Pending,
+            attempts: 0,
+            status: None,
+            error: None,
+            threshold: 100.0,
+            usage: 100.0,
+            age_s: 2,
+            event: CROSSED,
+        },
+        Note {
+            alias: "checkout-exhaust",
+            scope: "key",
+            channel: "tyk",
+            kind: TykWebhook,
+            state: Inflight,
+            attempts: 1,
+            status: None,
+            error: None,
+            threshold: 100.0,
+            usage: 100.0,
+            age_s: 2,
+            event: CROSSED,
+        },
+        Note {
+            alias: "portal-key",
+            scope: "api",
+            channel: "email:ops",
+            kind: Email,
+            state: Delivered,
+            attempts: 1,
+            status: Some(250),
+            error: None,
+            threshold: 80.0,
+            usage: 85.0,
+            age_s: 95,
+            event: CROSSED,
+        },
+        Note {
+            alias: "pay\u{1b}[31mRED\r\n",
+            scope: "key",
+            channel: "webhook:ops",
+            kind: StandardWebhook,
+            state: Pending,
+            attempts: 3,
+            status: Some(503),
+            error: Some("HTTP 503 Service Unavailable\u{7}: retry after 30s"),
+            threshold: 95.0,
+            usage: 97.0,
+            age_s: 240,
+            event: CROSSED,
+        },
+        Note {
+            alias: "partner-v2",
+            scope: "key",
+            channel: "webhook:legacy",
+            kind: StandardWebhook,
+            state: Failed,
+            attempts: 1,
+            status: Some(410),
+            error: Some("410 Gone: the receiver switched this channel off"),
+            threshold: 50.0,
+            usage: 51.0,
+            age_s: 3_600,
+            event: CROSSED,
+        },
+        Note {
+            alias: "",
+            scope: "org",
+            channel: "tyk",
+            kind: TykWebhook,
+            state: Dead,
+            attempts: 12,
+            status: None,
+            error: Some("connection refused (os error 111) to https://hooks.example.com/quota"),
+            threshold: 80.0,
+            usage: 88.0,
+            age_s: 90_000,
+            event: CROSSED,
+        },
+        Note {
+            alias: "",
+            scope: "key",
+            channel: "email:ops",
+            kind: Email,
+            state: Delivered,
+            attempts: 1,
+            status: Some(250),
+            error: None,
+            threshold: 0.0,
+            usage: 0.0,
+            age_s: 100_000,
+            event: "tykwatch.test",
+        },
+    ];
+    OutboxSnapshot {
+        items: notes.iter().enumerate().map(|(i, n)| note(n, i)).collect(),
+        counts: OutboxCounts {
+            pending: 2,
+            inflight: 1,
+            delivered: 40,
+            failed: 1,
+            dead: 1,
+        },
+        disabled: vec![DisabledChannel {
+            channel_id: "webhook:legacy".into(),
+            disabled_at: NOW - 3_600_000,
+            reason: "410 Gone".into(),
+        }],
+        channels: vec![
+            "tyk".into(),
+            "webhook:ops".into(),
+            "webhook:legacy".into(),
+            "email:ops".into(),
+        ],
+        at_ms: NOW + 3_000,
+    }
+}
+
+fn notifications_state() -> AppState {
+    let mut s = state();
+    s.apply_engine(EngineEvent::Outbox(Box::new(outbox())));
+    key(&mut s, KeyCode::Char('2'));
+    s
+}
+
+#[test]
+fn notifications_80x24() {
+    let mut s = notifications_state();
+    insta::assert_snapshot!(draw(&mut s, 80, 24).backend());
+}
+
+#[test]
+fn notifications_160x48() {
+    let mut s = notifications_state();
+    insta::assert_snapshot!(draw(&mut s, 160, 48).backend());
+}
+
+#[test]
+fn notifications_filter_80x24() {
+    let mut s = notifications_state();
+    key(&mut s, KeyCode::Char('/'));
+    typed(&mut s, "webhook");
+    key(&mut s, KeyCode::Enter);
+    assert_eq!(s.notifications().order().len(), 3);
+    insta::assert_snapshot!(draw(&mut s, 80, 24).backend());
+}
+
+fn inspection(s: &AppState) -> Inspection {
+    let key = s
+        .notifications()
+        .selected()
+        .map(|i| i.row.idem_key.clone())
+        .expect("a selected notification");
+    let body = serde_json::to_string_pretty(&serde_json::json!({
+        "type": "quota.threshold_crossed",
+        "timestamp": "2025-03-01T09:56:03Z",
+        "data": {"alias": "pay\u{1b}[31mRED", "usage_percentage": 97.0, "threshold": 95.0,
+                 "key": "5e9d…ef6d", "org_id": ORG, "quota_max": 1000, "quota_remaining": 30},
+    }))
+    .expect("json");
+    Inspection {
+        idem_key: key.clone(),
+        summary: "POST https://hooks.example.com/tykwatch".into(),
+        text: Ok(format!(
+            "content-type: application/json\r\nwebhook-id: {key}\r\nwebhook-timestamp: 1740823200\r\nwebhook-signature: v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=\r\n\r\n{body}\t\u{1b}[2J"
+        )),
+    }
+}
+
+#[test]
+fn notification_detail_80x24() {
+    let mut s = notifications_state();
+    for _ in 0..3 {
+        key(&mut s, KeyCode::Char('j'));
+    }
+    let action = s.handle_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    assert!(matches!(
+        action,
+        Some(UiAction::Notify(NotifyRequest::Inspect(_)))
+    ));
+    let loading = draw(&mut s, 80, 24);
+    assert!(loading.backend().to_string().contains("loading…"));
+    let ins = inspection(&s);
+    s.apply_engine(EngineEvent::Inspected(Box::new(ins)));
+    insta::assert_snapshot!(draw(&mut s, 80, 24).backend());
+    // scrolled to the end of the body
+    key(&mut s, KeyCode::End);
+    insta::assert_snapshot!(
+        "notification_detail_scrolled_80x24",
+        draw(&mut s, 80, 24).backend()
+    );
+}
+
+#[test]
+fn notification_detail_160x48() {
+    let mut s = notifications_state();
+    for _ in 0..4 {
+        key(&mut s, KeyCode::Char('j'));
+    }
+    key(&mut s, KeyCode::Enter);
+    let mut ins = inspection(&s);
+    ins.summary = "POST https://hooks.example.com/legacy (channel disabled)".into();
+    s.apply_engine(EngineEvent::Inspected(Box::new(ins)));
+    insta::assert_snapshot!(draw(&mut s, 160, 48).backend());
+}
+
+#[test]
+fn notifications_test_picker_80x24() {
+    let mut s = notifications_state();
+    key(&mut s, KeyCode::Char('t'));
+    key(&mut s, KeyCode::Char('j'));
+    key(&mut s, KeyCode::Char('j'));
+    insta::assert_snapshot!(draw(&mut s, 80, 24).backend());
+    let sent = s.handle_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    assert_eq!(
+        sent,
+        Some(UiAction::Notify(NotifyRequest::Test(
+            "webhook:legacy".into()
+        )))
+    );
+}
+
+#[test]
+fn notifications_help_80x24() {
+    let mut s = notifications_state();
+    key(&mut s, KeyCode::Char('?'));
+    insta::assert_snapshot!(draw(&mut s, 80, 24).backend());
+}
+
+fn fired(s: &mut AppState) {
+    s.apply_engine(EngineEvent::Fired(vec![
+        FiredMark {
+            quota: QuotaId::Key(Arc::from(key_id(1))),
+            threshold: 100.0,
+            at_ms: Some(NOW),
+        },
+        FiredMark {
+            quota: QuotaId::Key(Arc::from(PORTAL)),
+            threshold: 80.0,
+            at_ms: Some(NOW - 60_000),
+        },
+        FiredMark {
+            quota: QuotaId::KeyApi(Arc::from(key_id(7)), Arc::from(PAYMENTS)),
+            threshold: 90.0,
+            at_ms: None,
+        },
+        FiredMark {
+            quota: QuotaId::Org(Arc::from(ORG)),
+            threshold: 92.5,
+            at_ms: None,
+        },
+        // not on the board: kept, shown nowhere
+        FiredMark {
+            quota: QuotaId::Key(Arc::from(key_id(99))),
+            threshold: 80.0,
+            at_ms: None,
+        },
+    ]));
+}
+
+#[test]
+fn quotas_fired_column_120x30() {
+    let mut s = state();
+    s.apply_engine(EngineEvent::Outbox(Box::new(outbox())));
+    fired(&mut s);
+    insta::assert_snapshot!(draw(&mut s, 120, 30).backend());
+}
+
+#[test]
+fn quotas_fired_column_160x48() {
+    let mut s = state();
+    fired(&mut s);
+    insta::assert_snapshot!(draw(&mut s, 160, 48).backend());
+}
+
+// ---- Templates ----
+
+fn templates_state(config_dir: Option<std::path::PathBuf>) -> AppState {
+    let mut s = AppState::new(
+        &ConsoleOptions {
+            config_dir,
+            ..options()
+        },
+        NOW - SWEEPS * STEP_MS,
+    );
+    for i in 0..SWEEPS {
+        s.tick(NOW - (SWEEPS - 1 - i) * STEP_MS);
+        s.apply_engine(sweep_event(i));
+    }
+    s.tick(NOW + 3_000);
+    s
+}
+
+/// Opens the Templates view on `name`.
+fn open_template(s: &mut AppState, name: &str, w: u16, h: u16) {
+    s.resize(w, h);
+    key(s, KeyCode::Char('5'));
+    let pos = s
+        .templates()
+        .names()
+        .iter()
+        .position(|n| n == name)
+        .unwrap_or_else(|| panic!("no template {name}"));
+    key(s, KeyCode::Home);
+    for _ in 0..pos {
+        key(s, KeyCode::Char('j'));
+    }
+    assert_eq!(s.templates().selected(), Some(name));
+}
+
+#[test]
+fn templates_html_80x24() {
+    let mut s = templates_state(None);
+    open_template(&mut s, "quota_threshold", 80, 24);
+    insta::assert_snapshot!(draw(&mut s, 80, 24).backend());
+}
+
+#[test]
+fn templates_html_160x48() {
+    let mut s = templates_state(None);
+    // the default sample: a per-API limit, and a dashboard button whose link is a footnote
+    open_template(&mut s, "quota_threshold", 160, 48);
+    insta::assert_snapshot!(draw(&mut s, 160, 48).backend());
+}
+
+#[test]
+fn templates_text_80x24() {
+    let mut s = templates_state(None);
+    open_template(&mut s, "quota_threshold", 80, 24);
+    key(&mut s, KeyCode::Char('p'));
+    insta::assert_snapshot!(draw(&mut s, 80, 24).backend());
+}
+
+#[test]
+fn templates_text_160x48() {
+    let mut s = templates_state(None);
+    open_template(&mut s, "quota_threshold", 160, 48);
+    key(&mut s, KeyCode::Char('p'));
+    insta::assert_snapshot!(draw(&mut s, 160, 48).backend());
+}
+
+#[test]
+fn templates_raw_html_80x24() {
+    let mut s = templates_state(None);
+    open_template(&mut s, "quota_threshold", 80, 24);
+    key(&mut s, KeyCode::Char('v'));
+    // into the content, past the layout's head
+    key(&mut s, KeyCode::Tab);
+    for _ in 0..30 {
+        key(&mut s, KeyCode::Char('j'));
+    }
+    insta::assert_snapshot!(draw(&mut s, 80, 24).backend());
+}
+
+#[test]
+fn templates_sample_picker_80x24() {
+    let mut s = templates_state(None);
+    open_template(&mut s, "quota_threshold", 80, 24);
+    key(&mut s, KeyCode::Char('s'));
+    insta::assert_snapshot!(draw(&mut s, 80, 24).backend());
+}
+
+#[test]
+fn templates_render_error_160x48() {
+    // A relative directory of a fixed length, so the paths in the error wrap the same way
+    // wherever the tests run (a temp dir's length depends on TMPDIR).
+    // (tempfile makes its paths absolute.)
+    let dir = RelDir(
+        std::path::Path::new("target")
+            .join("ui-snapshots")
+            .join(format!("broken-{:010}", std::process::id())),
+    );
+    let user = tykwatch::templates::user_dir(&dir.0);
+    std::fs::create_dir_all(user.join("samples")).expect("mkdir");
+    std::fs::write(user.join("broken.subject"), "Broken {{ label }}").expect("write");
+    std::fs::write(user.join("broken.text.tmpl"), "Hello {{ label }}\n").expect("write");
+    std::fs::write(
+        user.join("broken.html.tmpl"),
+        "<p>Hello {{ label }}</p>\n<ul>\n<li>{{ org.nmae }}</li>\n</ul>\n",
+    )
+    .expect("write");
+    std::fs::write(
+        user.join("samples/broken.json"),
+        r#"{"label": "portal-key", "org": {"name": "Acme"}}"#,
+    )
+    .expect("write");
+    let mut s = templates_state(Some(dir.0.clone()));
+    s.set_template_watch(Ok(user.clone()));
+    open_template(&mut s, "broken", 160, 48);
+    let p = s.templates().preview().expect("preview");
+    let err = p.html.as_ref().expect_err("org.nmae is undefined");
+    assert!(err.contains("broken.html.tmpl:3"), "{err}");
+    assert!(p.text.is_ok() && p.subject.is_ok());
+    let screen = draw(&mut s, 160, 48);
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(&regex_escape(&dir.0.display().to_string()), "[CONFIG]");
+    settings.bind(|| insta::assert_snapshot!(screen.backend()));
+    // the text version still renders
+    key(&mut s, KeyCode::Char('p'));
+    let text = draw(&mut s, 160, 48).backend().to_string();
+    assert!(text.contains("Hello portal-key"), "{text}");
+}
+
+/// A directory relative to the package root, removed when dropped.
+struct RelDir(std::path::PathBuf);
+
+impl Drop for RelDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn regex_escape(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let special = "\\.+*?()|[]{}^$".contains(c);
+            special
+                .then_some('\\')
+                .into_iter()
+                .chain(std::iter::once(c))
+        })
+        .collect()
+}
+
+#[test]
+fn new_views_survive_tiny_terminals() {
+    let mut s = notifications_state();
+    for (w, h) in [(20, 5), (1, 1), (0, 0), (40, 10), (41, 11)] {
+        draw(&mut s, w, h);
+    }
+    key(&mut s, KeyCode::Enter);
+    for (w, h) in [(20, 5), (1, 1), (40, 10), (41, 11)] {
+        draw(&mut s, w, h);
+    }
+    key(&mut s, KeyCode::Esc);
+    key(&mut s, KeyCode::Char('t'));
+    for (w, h) in [(20, 5), (1, 1), (40, 10), (41, 11)] {
+        draw(&mut s, w, h);
+    }
+    key(&mut s, KeyCode::Esc);
+    let mut t = templates_state(None);
+    open_template(&mut t, "quota_threshold", 20, 5);
+    for b in ['v', 'p', 'p'] {
+        for (w, h) in [(20, 5), (1, 1), (0, 0), (40, 10), (41, 11)] {
+            t.resize(w, h);
+            key(&mut t, KeyCode::Tab);
+            key(&mut t, KeyCode::End);
+            draw(&mut t, w, h);
+        }
+        key(&mut t, KeyCode::Char(b));
+    }
+    key(&mut t, KeyCode::Char('s'));
+    for (w, h) in [(20, 5), (1, 1), (40, 10)] {
+        draw(&mut t, w, h);
     }
 }

@@ -85,11 +85,18 @@ fn tail(text: &str, max: usize) -> String {
 }
 
 fn hints(state: &AppState, theme: &Theme) -> Line<'static> {
-    let view = state.view().kind();
+    let view = state.key_view();
     let key = Style::new().fg(theme.key_hint).add_modifier(Modifier::BOLD);
     let desc = Style::new().fg(theme.muted);
     let mut spans = vec![Span::raw(" ")];
-    for b in KEYMAP.iter().filter(|b| b.applies_to(view)) {
+    // A view's own verbs first, so a narrow footer cuts the generic keys rather than them.
+    let own = |b: &&keymap::Binding| matches!(b.group, Group::Actions | Group::Navigation);
+    let bindings = KEYMAP.iter().filter(|b| b.applies_to(view));
+    for b in bindings
+        .clone()
+        .filter(own)
+        .chain(bindings.filter(|b| !own(b)))
+    {
         let Some(hint) = b.hint else { continue };
         let label = if b.group == Group::Sort {
             // One hint for all sort keys: "<U N O R T W S A>".

@@ -1,5 +1,6 @@
-//! The header: what is watched, its health, the age of the data and the counts that need
-//! attention; below it, while the gateway fails, a banner with the reason and the retry.
+//! The header: what is watched, its health, the age of the data, the notification channels and
+//! the counts that need attention; below it, while the gateway fails, a banner with the reason
+//! and the retry.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -49,6 +50,7 @@ pub(crate) fn render(state: &AppState, theme: &Theme, frame: &mut Frame, area: R
         Line::from(gateway),
         Line::from([vec![label(" Tyk:     ")], health(state, theme)].concat()),
         Line::from([vec![label(" Poll:    ")], poll(state, theme)].concat()),
+        Line::from([vec![label(" Notify:  ")], channels(state, theme)].concat()),
     ];
     frame.render_widget(Paragraph::new(lines).style(base), left);
     frame.render_widget(Paragraph::new(counts(state, theme)).style(base), right);
@@ -115,6 +117,33 @@ fn poll(state: &AppState, theme: &Theme) -> Vec<Span<'static>> {
     out
 }
 
+/// The configured channels and those a receiver switched off with a 410.
+fn channels(state: &AppState, theme: &Theme) -> Vec<Span<'static>> {
+    let muted = Style::new().fg(theme.muted);
+    let Some(snap) = state.notifications().snapshot() else {
+        return vec![Span::styled("…", muted)];
+    };
+    let n = snap.channels.len();
+    if n == 0 {
+        return vec![Span::styled("no channels", muted)];
+    }
+    let mut out = vec![Span::raw(format!(
+        "{n} channel{}",
+        if n == 1 { "" } else { "s" }
+    ))];
+    let off = snap.disabled.len();
+    if off > 0 {
+        out.push(Span::raw(" · "));
+        out.push(Span::styled(
+            format!("{off} disabled (410)"),
+            Style::new()
+                .fg(theme.warning_fg)
+                .add_modifier(Modifier::BOLD),
+        ));
+    }
+    out
+}
+
 fn counts(state: &AppState, theme: &Theme) -> Vec<Line<'static>> {
     let c = state.counts();
     let label = Style::new().fg(theme.header_label);
@@ -160,8 +189,42 @@ fn counts(state: &AppState, theme: &Theme) -> Vec<Line<'static>> {
             Span::styled("  Errors:   ", label),
             Span::styled(format!("{:>4}", errors), hot(errors, theme.warning_fg)),
         ]),
+        outbox(state, theme),
         Line::from(third),
     ]
+}
+
+/// Pending (incl. in flight) and failed (incl. dead) notifications; failures stand out.
+fn outbox(state: &AppState, theme: &Theme) -> Line<'static> {
+    let label = Style::new().fg(theme.header_label);
+    let plain = Style::new().fg(theme.header_fg);
+    let Some(c) = state.notifications().counts() else {
+        return Line::from(vec![
+            Span::styled("Pending:        ", label),
+            Span::styled(format!("{:>6}", "-"), plain),
+            Span::styled("  Failed:   ", label),
+            Span::styled(format!("{:>4}", "-"), plain),
+        ]);
+    };
+    let pending = c.pending + c.inflight;
+    let failed = c.failed + c.dead;
+    let failed_style = if failed > 0 {
+        Style::new()
+            .fg(theme.error_fg)
+            .bg(theme.error_bg)
+            .add_modifier(Modifier::BOLD)
+    } else {
+        plain
+    };
+    Line::from(vec![
+        Span::styled("Pending:        ", label),
+        Span::styled(format!("{pending:>6}"), plain),
+        Span::styled(
+            "  Failed:   ",
+            if failed > 0 { failed_style } else { label },
+        ),
+        Span::styled(format!("{failed:>4}"), failed_style),
+    ])
 }
 
 /// The outage banner: the error (which says what to fix), the retry, and how old the data is.

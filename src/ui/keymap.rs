@@ -10,7 +10,25 @@ use super::table::SortKey;
 pub enum ViewKind {
     Quotas,
     Detail,
+    Notifications,
+    /// One notification with its exact request.
+    Notification,
+    Templates,
+    /// A small list over the view (test channel, sample data).
+    Picker,
     Help,
+}
+
+impl ViewKind {
+    pub const ALL: [ViewKind; 7] = [
+        ViewKind::Quotas,
+        ViewKind::Detail,
+        ViewKind::Notifications,
+        ViewKind::Notification,
+        ViewKind::Templates,
+        ViewKind::Picker,
+        ViewKind::Help,
+    ];
 }
 
 /// The console's views, reached by `1`–`5` and `:name`.
@@ -52,6 +70,21 @@ pub enum Action {
     Open,
     Sort(SortKey),
     Goto(Screen),
+    /// Templates: list ↔ preview.
+    FocusNext,
+    PrevSample,
+    NextSample,
+    PickSample,
+    /// Templates: the text or the HTML version.
+    TogglePart,
+    /// Templates: the HTML source instead of its terminal rendering.
+    ToggleRaw,
+    /// Templates: the HTML in the system's browser.
+    OpenExternal,
+    /// Notifications: a failed or dead row back to pending.
+    Resend,
+    /// Notifications: the channel picker for a test notification.
+    TestSend,
 }
 
 /// Sections of the help screen.
@@ -59,17 +92,25 @@ pub enum Action {
 pub enum Group {
     General,
     Navigation,
+    Actions,
     Sort,
     Views,
 }
 
 impl Group {
-    pub const ALL: [Group; 4] = [Group::General, Group::Navigation, Group::Sort, Group::Views];
+    pub const ALL: [Group; 5] = [
+        Group::General,
+        Group::Navigation,
+        Group::Actions,
+        Group::Sort,
+        Group::Views,
+    ];
 
     pub fn title(self) -> &'static str {
         match self {
             Group::General => "General",
             Group::Navigation => "Navigation",
+            Group::Actions => "Actions",
             Group::Sort => "Sort (again: reverse)",
             Group::Views => "Views",
         }
@@ -142,6 +183,8 @@ impl Key {
             KeyCode::End => "End".into(),
             KeyCode::Enter => "Enter".into(),
             KeyCode::Esc => "Esc".into(),
+            KeyCode::Tab => "Tab".into(),
+            KeyCode::BackTab => "Shift-Tab".into(),
             other => format!("{other:?}"),
         }
     }
@@ -171,10 +214,32 @@ impl Binding {
     }
 }
 
-const ALL: &[ViewKind] = &[ViewKind::Quotas, ViewKind::Detail, ViewKind::Help];
-const BROWSE: &[ViewKind] = &[ViewKind::Quotas, ViewKind::Detail];
-const QUOTAS: &[ViewKind] = &[ViewKind::Quotas];
-const BACK: &[ViewKind] = &[ViewKind::Detail, ViewKind::Help];
+use ViewKind as V;
+
+/// Every view but the picker, whose keys are its own.
+const ALL: &[ViewKind] = &[
+    V::Quotas,
+    V::Detail,
+    V::Notifications,
+    V::Notification,
+    V::Templates,
+    V::Help,
+];
+const BROWSE: &[ViewKind] = &[
+    V::Quotas,
+    V::Detail,
+    V::Notifications,
+    V::Notification,
+    V::Templates,
+];
+const QUOTAS: &[ViewKind] = &[V::Quotas];
+const TABLES: &[ViewKind] = &[V::Quotas, V::Notifications];
+const NOTIFY: &[ViewKind] = &[V::Notifications, V::Notification];
+const TEMPLATES: &[ViewKind] = &[V::Templates];
+const PICKER: &[ViewKind] = &[V::Picker];
+const BACK: &[ViewKind] = &[V::Detail, V::Notification, V::Help];
+/// Lists and scrolled panes: the Quotas detail steps through quotas instead.
+const PAGED: &[ViewKind] = &[V::Quotas, V::Notifications, V::Notification, V::Templates];
 
 macro_rules! bind {
     ($group:ident, [$($key:expr),+], $action:expr, $views:expr, $desc:literal $(, hint $hint:literal)?) => {
@@ -193,60 +258,204 @@ macro_rules! bind {
 
 pub static KEYMAP: &[Binding] = &[
     bind!(General, [ch('?')], Action::Help, BROWSE, "help", hint "help"),
-    bind!(General, [ch('/')], Action::Filter, QUOTAS, "filter (/!text inverts)", hint "filter"),
+    bind!(General, [ch('/')], Action::Filter, TABLES, "filter (/!text inverts)", hint "filter"),
     bind!(General, [ch(':')], Action::Command, ALL, "command (Tab completes)", hint "cmd"),
     bind!(General, [code(KeyCode::Enter)], Action::Open, QUOTAS, "quota detail", hint "detail"),
     bind!(
         General,
+        [code(KeyCode::Enter)],
+        Action::Open,
+        &[V::Notifications],
+        "detail (exact request)",
+        hint "detail"
+    ),
+    bind!(General, [code(KeyCode::Enter)], Action::Open, PICKER, "choose", hint "choose"),
+    bind!(
+        General,
         [code(KeyCode::Esc)],
         Action::Back,
-        QUOTAS,
+        TABLES,
         "clear the filter"
     ),
+    bind!(
+        General,
+        [code(KeyCode::Esc)],
+        Action::Back,
+        TEMPLATES,
+        "back to the list"
+    ),
     bind!(General, [code(KeyCode::Esc)], Action::Back, BACK, "back", hint "back"),
-    bind!(General, [ch('r'), ctrl('r')], Action::PollNow, BROWSE, "poll now", hint "poll"),
+    bind!(General, [code(KeyCode::Esc)], Action::Back, PICKER, "close", hint "close"),
+    bind!(
+        General,
+        [ch('r'), ctrl('r')],
+        Action::PollNow,
+        &[V::Quotas, V::Detail],
+        "poll now",
+        hint "poll"
+    ),
+    // `r` resends in the Notifications views.
+    bind!(
+        General,
+        [ctrl('r')],
+        Action::PollNow,
+        &[V::Notifications, V::Notification, V::Templates],
+        "poll now"
+    ),
     bind!(General, [ch('q'), ctrl('c')], Action::Quit, ALL, "quit", hint "quit"),
     bind!(
         Navigation,
         [ch('k'), code(KeyCode::Up)],
         Action::Up,
-        BROWSE,
+        &[V::Quotas, V::Detail],
         "up (detail: previous)"
     ),
     bind!(
         Navigation,
         [ch('j'), code(KeyCode::Down)],
         Action::Down,
-        BROWSE,
+        &[V::Quotas, V::Detail],
         "down (detail: next)"
+    ),
+    bind!(
+        Navigation,
+        [ch('k'), code(KeyCode::Up)],
+        Action::Up,
+        &[V::Notifications, V::Picker],
+        "up"
+    ),
+    bind!(
+        Navigation,
+        [ch('j'), code(KeyCode::Down)],
+        Action::Down,
+        &[V::Notifications, V::Picker],
+        "down"
+    ),
+    bind!(
+        Navigation,
+        [ch('k'), code(KeyCode::Up)],
+        Action::Up,
+        &[V::Notification],
+        "scroll up"
+    ),
+    bind!(
+        Navigation,
+        [ch('j'), code(KeyCode::Down)],
+        Action::Down,
+        &[V::Notification],
+        "scroll down"
+    ),
+    bind!(
+        Navigation,
+        [ch('k'), code(KeyCode::Up)],
+        Action::Up,
+        TEMPLATES,
+        "up (preview: scroll)"
+    ),
+    bind!(
+        Navigation,
+        [ch('j'), code(KeyCode::Down)],
+        Action::Down,
+        TEMPLATES,
+        "down (preview: scroll)"
     ),
     bind!(
         Navigation,
         [code(KeyCode::PageUp), ctrl('b')],
         Action::PageUp,
-        QUOTAS,
+        PAGED,
         "page up"
     ),
     bind!(
         Navigation,
         [code(KeyCode::PageDown), ctrl('f')],
         Action::PageDown,
-        QUOTAS,
+        PAGED,
         "page down"
     ),
     bind!(
         Navigation,
         [ch('g'), code(KeyCode::Home)],
         Action::Top,
-        QUOTAS,
+        PAGED,
         "first row"
     ),
     bind!(
         Navigation,
         [ch('G'), code(KeyCode::End)],
         Action::Bottom,
-        QUOTAS,
+        PAGED,
         "last row"
+    ),
+    bind!(
+        Navigation,
+        [code(KeyCode::Tab), code(KeyCode::BackTab)],
+        Action::FocusNext,
+        TEMPLATES,
+        "focus: list ↔ preview",
+        hint "focus"
+    ),
+    bind!(
+        Actions,
+        [ch('r')],
+        Action::Resend,
+        NOTIFY,
+        "resend (failed or dead)",
+        hint "resend"
+    ),
+    bind!(
+        Actions,
+        [ch('t')],
+        Action::TestSend,
+        &[V::Notifications],
+        "send a test notification",
+        hint "test"
+    ),
+    bind!(
+        Actions,
+        [ch('s')],
+        Action::PickSample,
+        TEMPLATES,
+        "choose the sample data",
+        hint "sample"
+    ),
+    bind!(
+        Actions,
+        [ch(']')],
+        Action::NextSample,
+        TEMPLATES,
+        "next sample"
+    ),
+    bind!(
+        Actions,
+        [ch('[')],
+        Action::PrevSample,
+        TEMPLATES,
+        "previous sample"
+    ),
+    bind!(
+        Actions,
+        [ch('p')],
+        Action::TogglePart,
+        TEMPLATES,
+        "HTML ↔ text version",
+        hint "html/text"
+    ),
+    bind!(
+        Actions,
+        [ch('v')],
+        Action::ToggleRaw,
+        TEMPLATES,
+        "raw HTML source",
+        hint "raw"
+    ),
+    bind!(
+        Actions,
+        [ch('o')],
+        Action::OpenExternal,
+        TEMPLATES,
+        "open the HTML in the browser",
+        hint "open"
     ),
     bind!(Sort, [ch('U')], Action::Sort(SortKey::Used), QUOTAS, "% used (default)", hint "sort"),
     bind!(Sort, [ch('N')], Action::Sort(SortKey::Name), QUOTAS, "name"),
@@ -433,7 +642,7 @@ mod tests {
 
     #[test]
     fn no_key_is_bound_twice_in_one_view() {
-        for view in [ViewKind::Quotas, ViewKind::Detail, ViewKind::Help] {
+        for view in ViewKind::ALL {
             let mut seen = HashSet::new();
             for b in KEYMAP.iter().filter(|b| b.applies_to(view)) {
                 for k in b.keys {

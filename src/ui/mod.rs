@@ -16,8 +16,11 @@ mod detail;
 mod footer;
 mod header;
 mod help;
+mod notifications;
+mod picker;
+mod preview;
 mod quotas;
 
 pub use render::render;
-pub use state::{AppState, UiAction};
+pub use state::{AppState, UiAction, UiEvent};
 pub use terminal::{ConsoleOptions, run_console};

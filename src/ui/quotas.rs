@@ -13,6 +13,7 @@ use super::state::AppState;
 use super::table::{SortKey, clamp_offset, scope_label};
 use super::theme::Theme;
 use crate::clock::UnixMs;
+use crate::notify::feed::FiredMark;
 use crate::quota::board::Entry;
 use crate::quota::model::Band;
 
@@ -23,6 +24,8 @@ enum Col {
     Org,
     Scope,
     Usage,
+    /// The highest threshold notified in the current period.
+    Fired,
     Used,
     Remaining,
     Rate,
@@ -58,12 +61,14 @@ const fn spec(
     }
 }
 
-const SPECS: [Spec; 10] = [
+// FIRED goes after ORG: at 80 columns it would leave the name too narrow to read.
+const SPECS: [Spec; 11] = [
     spec(Col::Status, "", 2, 2, 0, None),
     spec(Col::Name, "NAME", 0, 0, 0, Some(SortKey::Name)),
-    spec(Col::Org, "ORG", 24, 24, 7, Some(SortKey::Org)),
+    spec(Col::Org, "ORG", 24, 24, 8, Some(SortKey::Org)),
     spec(Col::Scope, "SCOPE", 10, 16, 5, Some(SortKey::Scope)),
     spec(Col::Usage, "USAGE", 11, 16, 0, Some(SortKey::Used)),
+    spec(Col::Fired, "FIRED", 5, 6, 7, None),
     spec(Col::Used, "USED/MAX", 9, 15, 3, None),
     spec(Col::Remaining, "REMAIN", 9, 9, 6, Some(SortKey::Remaining)),
     spec(Col::Rate, "REQ/MIN", 7, 8, 4, Some(SortKey::Rate)),
@@ -75,11 +80,15 @@ const NAME_MIN: u16 = 12;
 /// Inner width from which the wider column set is used.
 const WIDE_FROM: u16 = 130;
 
-/// The columns that fit `inner` cells, with their widths.
-fn columns(inner: u16) -> Vec<(&'static Spec, u16)> {
+/// The columns that fit `inner` cells, with their widths. FIRED only once a threshold has
+/// fired somewhere: until then it would be an empty column.
+fn columns(inner: u16, fired: bool) -> Vec<(&'static Spec, u16)> {
     let wide = inner >= WIDE_FROM;
     let width = |s: &Spec| if wide { s.wide } else { s.narrow };
-    let mut cols: Vec<&Spec> = SPECS.iter().collect();
+    let mut cols: Vec<&Spec> = SPECS
+        .iter()
+        .filter(|s| fired || s.col != Col::Fired)
+        .collect();
     loop {
         let fixed: u16 = cols.iter().map(|s| width(s)).sum();
         let gaps = cols.len() as u16 - 1;
@@ -150,7 +159,7 @@ pub(crate) fn render(state: &AppState, theme: &Theme, frame: &mut Frame, area: R
         return;
     }
 
-    let cols = columns(inner.width);
+    let cols = columns(inner.width, state.any_fired());
     let visible = usize::from(inner.height.saturating_sub(1));
     let offset = clamp_offset(state.offset(), state.cursor(), visible, n);
     let end = (offset + visible).min(n);
@@ -159,7 +168,7 @@ pub(crate) fn render(state: &AppState, theme: &Theme, frame: &mut Frame, area: R
     let rows: Vec<Row> = state.order()[offset..end]
         .iter()
         .filter_map(|&i| entries.get(i))
-        .map(|e| row(e, &cols, theme, now))
+        .map(|e| row(e, state.fired(&e.id), &cols, theme, now))
         .collect();
 
     let header = Row::new(cols.iter().map(|(s, w)| {
@@ -246,7 +255,13 @@ pub(crate) fn status_tag(e: &Entry, now_ms: UnixMs) -> Option<&'static str> {
     }
 }
 
-fn row<'a>(e: &'a Entry, cols: &[(&Spec, u16)], theme: &Theme, now: UnixMs) -> Row<'a> {
+fn row<'a>(
+    e: &'a Entry,
+    fired: Option<&FiredMark>,
+    cols: &[(&Spec, u16)],
+    theme: &Theme,
+    now: UnixMs,
+) -> Row<'a> {
     let tag = status_tag(e, now);
     let band = e.band();
     let colour = if tag.is_some() {
@@ -256,7 +271,20 @@ fn row<'a>(e: &'a Entry, cols: &[(&Spec, u16)], theme: &Theme, now: UnixMs) -> R
     };
     let cells = cols.iter().map(|(s, w)| {
         let w = usize::from(*w);
-        let line = cell(e, s.col, w, tag, theme, now);
+        let line = match (s.col, fired) {
+            (Col::Fired, Some(f)) => {
+                // "▲92.5%" is one cell too wide for the narrow column: the % goes first.
+                let full = format!("▲{}", format::threshold(f.threshold));
+                let text = if super::sanitize::width(&full) > w {
+                    full.trim_end_matches('%').to_string()
+                } else {
+                    full
+                };
+                Line::styled(fit(&text, w), Style::new().fg(theme.chart_threshold))
+            }
+            (Col::Fired, None) => Line::raw(""),
+            _ => cell(e, s.col, w, tag, theme, now),
+        };
         Cell::from(if right_aligned(s.col) {
             line.alignment(Alignment::Right)
         } else {
@@ -378,6 +406,8 @@ fn cell(
             }
         }
         Col::Used | Col::Remaining | Col::Rate | Col::Eta | Col::Renews => dash(),
+        // Drawn by `row`, which has the marks.
+        Col::Fired => Line::raw(""),
     }
 }
 
@@ -388,17 +418,23 @@ mod tests {
     #[test]
     fn columns_fit_and_keep_the_essentials() {
         for w in [38u16, 60, 78, 100, 158, 198] {
-            let cols = columns(w);
+            let cols = columns(w, true);
             let total: u16 = cols.iter().map(|(_, w)| *w).sum::<u16>() + cols.len() as u16 - 1;
             assert!(total <= w.max(NAME_MIN + 2 + 11 + 2), "{w}: {total}");
             for c in [Col::Status, Col::Name, Col::Usage] {
                 assert!(cols.iter().any(|(s, _)| s.col == c), "{w} lacks {c:?}");
             }
         }
-        let at80: Vec<Col> = columns(78).iter().map(|(s, _)| s.col).collect();
+        let at80: Vec<Col> = columns(78, true).iter().map(|(s, _)| s.col).collect();
         assert!(
             at80.contains(&Col::Eta) && at80.contains(&Col::Renews) && at80.contains(&Col::Rate)
         );
-        assert_eq!(columns(158).len(), SPECS.len());
+        assert_eq!(columns(158, true).len(), SPECS.len());
+        assert_eq!(columns(158, false).len(), SPECS.len() - 1);
+        assert!(
+            !at80.contains(&Col::Fired),
+            "the name needs the room at 80 columns"
+        );
+        assert!(columns(98, true).iter().any(|(s, _)| s.col == Col::Fired));
     }
 }

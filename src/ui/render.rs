@@ -3,7 +3,9 @@
 //! ```text
 //! ┌ header: gateway, health, poll, data age │ counts ┐   header.rs
 //! │ outage banner (only while the gateway fails)     │   header.rs
-//! ├ body: quotas table | quota detail | help ────────┤   quotas.rs, detail.rs, help.rs
+//! ├ body: quotas table | quota detail | help ────────┤   quotas.rs, detail.rs, help.rs,
+//! │       notifications | templates preview          │   notifications.rs, preview.rs
+//! │       (a picker may sit over the body)           │   picker.rs
 //! └ footer: filter/command line, flash, key hints ───┘   footer.rs
 //! ```
 
@@ -15,14 +17,14 @@ use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use super::state::{AppState, View};
 use super::theme::Theme;
-use super::{detail, footer, header, help, quotas};
+use super::{detail, footer, header, help, notifications, picker, preview, quotas};
 
 /// Below this the layout cannot hold a useful table; a message is shown instead.
 pub const MIN_WIDTH: u16 = 40;
 pub const MIN_HEIGHT: u16 = 10;
 
 /// Rows of the header block.
-const HEADER_ROWS: u16 = 3;
+const HEADER_ROWS: u16 = 4;
 
 pub(crate) struct Regions {
     pub header: Rect,
@@ -50,7 +52,8 @@ pub(crate) fn layout(state: &AppState, area: Rect) -> Regions {
     }
 }
 
-/// Data rows the quotas table shows at the state's terminal size (for paging).
+/// Data rows the quotas table shows at the state's terminal size (for paging). The
+/// notifications table has the same frame.
 pub(crate) fn table_rows(state: &AppState) -> usize {
     let (w, h) = state.size();
     let area = Rect::new(0, 0, w, h);
@@ -58,6 +61,39 @@ pub(crate) fn table_rows(state: &AppState) -> usize {
         return 1;
     }
     quotas::data_rows(layout(state, area).body)
+}
+
+/// The body at the state's terminal size.
+fn body_area(state: &AppState) -> Rect {
+    let (w, h) = state.size();
+    layout(state, Rect::new(0, 0, w, h)).body
+}
+
+/// What the Templates view's layout gives the state: rows to page by and the width the
+/// preview is rendered for.
+pub(crate) struct TemplatesGeometry {
+    pub list_rows: usize,
+    pub body_rows: usize,
+    pub body_width: usize,
+}
+
+pub(crate) fn templates_geometry(state: &AppState) -> TemplatesGeometry {
+    let g = preview::geometry(body_area(state), state.templates().names());
+    TemplatesGeometry {
+        list_rows: usize::from(g.list_inner.height),
+        body_rows: usize::from(g.body.height),
+        body_width: usize::from(g.body.width),
+    }
+}
+
+/// (rows, width) of the notification detail's request pane.
+pub(crate) fn request_pane(state: &AppState) -> (usize, usize) {
+    let item = match state.view() {
+        View::Notification(k) => state.notifications().item(k),
+        _ => None,
+    };
+    let r = notifications::request_inner(body_area(state), item);
+    (usize::from(r.height), usize::from(r.width))
 }
 
 /// Draws the whole screen.
@@ -79,7 +115,13 @@ pub fn render(state: &AppState, theme: &Theme, frame: &mut Frame) {
     match state.view() {
         View::Quotas => quotas::render(state, theme, frame, r.body),
         View::Detail(id) => detail::render(state, theme, frame, r.body, id),
+        View::Notifications => notifications::render_list(state, theme, frame, r.body),
+        View::Notification(k) => notifications::render_detail(state, theme, frame, r.body, k),
+        View::Templates => preview::render(state, theme, frame, r.body),
         View::Help(from) => help::render(from.kind(), theme, frame, r.body),
+    }
+    if let Some(p) = state.picker() {
+        picker::render(p, theme, frame, r.body);
     }
     footer::render(state, theme, frame, r.footer);
 }

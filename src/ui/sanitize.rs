@@ -110,6 +110,64 @@ pub fn wrap(s: &str, max: usize) -> Vec<String> {
     lines
 }
 
+/// Multi-line text for a scrolled pane: split at `\n` (a `\r` before it dropped), tabs as four
+/// spaces, cleaned, each line broken into rows of at most `max` cells — at the last space where
+/// possible. Unlike `wrap`, indentation and runs of spaces survive (aligned text e-mails,
+/// headers, HTML source).
+pub fn wrap_keep(s: &str, max: usize) -> Vec<String> {
+    let max = max.max(1);
+    let mut out = Vec::new();
+    for raw in s.split('\n') {
+        let raw = raw.strip_suffix('\r').unwrap_or(raw);
+        let line = if raw.contains('\t') {
+            clean(&raw.replace('\t', "    ")).into_owned()
+        } else {
+            clean(raw).into_owned()
+        };
+        if width(&line) <= max {
+            out.push(line);
+            continue;
+        }
+        let mut cur = String::new();
+        let mut w = 0;
+        // Spaces at a soft break are dropped, not carried to the next row.
+        let mut at_break = false;
+        for c in line.chars() {
+            let cw = c.width().unwrap_or(0);
+            if c == ' ' && (at_break || w + cw > max) {
+                if !at_break {
+                    out.push(std::mem::take(&mut cur).trim_end().to_string());
+                    w = 0;
+                    at_break = true;
+                }
+                continue;
+            }
+            at_break = false;
+            while w + cw > max && w > 0 {
+                // The last space that has text before it (indentation is not a break).
+                match cur.rfind(' ').filter(|&i| !cur[..i].trim().is_empty()) {
+                    Some(i) => {
+                        let rest = cur.split_off(i + 1);
+                        out.push(cur.trim_end().to_string());
+                        cur = rest;
+                        w = width(&cur);
+                    }
+                    None => {
+                        out.push(std::mem::take(&mut cur));
+                        w = 0;
+                    }
+                }
+            }
+            cur.push(c);
+            w += cw;
+        }
+        if !(at_break && cur.is_empty()) {
+            out.push(cur);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +205,12 @@ mod tests {
         );
         assert_eq!(wrap("abcdefghij", 4), ["abcd", "efgh", "ij"]);
         assert_eq!(wrap("", 4), [""]);
+        assert_eq!(
+            wrap_keep("Quota    key\tx\r\n  indented words here", 12),
+            ["Quota    key", "x", "  indented", "words here"]
+        );
+        assert_eq!(wrap_keep("abcdefgh", 3), ["abc", "def", "gh"]);
+        assert_eq!(wrap_keep("a\x1bb", 0), ["a", "\u{FFFD}", "b"]);
         let long = "x".repeat(1_000_000);
         assert_eq!(width(&fit(&long, 10)), 10);
     }

@@ -1,6 +1,10 @@
 //! The console's state. It changes only through `apply_engine` (what the engine reports),
-//! `handle_key` (what the user types), `tick` (time passing) and `resize`; rendering reads it.
+//! `apply_ui` (what the terminal loop's own helpers report: template files changed, the browser
+//! opened), `handle_key` (what the user types), `tick` (time passing) and `resize`; rendering
+//! reads it.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -10,17 +14,47 @@ use super::table::{self, Counts, Filter, Sort};
 use super::terminal::ConsoleOptions;
 use crate::clock::UnixMs;
 use crate::engine::EngineEvent;
+use crate::notify::feed::{FiredMark, NotifyRequest};
 use crate::quota::QuotaId;
 use crate::quota::board::Board;
 use crate::quota::poller::SweepOutcome;
+use crate::templates::watch::Changed;
 use crate::tyk::session::Hello;
 
-/// What the state asks of the loop around it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+mod notifications;
+mod templates;
+
+pub use notifications::{InspectState, Notifications, resendable};
+pub use templates::{Body, Focus, Preview, RawLine, TemplatesPane};
+
+/// What the state asks of the loop around it (which does the I/O).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UiAction {
     Quit,
     /// Ask the engine for a sweep now.
     PollNow,
+    /// Ask the notifier: sent as `Command::Notify`; a full queue comes back as
+    /// `UiEvent::NotSent`.
+    Notify(NotifyRequest),
+    /// Write the HTML to a temporary file and open it with the system opener.
+    OpenHtml {
+        name: String,
+        html: String,
+    },
+}
+
+/// What the terminal loop's helpers report back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UiEvent {
+    /// Files in the user template directory changed (from the watcher).
+    TemplatesChanged(Changed),
+    /// The opener ran: the file it opened, or why it could not.
+    Opened(Result<PathBuf, String>),
+    /// A request could not be queued for the notifier.
+    NotSent {
+        request: NotifyRequest,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +62,10 @@ pub enum View {
     Quotas,
     /// The detail of one quota; pinned to its id so a re-sort does not swap it.
     Detail(QuotaId),
+    Notifications,
+    /// One notification, pinned to its idempotency key.
+    Notification(String),
+    Templates,
     /// Help, opened from the view it returns to.
     Help(Box<View>),
 }
@@ -37,9 +75,37 @@ impl View {
         match self {
             View::Quotas => ViewKind::Quotas,
             View::Detail(_) => ViewKind::Detail,
+            View::Notifications => ViewKind::Notifications,
+            View::Notification(_) => ViewKind::Notification,
+            View::Templates => ViewKind::Templates,
             View::Help(_) => ViewKind::Help,
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PickerKind {
+    /// A channel to send a test notification to.
+    TestChannel,
+    /// Sample data for the selected template.
+    Sample,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PickItem {
+    pub id: String,
+    /// Shown after the id, muted (or in the warning colour when `warn`).
+    pub note: Option<String>,
+    pub warn: bool,
+}
+
+/// A small list over the current view; its keys are `ViewKind::Picker`'s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Picker {
+    pub kind: PickerKind,
+    pub title: String,
+    pub items: Vec<PickItem>,
+    pub cursor: usize,
 }
 
 /// Whether keys go to the keymap or to an input line.
@@ -127,6 +193,11 @@ pub struct AppState {
     /// Other quotas of the key in the detail view, for `siblings_of`.
     siblings: Vec<usize>,
     siblings_of: Option<(QuotaId, u64)>,
+    notifications: Notifications,
+    /// The highest threshold fired per quota in its current period (the last `Fired` set).
+    fired: HashMap<QuotaId, FiredMark>,
+    templates: TemplatesPane,
+    picker: Option<Picker>,
 }
 
 impl AppState {
@@ -165,6 +236,14 @@ impl AppState {
             flash: None,
             siblings: Vec::new(),
             siblings_of: None,
+            notifications: Notifications::default(),
+            fired: HashMap::new(),
+            templates: TemplatesPane::new(
+                opts.config_dir.clone(),
+                opts.email_from.clone(),
+                opts.email_to.clone(),
+            ),
+            picker: None,
         }
     }
 
@@ -237,6 +316,37 @@ impl AppState {
     pub fn siblings(&self) -> &[usize] {
         &self.siblings
     }
+    pub fn notifications(&self) -> &Notifications {
+        &self.notifications
+    }
+    /// The highest threshold fired in the current period of `id`.
+    pub fn fired(&self, id: &QuotaId) -> Option<&FiredMark> {
+        self.fired.get(id)
+    }
+    pub fn any_fired(&self) -> bool {
+        !self.fired.is_empty()
+    }
+    pub fn templates(&self) -> &TemplatesPane {
+        &self.templates
+    }
+    pub fn picker(&self) -> Option<&Picker> {
+        self.picker.as_ref()
+    }
+    /// The keymap view keys are looked up in: the picker's while it is open.
+    pub fn key_view(&self) -> ViewKind {
+        if self.picker.is_some() {
+            ViewKind::Picker
+        } else {
+            self.view.kind()
+        }
+    }
+    /// The filter of the current view (what `/` edits).
+    pub fn view_filter(&self) -> &Filter {
+        match self.view.kind() {
+            ViewKind::Notifications | ViewKind::Notification => self.notifications.filter(),
+            _ => &self.filter,
+        }
+    }
 
     // ---- write side ----
 
@@ -252,6 +362,38 @@ impl AppState {
     pub fn resize(&mut self, width: u16, height: u16) {
         self.size = (width, height);
         self.scroll_into_view();
+        let rows = self.table_rows();
+        self.notifications.clamp(rows);
+        self.refresh_templates();
+    }
+
+    /// Where the user template directory is watched, or why it is not (shown in the view).
+    pub fn set_template_watch(&mut self, w: Result<PathBuf, String>) {
+        self.templates.set_watch(w);
+    }
+
+    pub fn apply_ui(&mut self, ev: UiEvent) {
+        match ev {
+            UiEvent::TemplatesChanged(c) => {
+                if let Some(text) = self.templates.changed(&c)
+                    && self.view == View::Templates
+                {
+                    self.flash_msg(Level::Info, text);
+                }
+            }
+            UiEvent::Opened(Ok(path)) => {
+                let shown = super::sanitize::fit(&path.display().to_string(), 120);
+                self.flash_msg(Level::Info, format!("opened {shown}"));
+            }
+            UiEvent::Opened(Err(e)) => self.flash_msg(Level::Error, e),
+            UiEvent::NotSent { request, reason } => {
+                if let NotifyRequest::Inspect(k) = &request {
+                    self.notifications.inspect_failed(k, reason.clone());
+                }
+                self.flash_msg(Level::Warn, reason);
+            }
+        }
+        self.refresh();
     }
 
     pub fn apply_engine(&mut self, ev: EngineEvent) {
@@ -265,11 +407,19 @@ impl AppState {
                 let ms = i64::try_from(retry_in.as_millis()).unwrap_or(i64::MAX / 2);
                 self.retry_at_ms = Some(from.saturating_add(ms));
             }
-            // Shown by the Notifications view (not yet wired into the state).
-            EngineEvent::Outbox(_)
-            | EngineEvent::Fired(_)
-            | EngineEvent::Inspected(_)
-            | EngineEvent::Notice { .. } => {}
+            EngineEvent::Outbox(snap) => {
+                let rows = self.table_rows();
+                self.notifications.ingest(*snap, rows);
+            }
+            // The complete set: a renewal removes a quota's mark.
+            EngineEvent::Fired(marks) => {
+                self.fired = marks.into_iter().map(|m| (m.quota.clone(), m)).collect();
+            }
+            EngineEvent::Inspected(ins) => self.notifications.inspected(*ins),
+            EngineEvent::Notice { text, error } => {
+                let level = if error { Level::Error } else { Level::Info };
+                self.flash_msg(level, text);
+            }
         }
         self.refresh();
     }
@@ -354,6 +504,21 @@ impl AppState {
             self.select(row.unwrap_or(fallback));
         }
         self.refresh_siblings();
+        self.refresh_templates();
+    }
+
+    /// The template preview is rendered here, on a change, never while drawing.
+    fn refresh_templates(&mut self) {
+        let on_templates = match &self.view {
+            View::Templates => true,
+            View::Help(from) => **from == View::Templates,
+            _ => false,
+        };
+        if on_templates {
+            self.templates.ensure_loaded();
+            let g = super::render::templates_geometry(self);
+            self.templates.refresh(g.body_width, g.list_rows);
+        }
     }
 
     fn refresh_siblings(&mut self) {
@@ -363,7 +528,7 @@ impl AppState {
                 View::Detail(id) => Some(id),
                 _ => None,
             },
-            View::Quotas => None,
+            _ => None,
         };
         let Some(id) = id.cloned() else {
             self.siblings.clear();
@@ -432,6 +597,9 @@ impl AppState {
                 None
             }
             Mode::Command(_) => self.command_key(key),
+            Mode::Normal if self.picker.is_some() => {
+                keymap::lookup(ViewKind::Picker, &key).and_then(|a| self.picker_action(a))
+            }
             Mode::Normal => keymap::lookup(self.view.kind(), &key).and_then(|a| self.perform(a)),
         };
         self.refresh();
@@ -482,6 +650,11 @@ impl AppState {
     }
 
     fn set_filter(&mut self, f: Filter) {
+        if matches!(self.view, View::Notifications | View::Notification(_)) {
+            let rows = self.table_rows();
+            self.notifications.set_filter(f, rows);
+            return;
+        }
         if f != self.filter {
             self.filter = f;
             self.invalidate_order();
@@ -536,6 +709,19 @@ impl AppState {
     }
 
     fn perform(&mut self, action: Action) -> Option<UiAction> {
+        match &self.view {
+            View::Notifications | View::Notification(_) => {
+                if let Some(out) = self.notifications_action(action) {
+                    return out;
+                }
+            }
+            View::Templates => {
+                if let Some(out) = self.templates_action(action) {
+                    return out;
+                }
+            }
+            _ => {}
+        }
         match action {
             Action::Quit => return Some(UiAction::Quit),
             Action::PollNow => {
@@ -552,8 +738,12 @@ impl AppState {
                 View::Help(from) => self.view = *from,
                 View::Detail(_) => self.view = View::Quotas,
                 View::Quotas => self.set_filter(Filter::default()),
+                // Handled by their own views above.
+                other @ (View::Notifications | View::Notification(_) | View::Templates) => {
+                    self.view = other
+                }
             },
-            Action::Filter => self.mode = Mode::Filter(self.filter.text().to_string()),
+            Action::Filter => self.mode = Mode::Filter(self.view_filter().text().to_string()),
             Action::Command => self.mode = Mode::Command(String::new()),
             Action::Up => self.move_by(-1),
             Action::Down => self.move_by(1),
@@ -571,9 +761,297 @@ impl AppState {
                 self.invalidate_order();
             }
             Action::Goto(Screen::Quotas) => self.view = View::Quotas,
+            Action::Goto(Screen::Notifications) => self.view = View::Notifications,
+            Action::Goto(Screen::Templates) => self.view = View::Templates,
             Action::Goto(s) => {
                 self.flash_msg(Level::Warn, format!(":{} is not available yet", s.name()));
             }
+            // Bound only in the views handled above.
+            Action::FocusNext
+            | Action::PrevSample
+            | Action::NextSample
+            | Action::PickSample
+            | Action::TogglePart
+            | Action::ToggleRaw
+            | Action::OpenExternal
+            | Action::Resend
+            | Action::TestSend => {}
+        }
+        None
+    }
+
+    /// Keys of the Notifications views: `Some(result)` when handled here.
+    fn notifications_action(&mut self, action: Action) -> Option<Option<UiAction>> {
+        let rows = self.table_rows();
+        let detail = match &self.view {
+            View::Notification(k) => Some(k.clone()),
+            _ => None,
+        };
+        let out = match (action, detail) {
+            (Action::Up, None) => {
+                self.notifications.move_by(-1, rows);
+                None
+            }
+            (Action::Down, None) => {
+                self.notifications.move_by(1, rows);
+                None
+            }
+            (Action::PageUp, None) => {
+                self.notifications.move_by(-(rows as isize), rows);
+                None
+            }
+            (Action::PageDown, None) => {
+                self.notifications.move_by(rows as isize, rows);
+                None
+            }
+            (Action::Top, None) => {
+                self.notifications.move_to(0, rows);
+                None
+            }
+            (Action::Bottom, None) => {
+                self.notifications.move_to(usize::MAX, rows);
+                None
+            }
+            (Action::Open, None) => {
+                let key = self
+                    .notifications
+                    .selected()
+                    .map(|i| i.row.idem_key.clone());
+                key.map(|key| {
+                    // The detail shows "loading…" until the notifier answers.
+                    self.notifications.open(&key);
+                    self.view = View::Notification(key.clone());
+                    UiAction::Notify(NotifyRequest::Inspect(key))
+                })
+            }
+            (Action::Back, None) => {
+                self.set_filter(Filter::default());
+                None
+            }
+            (Action::Back, Some(_)) => {
+                self.view = View::Notifications;
+                None
+            }
+            (Action::Up | Action::Down | Action::PageUp | Action::PageDown, Some(k)) => {
+                let (page, max) = self.request_scroll_bounds(&k);
+                let cur = self.notifications.scroll() as isize;
+                let delta = match action {
+                    Action::Up => -1,
+                    Action::Down => 1,
+                    Action::PageUp => -(page as isize),
+                    _ => page as isize,
+                };
+                let line = cur.saturating_add(delta).max(0) as usize;
+                self.notifications.scroll_to(line, max);
+                None
+            }
+            (Action::Top, Some(_)) => {
+                self.notifications.scroll_to(0, 0);
+                None
+            }
+            (Action::Bottom, Some(k)) => {
+                let (_, max) = self.request_scroll_bounds(&k);
+                self.notifications.scroll_to(max, max);
+                None
+            }
+            (Action::Resend, detail) => {
+                let item = match &detail {
+                    Some(k) => self.notifications.item(k),
+                    None => self.notifications.selected(),
+                };
+                let Some(item) = item else {
+                    self.flash_msg(Level::Warn, "no notification selected");
+                    return Some(None);
+                };
+                let (key, state) = (item.row.idem_key.clone(), item.row.state);
+                if self.settings.readonly {
+                    self.flash_msg(Level::Warn, "read-only: resending is disabled (--readonly)");
+                    None
+                } else if !resendable(state) {
+                    self.flash_msg(
+                        Level::Warn,
+                        format!(
+                            "only failed or dead notifications can be resent (this one is {state})"
+                        ),
+                    );
+                    None
+                } else {
+                    self.flash_msg(Level::Info, "resend requested");
+                    Some(UiAction::Notify(NotifyRequest::Resend(key)))
+                }
+            }
+            (Action::TestSend, _) => {
+                self.open_test_picker();
+                None
+            }
+            _ => return None,
+        };
+        Some(out)
+    }
+
+    /// (page, last first line) of the detail's request pane.
+    fn request_scroll_bounds(&self, idem_key: &str) -> (usize, usize) {
+        let (rows, width) = super::render::request_pane(self);
+        let len = self
+            .notifications
+            .inspection(idem_key)
+            .map_or(0, |st| super::notifications::request_lines(st, width).len());
+        (rows.max(1), len.saturating_sub(rows.max(1)))
+    }
+
+    fn open_test_picker(&mut self) {
+        if self.settings.readonly {
+            self.flash_msg(
+                Level::Warn,
+                "read-only: test notifications are disabled (--readonly)",
+            );
+            return;
+        }
+        let Some(snap) = self.notifications.snapshot() else {
+            self.flash_msg(Level::Warn, "the notifier has not reported yet");
+            return;
+        };
+        if snap.channels.is_empty() {
+            self.flash_msg(Level::Warn, "no notification channels are configured");
+            return;
+        }
+        let items = snap
+            .channels
+            .iter()
+            .map(|c| match self.notifications.disabled(c) {
+                Some(d) => PickItem {
+                    id: c.clone(),
+                    note: Some(format!("disabled (410): {}", d.reason)),
+                    warn: true,
+                },
+                None => PickItem {
+                    id: c.clone(),
+                    note: None,
+                    warn: false,
+                },
+            })
+            .collect();
+        self.picker = Some(Picker {
+            kind: PickerKind::TestChannel,
+            title: "send a test notification to".into(),
+            items,
+            cursor: 0,
+        });
+    }
+
+    /// Keys of the Templates view: `Some(result)` when handled here.
+    fn templates_action(&mut self, action: Action) -> Option<Option<UiAction>> {
+        let g = super::render::templates_geometry(self);
+        let (rows, page) = (g.list_rows.max(1), g.body_rows.max(1));
+        let t = &mut self.templates;
+        let on_list = t.focus() == Focus::List;
+        match action {
+            Action::Up | Action::Down | Action::PageUp | Action::PageDown => {
+                let step = if on_list { rows } else { page } as isize;
+                let delta = match action {
+                    Action::Up => -1,
+                    Action::Down => 1,
+                    Action::PageUp => -step,
+                    _ => step,
+                };
+                if on_list {
+                    t.move_list(t.cursor().saturating_add_signed(delta), rows);
+                } else {
+                    t.scroll_to(t.scroll().saturating_add_signed(delta), page);
+                }
+            }
+            Action::Top if on_list => t.move_list(0, rows),
+            Action::Top => t.scroll_to(0, page),
+            Action::Bottom if on_list => t.move_list(usize::MAX, rows),
+            Action::Bottom => t.scroll_to(usize::MAX, page),
+            Action::FocusNext => t.toggle_focus(),
+            Action::Back => t.set_focus(Focus::List),
+            Action::TogglePart => t.set_body(if t.body() == Body::Text {
+                Body::Html
+            } else {
+                Body::Text
+            }),
+            Action::ToggleRaw => t.set_body(if t.body() == Body::Raw {
+                Body::Html
+            } else {
+                Body::Raw
+            }),
+            Action::NextSample | Action::PrevSample => {
+                let delta = if action == Action::NextSample { 1 } else { -1 };
+                if !t.step_sample(delta) {
+                    self.flash_msg(Level::Info, "this template has only one sample");
+                }
+            }
+            Action::PickSample => {
+                let samples = t.samples();
+                let current = t.sample_id();
+                if samples.is_empty() {
+                    self.flash_msg(Level::Warn, "this template has no sample data");
+                    return Some(None);
+                }
+                let cursor = samples
+                    .iter()
+                    .position(|s| Some(&s.id) == current.as_ref())
+                    .unwrap_or(0);
+                let items = samples
+                    .into_iter()
+                    .map(|s| PickItem {
+                        id: s.id,
+                        note: Some(s.display),
+                        warn: false,
+                    })
+                    .collect();
+                self.picker = Some(Picker {
+                    kind: PickerKind::Sample,
+                    title: "sample data".into(),
+                    items,
+                    cursor,
+                });
+            }
+            Action::OpenExternal => {
+                let open = t.preview().and_then(|p| {
+                    Some(UiAction::OpenHtml {
+                        name: p.name.clone(),
+                        html: p.html_source.clone()?,
+                    })
+                });
+                if open.is_some() {
+                    self.flash_msg(Level::Info, "opening the HTML in the browser…");
+                } else {
+                    self.flash_msg(
+                        Level::Warn,
+                        "nothing to open: the HTML part does not render",
+                    );
+                }
+                return Some(open);
+            }
+            _ => return None,
+        }
+        Some(None)
+    }
+
+    fn picker_action(&mut self, action: Action) -> Option<UiAction> {
+        let p = self.picker.as_mut()?;
+        match action {
+            Action::Up => p.cursor = p.cursor.saturating_sub(1),
+            Action::Down => p.cursor = (p.cursor + 1).min(p.items.len().saturating_sub(1)),
+            Action::Back => self.picker = None,
+            Action::Open => {
+                let p = self.picker.take()?;
+                let id = p.items.get(p.cursor)?.id.clone();
+                match p.kind {
+                    PickerKind::Sample => self.templates.choose_sample(id),
+                    PickerKind::TestChannel => {
+                        let shown = super::sanitize::fit(&id, 60);
+                        self.flash_msg(
+                            Level::Info,
+                            format!("test notification requested: {shown}"),
+                        );
+                        return Some(UiAction::Notify(NotifyRequest::Test(id)));
+                    }
+                }
+            }
+            _ => {}
         }
         None
     }

@@ -114,7 +114,12 @@ impl Filter {
     }
 
     pub fn matches(&self, e: &Entry) -> bool {
-        self.needle.is_empty() || e.meta.haystack.contains(&self.needle) != self.invert
+        self.matches_text(&e.meta.haystack)
+    }
+
+    /// Against any lower-cased haystack (the Notifications view builds its own).
+    pub fn matches_text(&self, haystack: &str) -> bool {
+        self.needle.is_empty() || haystack.contains(&self.needle) != self.invert
     }
 }
 

@@ -1,7 +1,9 @@
-//! The terminal loop: crossterm events, engine events and a 4 Hz tick feed the state; the
-//! screen is drawn after each batch. Nothing here awaits the network.
+//! The terminal loop: crossterm events, engine events, the loop's own helpers (template
+//! watcher, browser opener) and a 4 Hz tick feed the state; the screen is drawn after each
+//! batch. Nothing here awaits the network or a child process.
 
 use std::io::{self, Write};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,14 +12,16 @@ use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
 use crossterm::{execute, queue};
 use futures_util::StreamExt;
 use ratatui::DefaultTerminal;
-use tokio::sync::mpsc::error::TryRecvError;
+use tokio::sync::mpsc::error::{TryRecvError, TrySendError};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use super::render::render;
-use super::state::{AppState, UiAction};
+use super::state::{AppState, UiAction, UiEvent};
 use super::theme::Theme;
 use crate::clock::Clock;
 use crate::engine::{Command, EngineHandle};
 use crate::quota::board::BoardSettings;
+use crate::templates::watch::Watcher;
 
 /// How the console was started.
 #[derive(Debug, Clone)]
@@ -29,6 +33,13 @@ pub struct ConsoleOptions {
     pub board: BoardSettings,
     pub global_thresholds: Vec<f64>,
     pub readonly: bool,
+    /// The config directory: user templates are in `<config_dir>/email_templates` (watched
+    /// for edits). `None`: the shipped templates only.
+    pub config_dir: Option<PathBuf>,
+    /// The sender the Templates view shows (`email_backend.default_from_*`).
+    pub email_from: String,
+    /// The recipients it shows (`notify.email_to`).
+    pub email_to: Vec<String>,
 }
 
 const TICK: Duration = Duration::from_millis(250);
@@ -44,6 +55,9 @@ pub async fn run_console(
     clock: Arc<dyn Clock>,
 ) -> io::Result<()> {
     let mut state = AppState::new(&opts, clock.now_ms());
+    let (ui_tx, mut ui_rx) = unbounded_channel();
+    // Dropped (and stopped) when the console returns.
+    let _watcher = watch_templates(&opts, &ui_tx, &mut state);
     let mut terminal = match ratatui::try_init() {
         Ok(t) => t,
         Err(e) => {
@@ -55,7 +69,11 @@ pub async fn run_console(
     };
     let result = event_loop(
         &mut terminal,
-        &mut engine,
+        Channels {
+            engine: &mut engine,
+            ui_tx: &ui_tx,
+            ui_rx: &mut ui_rx,
+        },
         &mut state,
         &theme,
         clock.as_ref(),
@@ -82,13 +100,47 @@ async fn shutdown(engine: EngineHandle) {
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, task).await;
 }
 
+/// Watches the user template directory; its reports reach the state as
+/// `UiEvent::TemplatesChanged`. A directory that cannot be watched is shown in the view.
+fn watch_templates(
+    opts: &ConsoleOptions,
+    ui_tx: &UnboundedSender<UiEvent>,
+    state: &mut AppState,
+) -> Option<Watcher> {
+    let dir = crate::templates::user_dir(opts.config_dir.as_deref()?);
+    let tx = ui_tx.clone();
+    match Watcher::start(&dir, Watcher::DEFAULT_DEBOUNCE, move |c| {
+        let _ = tx.send(UiEvent::TemplatesChanged(c));
+    }) {
+        Ok(w) => {
+            state.set_template_watch(Ok(dir));
+            Some(w)
+        }
+        Err(e) => {
+            state.set_template_watch(Err(e.to_string()));
+            None
+        }
+    }
+}
+
+struct Channels<'a> {
+    engine: &'a mut EngineHandle,
+    ui_tx: &'a UnboundedSender<UiEvent>,
+    ui_rx: &'a mut UnboundedReceiver<UiEvent>,
+}
+
 async fn event_loop(
     terminal: &mut DefaultTerminal,
-    engine: &mut EngineHandle,
+    ch: Channels<'_>,
     state: &mut AppState,
     theme: &Theme,
     clock: &dyn Clock,
 ) -> io::Result<()> {
+    let Channels {
+        engine,
+        ui_tx,
+        ui_rx,
+    } = ch;
     let mut input = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -114,6 +166,8 @@ async fn event_loop(
                 Some(ev) => state.apply_engine(ev),
                 None => engine_open = false,
             },
+            // The loop holds a sender, so this never ends.
+            Some(ev) = ui_rx.recv() => state.apply_ui(ev),
             _ = tick.tick() => {}
         }
         // Apply everything already queued before drawing, so a burst costs one frame.
@@ -130,9 +184,108 @@ async fn event_loop(
             Some(UiAction::PollNow) => {
                 let _ = engine.commands.try_send(Command::PollNow);
             }
+            // Never wait for the queue: the user is told and can press the key again.
+            Some(UiAction::Notify(req)) => {
+                let reason = match engine.commands.try_send(Command::Notify(req.clone())) {
+                    Ok(()) => None,
+                    Err(TrySendError::Full(_)) => {
+                        Some("busy: the notifier's queue is full, try again")
+                    }
+                    Err(TrySendError::Closed(_)) => Some("the engine has stopped"),
+                };
+                if let Some(reason) = reason {
+                    state.apply_ui(UiEvent::NotSent {
+                        request: req,
+                        reason: reason.to_string(),
+                    });
+                }
+            }
+            Some(UiAction::OpenHtml { name, html }) => {
+                if let Err(e) = open_html(name, html, ui_tx.clone()) {
+                    state.apply_ui(UiEvent::Opened(Err(format!("cannot open: {e}"))));
+                }
+            }
             None => {}
         }
     }
+}
+
+/// Writes the HTML to a new private temporary file and opens it with the system opener, on a
+/// thread: the opener may take a while, and its exit status is only known when it ends. The
+/// file is left for the browser, which may read it after the opener has returned.
+fn open_html(name: String, html: String, tx: UnboundedSender<UiEvent>) -> io::Result<()> {
+    std::thread::Builder::new()
+        .name("open-html".into())
+        .spawn(move || {
+            let _ = tx.send(UiEvent::Opened(write_and_open(&name, &html)));
+        })
+        .map(drop)
+}
+
+fn write_and_open(name: &str, html: &str) -> Result<PathBuf, String> {
+    let path = write_temp_html(name, html).map_err(|e| format!("cannot write the HTML: {e}"))?;
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
+    // The opener's output would land on the console's screen.
+    let status = std::process::Command::new(opener)
+        .arg(&path)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map_err(|e| {
+            format!(
+                "cannot run {opener}: {e} (the HTML is in {})",
+                path.display()
+            )
+        })?;
+    if status.success() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "{opener} failed ({status}); the HTML is in {}",
+            path.display()
+        ))
+    }
+}
+
+/// `create_new` (O_EXCL) so a file or symlink planted at the name is never followed; 0600 on
+/// unix since the HTML may hold addresses from the sample data.
+fn write_temp_html(name: &str, html: &str) -> io::Result<PathBuf> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static SEQ: AtomicU32 = AtomicU32::new(0);
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let path = std::env::temp_dir().join(format!(
+        "tykwatch-{safe}-{}-{}-{nanos}.html",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(&path)?;
+    f.write_all(html.as_bytes())?;
+    Ok(path)
 }
 
 fn draw(terminal: &mut DefaultTerminal, state: &AppState, theme: &Theme) -> io::Result<()> {

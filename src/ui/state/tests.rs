@@ -18,6 +18,9 @@ fn opts() -> ConsoleOptions {
         board: BoardSettings::default(),
         global_thresholds: vec![80.0],
         readonly: false,
+        config_dir: None,
+        email_from: "Tyk <tyk@example.com>".into(),
+        email_to: vec!["api-ops@example.com".into()],
     }
 }
 
@@ -338,4 +341,454 @@ fn outage_and_backoff() {
     ));
     assert!(s.outage().is_none());
     assert_eq!(s.retry_in_secs(), None);
+}
+
+// ---- Notifications ----
+
+use crate::notify::feed::{FiredMark, Inspection, NotificationItem, OutboxSnapshot};
+use crate::store::{DisabledChannel, OutboxCounts, OutboxKind, OutboxRow, OutboxState};
+
+fn item(
+    n: u32,
+    alias: &str,
+    channel: &str,
+    state: OutboxState,
+    error: Option<&str>,
+) -> NotificationItem {
+    NotificationItem {
+        row: OutboxRow {
+            idem_key: format!("q:key:{n}:1:80:{channel}"),
+            channel_id: channel.into(),
+            kind: OutboxKind::StandardWebhook,
+            payload_json: String::new(),
+            state,
+            attempts: u32::from(state != OutboxState::Pending),
+            next_attempt_at: T0,
+            last_status: None,
+            last_error: error.map(str::to_string),
+            created_at: T0 - i64::from(n) * 1000,
+            delivered_at: None,
+            quota_key: format!("key:{n}"),
+            period: 1,
+            threshold: 80.0,
+            sequence: i64::from(n),
+        },
+        scope: "key".into(),
+        org_id: "acme".into(),
+        alias: alias.into(),
+        key_masked: "abcd…wxyz".into(),
+        api_id: String::new(),
+        usage_percentage: 85.0,
+        event: "quota.threshold_crossed".into(),
+    }
+}
+
+fn outbox() -> EngineEvent {
+    EngineEvent::Outbox(Box::new(OutboxSnapshot {
+        items: vec![
+            item(
+                1,
+                "alpha",
+                "webhook:ops",
+                OutboxState::Failed,
+                Some("HTTP 500"),
+            ),
+            item(2, "bravo", "email:ops", OutboxState::Delivered, None),
+            item(
+                3,
+                "charlie",
+                "webhook:gone",
+                OutboxState::Dead,
+                Some("410 Gone"),
+            ),
+            item(4, "delta", "webhook:ops", OutboxState::Pending, None),
+        ],
+        counts: OutboxCounts {
+            pending: 1,
+            failed: 1,
+            dead: 1,
+            delivered: 1,
+            ..OutboxCounts::default()
+        },
+        disabled: vec![DisabledChannel {
+            channel_id: "webhook:gone".into(),
+            disabled_at: T0,
+            reason: "410 Gone".into(),
+        }],
+        channels: vec!["tyk".into(), "webhook:ops".into(), "webhook:gone".into()],
+        at_ms: T0,
+    }))
+}
+
+fn notif_aliases(s: &AppState) -> Vec<String> {
+    let n = s.notifications();
+    n.order()
+        .iter()
+        .map(|&i| n.items()[i].alias.clone())
+        .collect()
+}
+
+#[test]
+fn notifications_view_lists_filters_and_keeps_the_selection() {
+    let mut s = state();
+    ch(&mut s, '2');
+    assert_eq!(s.view(), &View::Notifications);
+    s.apply_engine(outbox());
+    assert_eq!(notif_aliases(&s), ["alpha", "bravo", "charlie", "delta"]);
+    ch(&mut s, 'j');
+    assert_eq!(
+        s.notifications().selected().map(|i| i.alias.as_str()),
+        Some("bravo")
+    );
+    // a new snapshot with a newer row on top: the selection stays on bravo
+    let EngineEvent::Outbox(mut snap) = outbox() else {
+        unreachable!()
+    };
+    snap.items
+        .insert(0, item(0, "echo", "tyk", OutboxState::Pending, None));
+    s.apply_engine(EngineEvent::Outbox(snap));
+    assert_eq!(
+        s.notifications().selected().map(|i| i.alias.as_str()),
+        Some("bravo")
+    );
+    assert_eq!(s.notifications().cursor(), 2);
+    // the filter matches channel, state and error, and does not touch the quotas filter
+    ch(&mut s, '/');
+    typed(&mut s, "webhook:ops");
+    press(&mut s, KeyCode::Enter);
+    assert_eq!(notif_aliases(&s), ["alpha", "delta"]);
+    assert!(s.filter().is_empty());
+    ch(&mut s, '/');
+    assert_eq!(s.mode(), &Mode::Filter("webhook:ops".into()));
+    press(&mut s, KeyCode::Esc);
+    ch(&mut s, '/');
+    typed(&mut s, "410");
+    press(&mut s, KeyCode::Enter);
+    assert_eq!(notif_aliases(&s), ["charlie"]);
+    ch(&mut s, '/');
+    typed(&mut s, "!");
+    press(&mut s, KeyCode::Enter);
+    ch(&mut s, '/');
+    press(&mut s, KeyCode::Esc);
+    ch(&mut s, '/');
+    typed(&mut s, "!FAILED");
+    press(&mut s, KeyCode::Enter);
+    assert_eq!(notif_aliases(&s), ["echo", "bravo", "charlie", "delta"]);
+    // Esc in the list clears it
+    press(&mut s, KeyCode::Esc);
+    assert_eq!(notif_aliases(&s).len(), 5);
+}
+
+#[test]
+fn notification_detail_asks_for_the_inspection() {
+    let mut s = state();
+    ch(&mut s, '2');
+    s.apply_engine(outbox());
+    let key = s.notifications().items()[0].row.idem_key.clone();
+    assert_eq!(
+        press(&mut s, KeyCode::Enter),
+        Some(UiAction::Notify(NotifyRequest::Inspect(key.clone())))
+    );
+    assert_eq!(s.view(), &View::Notification(key.clone()));
+    assert_eq!(
+        s.notifications().inspection(&key),
+        Some(&InspectState::Loading)
+    );
+    // an answer for another row is ignored
+    s.apply_engine(EngineEvent::Inspected(Box::new(Inspection {
+        idem_key: "other".into(),
+        summary: "POST https://x".into(),
+        text: Ok(String::new()),
+    })));
+    assert_eq!(
+        s.notifications().inspection(&key),
+        Some(&InspectState::Loading)
+    );
+    let ins = Inspection {
+        idem_key: key.clone(),
+        summary: "POST https://hooks.example/ops".into(),
+        text: Ok("content-type: application/json\n\n{}".into()),
+    };
+    s.apply_engine(EngineEvent::Inspected(Box::new(ins.clone())));
+    assert_eq!(
+        s.notifications().inspection(&key),
+        Some(&InspectState::Ready(ins))
+    );
+    // a queue that was full: the detail says so instead of loading forever
+    press(&mut s, KeyCode::Esc);
+    assert_eq!(s.view(), &View::Notifications);
+    press(&mut s, KeyCode::Enter);
+    s.apply_ui(UiEvent::NotSent {
+        request: NotifyRequest::Inspect(key.clone()),
+        reason: "busy: the notifier's queue is full, try again".into(),
+    });
+    assert!(matches!(
+        s.notifications().inspection(&key),
+        Some(InspectState::Failed(r)) if r.starts_with("busy")
+    ));
+    assert!(s.flash().is_some_and(|f| f.text.starts_with("busy")));
+}
+
+#[test]
+fn resend_only_failed_or_dead_and_not_readonly() {
+    let mut s = state();
+    ch(&mut s, '2');
+    s.apply_engine(outbox());
+    let failed = s.notifications().items()[0].row.idem_key.clone();
+    assert_eq!(
+        ch(&mut s, 'r'),
+        Some(UiAction::Notify(NotifyRequest::Resend(failed.clone())))
+    );
+    ch(&mut s, 'j');
+    assert_eq!(ch(&mut s, 'r'), None, "delivered rows are not resent");
+    assert!(s.flash().is_some_and(|f| f.text.contains("is delivered")));
+    // Ctrl-R still polls here
+    let ctrl_r = KeyEvent::new(KeyCode::Char('r'), KeyModifiers::CONTROL);
+    assert_eq!(s.handle_key(ctrl_r), Some(UiAction::PollNow));
+    // from the detail of a dead row
+    ch(&mut s, 'j');
+    let dead = s.notifications().items()[2].row.idem_key.clone();
+    press(&mut s, KeyCode::Enter);
+    assert_eq!(
+        ch(&mut s, 'r'),
+        Some(UiAction::Notify(NotifyRequest::Resend(dead)))
+    );
+
+    let mut ro = AppState::new(
+        &ConsoleOptions {
+            readonly: true,
+            ..opts()
+        },
+        T0,
+    );
+    ch(&mut ro, '2');
+    ro.apply_engine(outbox());
+    assert_eq!(ch(&mut ro, 'r'), None);
+    assert!(ro.flash().is_some_and(|f| f.text.contains("read-only")));
+    assert_eq!(ch(&mut ro, 't'), None);
+    assert!(ro.picker().is_none());
+}
+
+#[test]
+fn test_picker_marks_disabled_channels_and_sends() {
+    let mut s = state();
+    ch(&mut s, '2');
+    assert_eq!(ch(&mut s, 't'), None);
+    assert!(s.picker().is_none(), "no snapshot yet: nothing to pick");
+    s.apply_engine(outbox());
+    ch(&mut s, 't');
+    let p = s.picker().expect("picker open");
+    assert_eq!(p.kind, PickerKind::TestChannel);
+    let ids: Vec<&str> = p.items.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids, ["tyk", "webhook:ops", "webhook:gone"]);
+    assert!(
+        p.items[2].warn
+            && p.items[2]
+                .note
+                .as_deref()
+                .is_some_and(|n| n.contains("410"))
+    );
+    assert_eq!(s.key_view(), ViewKind::Picker);
+    // the picker's keys: q does not quit, j moves, Esc closes
+    assert_eq!(ch(&mut s, 'q'), None);
+    ch(&mut s, 'j');
+    ch(&mut s, 'j');
+    ch(&mut s, 'j');
+    assert_eq!(s.picker().map(|p| p.cursor), Some(2));
+    press(&mut s, KeyCode::Esc);
+    assert!(s.picker().is_none());
+    assert_eq!(s.view(), &View::Notifications);
+    ch(&mut s, 't');
+    ch(&mut s, 'j');
+    assert_eq!(
+        press(&mut s, KeyCode::Enter),
+        Some(UiAction::Notify(NotifyRequest::Test("webhook:ops".into())))
+    );
+    assert!(s.picker().is_none());
+}
+
+#[test]
+fn outbox_counts_fired_marks_and_notices() {
+    let mut s = state();
+    assert!(s.notifications().counts().is_none());
+    s.apply_engine(outbox());
+    let c = s.notifications().counts().expect("counts");
+    assert_eq!((c.pending + c.inflight, c.failed + c.dead), (1, 2));
+    s.apply_engine(EngineEvent::Fired(vec![
+        FiredMark {
+            quota: id("c"),
+            threshold: 80.0,
+            at_ms: Some(T0),
+        },
+        FiredMark {
+            quota: id("not-on-the-board"),
+            threshold: 95.0,
+            at_ms: None,
+        },
+    ]));
+    assert_eq!(s.fired(&id("c")).map(|m| m.threshold), Some(80.0));
+    assert!(s.fired(&id("not-on-the-board")).is_some());
+    // the complete set replaces the previous one
+    s.apply_engine(EngineEvent::Fired(vec![FiredMark {
+        quota: id("b"),
+        threshold: 50.0,
+        at_ms: None,
+    }]));
+    assert!(s.fired(&id("c")).is_none());
+    s.apply_engine(EngineEvent::Notice {
+        text: "store error".into(),
+        error: true,
+    });
+    assert_eq!(s.flash().map(|f| f.level), Some(Level::Error));
+}
+
+// ---- Templates ----
+
+#[test]
+fn templates_view_selects_samples_parts_and_focus() {
+    let mut s = state();
+    s.resize(80, 24);
+    ch(&mut s, '5');
+    assert_eq!(s.view(), &View::Templates);
+    let t = s.templates();
+    assert!(
+        t.names().iter().any(|n| n == "quota_threshold"),
+        "{:?}",
+        t.names()
+    );
+    assert_eq!(t.selected(), t.names().first().map(String::as_str));
+    assert!(t.preview().is_some(), "rendered on entering the view");
+    // select quota_threshold
+    let pos = t
+        .names()
+        .iter()
+        .position(|n| n == "quota_threshold")
+        .unwrap_or_default();
+    ch(&mut s, 'g');
+    for _ in 0..pos {
+        ch(&mut s, 'j');
+    }
+    let p = s.templates().preview().expect("preview");
+    assert_eq!(p.name, "quota_threshold");
+    assert_eq!(p.sample_pos, (1, 3));
+    assert!(p.subject.as_ref().is_ok_and(|s| s.contains("passed")));
+    assert!(p.html.as_ref().is_ok_and(|l| !l.is_empty()));
+    // samples: ] [ and the picker
+    ch(&mut s, ']');
+    assert_eq!(s.templates().preview().map(|p| p.sample_pos), Some((2, 3)));
+    ch(&mut s, '[');
+    ch(&mut s, '[');
+    assert_eq!(s.templates().preview().map(|p| p.sample_pos), Some((3, 3)));
+    ch(&mut s, 's');
+    assert_eq!(
+        s.picker().map(|p| (p.kind, p.cursor)),
+        Some((PickerKind::Sample, 2))
+    );
+    press(&mut s, KeyCode::Up);
+    press(&mut s, KeyCode::Enter);
+    assert_eq!(s.templates().preview().map(|p| p.sample_pos), Some((2, 3)));
+    // parts
+    assert_eq!(s.templates().body(), Body::Html);
+    ch(&mut s, 'p');
+    assert_eq!(s.templates().body(), Body::Text);
+    ch(&mut s, 'v');
+    assert_eq!(s.templates().body(), Body::Raw);
+    ch(&mut s, 'v');
+    assert_eq!(s.templates().body(), Body::Html);
+    // Tab: j scrolls the preview instead of moving the selection
+    press(&mut s, KeyCode::Tab);
+    assert_eq!(s.templates().focus(), Focus::Preview);
+    ch(&mut s, 'j');
+    ch(&mut s, 'j');
+    assert_eq!(s.templates().selected(), Some("quota_threshold"));
+    assert_eq!(s.templates().scroll(), 2);
+    press(&mut s, KeyCode::End);
+    let len = s
+        .templates()
+        .preview()
+        .map_or(0, |p| p.body_len(Body::Html));
+    let rows = super::super::render::templates_geometry(&s).body_rows;
+    assert_eq!(s.templates().scroll(), len - rows);
+    assert!(len > rows + 2, "{len} lines in {rows} rows");
+    press(&mut s, KeyCode::PageUp);
+    assert_eq!(s.templates().scroll(), (len - rows).saturating_sub(rows));
+    press(&mut s, KeyCode::Esc);
+    assert_eq!(s.templates().focus(), Focus::List);
+    // o hands the HTML to the loop
+    match ch(&mut s, 'o') {
+        Some(UiAction::OpenHtml { name, html }) => {
+            assert_eq!(name, "quota_threshold");
+            assert!(html.contains("<html"));
+        }
+        other => panic!("expected OpenHtml, got {other:?}"),
+    }
+    s.apply_ui(UiEvent::Opened(
+        Err("cannot run xdg-open: not found".into()),
+    ));
+    assert_eq!(s.flash().map(|f| f.level), Some(Level::Error));
+}
+
+#[test]
+fn templates_reload_when_files_change() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let user = crate::templates::user_dir(dir.path());
+    std::fs::create_dir_all(&user).expect("mkdir");
+    let mut s = AppState::new(
+        &ConsoleOptions {
+            config_dir: Some(dir.path().to_path_buf()),
+            ..opts()
+        },
+        T0,
+    );
+    s.resize(100, 30);
+    // not loaded until the view opens: a change before that is nothing to do
+    let changed = Changed {
+        names: ["test".to_string()].into(),
+        all: false,
+    };
+    s.apply_ui(UiEvent::TemplatesChanged(changed.clone()));
+    assert!(s.templates().names().is_empty());
+    ch(&mut s, '5');
+    let pos = s
+        .templates()
+        .names()
+        .iter()
+        .position(|n| n == "test")
+        .expect("the test template");
+    ch(&mut s, 'g');
+    for _ in 0..pos {
+        ch(&mut s, 'j');
+    }
+    let before = s.templates().preview().expect("preview").subject.clone();
+    std::fs::write(user.join("test.subject"), "Edited {{ nope }}").expect("write");
+    // nothing changes until the watcher reports
+    assert_eq!(
+        s.templates().preview().map(|p| p.subject.clone()),
+        Some(before)
+    );
+    s.apply_ui(UiEvent::TemplatesChanged(changed));
+    let p = s.templates().preview().expect("preview");
+    let err = p.subject.as_ref().expect_err("undefined value");
+    assert!(err.contains("test.subject:1"), "{err}");
+    assert!(p.text.is_ok(), "the other parts still render");
+    assert!(s.flash().is_some_and(|f| f.text.contains("reloaded test")));
+    assert!(s.templates().overridden(pos));
+}
+
+#[test]
+fn new_keys_are_in_the_help_of_their_views() {
+    for (view, key) in [
+        (ViewKind::Notifications, "t"),
+        (ViewKind::Notification, "r"),
+        (ViewKind::Templates, "o"),
+        (ViewKind::Templates, "Tab"),
+        (ViewKind::Picker, "Enter"),
+    ] {
+        assert!(
+            keymap::KEYMAP
+                .iter()
+                .any(|b| b.applies_to(view) && b.keys.iter().any(|k| k.label() == key)),
+            "{key} in {view:?}"
+        );
+    }
 }

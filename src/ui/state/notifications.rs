@@ -1,0 +1,190 @@
+//! The Notifications view's part of the state: the last outbox snapshot the notifier sent, the
+//! `/` filter over it, the selection (pinned to an idempotency key, so a new snapshot does not
+//! move it) and the inspection shown in the detail.
+
+use crate::notify::feed::{Inspection, NotificationItem, OutboxSnapshot};
+use crate::store::{DisabledChannel, OutboxCounts, OutboxState};
+use crate::ui::table::{Filter, clamp_offset};
+
+/// The detail's request pane: asked for, arrived, or could not be asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InspectState {
+    Loading,
+    Ready(Inspection),
+    Failed(String),
+}
+
+#[derive(Debug, Default)]
+pub struct Notifications {
+    snapshot: Option<OutboxSnapshot>,
+    /// Lower-cased alias, key, org, API, channel, state, error and event per item.
+    haystacks: Vec<String>,
+    filter: Filter,
+    /// Indices into the snapshot's items (newest first) that pass the filter.
+    order: Vec<usize>,
+    cursor: usize,
+    selected: Option<String>,
+    offset: usize,
+    /// First line of the detail's request pane.
+    scroll: usize,
+    /// The inspection of one row, by idempotency key.
+    inspection: Option<(String, InspectState)>,
+}
+
+/// Whether `r` may resend a row in this state.
+pub fn resendable(state: OutboxState) -> bool {
+    matches!(state, OutboxState::Failed | OutboxState::Dead)
+}
+
+fn haystack(it: &NotificationItem) -> String {
+    let r = &it.row;
+    [
+        it.alias.as_str(),
+        &it.key_masked,
+        &it.org_id,
+        &it.api_id,
+        &it.scope,
+        &it.event,
+        &r.channel_id,
+        r.state.as_str(),
+        r.last_error.as_deref().unwrap_or_default(),
+    ]
+    .join("\u{1f}")
+    .to_lowercase()
+}
+
+impl Notifications {
+    // ---- read side ----
+
+    pub fn snapshot(&self) -> Option<&OutboxSnapshot> {
+        self.snapshot.as_ref()
+    }
+    pub fn items(&self) -> &[NotificationItem] {
+        self.snapshot.as_ref().map_or(&[], |s| s.items.as_slice())
+    }
+    pub fn counts(&self) -> Option<OutboxCounts> {
+        self.snapshot.as_ref().map(|s| s.counts)
+    }
+    pub fn filter(&self) -> &Filter {
+        &self.filter
+    }
+    /// Item indices of the rows, filtered, newest first.
+    pub fn order(&self) -> &[usize] {
+        &self.order
+    }
+    pub fn cursor(&self) -> usize {
+        self.cursor
+    }
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+    pub fn scroll(&self) -> usize {
+        self.scroll
+    }
+    pub fn selected(&self) -> Option<&NotificationItem> {
+        let id = self.selected.as_deref()?;
+        self.item(id)
+    }
+    pub fn item(&self, idem_key: &str) -> Option<&NotificationItem> {
+        self.items().iter().find(|i| i.row.idem_key == idem_key)
+    }
+    /// The channel's 410 record, when a receiver switched it off.
+    pub fn disabled(&self, channel_id: &str) -> Option<&DisabledChannel> {
+        self.snapshot
+            .as_ref()?
+            .disabled
+            .iter()
+            .find(|d| d.channel_id == channel_id)
+    }
+    /// The inspection of `idem_key`, if it was asked for.
+    pub fn inspection(&self, idem_key: &str) -> Option<&InspectState> {
+        match &self.inspection {
+            Some((k, st)) if k == idem_key => Some(st),
+            _ => None,
+        }
+    }
+
+    // ---- write side ----
+
+    pub(super) fn ingest(&mut self, snap: OutboxSnapshot, rows: usize) {
+        self.haystacks = snap.items.iter().map(haystack).collect();
+        self.snapshot = Some(snap);
+        self.recompute(false, rows);
+    }
+
+    pub(super) fn set_filter(&mut self, f: Filter, rows: usize) {
+        if f != self.filter {
+            self.filter = f;
+            self.recompute(true, rows);
+        }
+    }
+
+    /// Rebuilds the order; the selection follows its row, or stays on the same line when the
+    /// row is gone (a new filter starts at the top).
+    fn recompute(&mut self, reset: bool, rows: usize) {
+        let f = &self.filter;
+        self.order = (0..self.haystacks.len())
+            .filter(|&i| f.matches_text(&self.haystacks[i]))
+            .collect();
+        let items = self.items();
+        let row = self.selected.as_deref().and_then(|id| {
+            self.order
+                .iter()
+                .position(|&i| items.get(i).is_some_and(|it| it.row.idem_key == id))
+        });
+        let fallback = if reset { 0 } else { self.cursor };
+        self.select(row.unwrap_or(fallback), rows);
+    }
+
+    fn select(&mut self, row: usize, rows: usize) {
+        self.cursor = row.min(self.order.len().saturating_sub(1));
+        let key = self
+            .order
+            .get(self.cursor)
+            .and_then(|&i| self.items().get(i))
+            .map(|it| it.row.idem_key.clone());
+        self.selected = key;
+        self.offset = clamp_offset(self.offset, self.cursor, rows, self.order.len());
+    }
+
+    pub(super) fn move_by(&mut self, delta: isize, rows: usize) {
+        self.move_to(self.cursor.saturating_add_signed(delta), rows);
+    }
+
+    pub(super) fn move_to(&mut self, row: usize, rows: usize) {
+        if !self.order.is_empty() {
+            self.select(row, rows);
+        }
+    }
+
+    /// Keeps the selection visible after a resize.
+    pub(super) fn clamp(&mut self, rows: usize) {
+        self.offset = clamp_offset(self.offset, self.cursor, rows, self.order.len());
+    }
+
+    pub(super) fn open(&mut self, idem_key: &str) {
+        self.scroll = 0;
+        self.inspection = Some((idem_key.to_string(), InspectState::Loading));
+    }
+
+    pub(super) fn inspected(&mut self, ins: Inspection) {
+        // An answer for a row no longer shown is dropped; the next Enter asks again.
+        if let Some((k, st)) = &mut self.inspection
+            && *k == ins.idem_key
+        {
+            *st = InspectState::Ready(ins);
+        }
+    }
+
+    pub(super) fn inspect_failed(&mut self, idem_key: &str, reason: String) {
+        if let Some((k, st)) = &mut self.inspection
+            && k == idem_key
+        {
+            *st = InspectState::Failed(reason);
+        }
+    }
+
+    pub(super) fn scroll_to(&mut self, line: usize, max: usize) {
+        self.scroll = line.min(max);
+    }
+}
