@@ -1,0 +1,277 @@
+//! Delivery benchmarks (issue 3):
+//! - `deliver_10k_webhooks`: 10 000 signed webhooks from a real SQLite outbox to a receiver on
+//!   loopback, through `Dispatcher::run` with its default options (target ≥ 1 000/s);
+//! - `detection_latency_poll`: a key's usage is pushed over a threshold on the demo gateway;
+//!   time until the receiver has the webhook, through the console's engine (poller → monitor →
+//!   outbox → dispatcher), poll interval 1 s (target p99 ≤ poll interval + 200 ms). The p50 /
+//!   p99 of all samples are printed after the criterion figures.
+//!
+//! `cargo bench --bench delivery`
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::post;
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use tokio::sync::{Notify, watch};
+use tykwatch::clock::{Clock, SystemClock};
+use tykwatch::config::{Config, Secret, WebhookConfig};
+use tykwatch::engine::{PollSettings, spawn_poller};
+use tykwatch::monitor::{Monitor, MonitorSettings};
+use tykwatch::notifier::{Notifier, spawn_console};
+use tykwatch::notify::dispatcher::{Dispatcher, DispatcherOptions};
+use tykwatch::notify::email::EmailSetup;
+use tykwatch::notify::plan::{Channels, plan_all};
+use tykwatch::quota::poller::SweepOptions;
+use tykwatch::quota::{QuotaId, QuotaMeta, Sample, mask_key};
+use tykwatch::store::Store;
+use tykwatch::tyk::demo::{DemoGateway, DemoOptions};
+use tykwatch::tyk::gateway::{DEFAULT_MAX_BODY, Gateway, GatewaySettings};
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// A receiver on loopback answering 200; counts requests and rings `arrived` on each.
+async fn receiver() -> (String, Arc<AtomicU64>, Arc<Notify>) {
+    let count = Arc::new(AtomicU64::new(0));
+    let arrived = Arc::new(Notify::new());
+    let (c, a) = (count.clone(), arrived.clone());
+    let app = Router::new().route(
+        "/hook",
+        post(move || {
+            let (c, a) = (c.clone(), a.clone());
+            async move {
+                c.fetch_add(1, Ordering::SeqCst);
+                a.notify_one();
+                "ok"
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hook", l.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(l, app).await;
+    });
+    (url, count, arrived)
+}
+
+fn webhook_config(url: &str) -> Config {
+    let mut c = Config::default();
+    c.webhooks.push(WebhookConfig {
+        name: "bench".into(),
+        url: url.into(),
+        secret: Secret::new(SECRET),
+        enabled: true,
+    });
+    c.email_backend.enable_email_notifications = false;
+    c
+}
+
+fn samples(n: usize, period: i64) -> Vec<Sample> {
+    (0..n)
+        .map(|i| {
+            let key: Arc<str> = Arc::from(format!("5e9d9544a1dcd60001d0ed20{i:032x}"));
+            Sample {
+                id: QuotaId::Key(key.clone()),
+                meta: Arc::new(QuotaMeta {
+                    masked: mask_key(&key),
+                    key,
+                    org_id: "5e9d9544a1dcd60001d0ed20".into(),
+                    alias: format!("key-{i}"),
+                    ..QuotaMeta::default()
+                }),
+                at_ms: 0,
+                quota_max: 1000,
+                quota_remaining: 40,
+                quota_renews: period,
+                quota_renewal_rate: 3600,
+            }
+        })
+        .collect()
+}
+
+fn deliver(c: &mut Criterion) {
+    const N: u64 = 10_000;
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (url, count, arrived) = rt.block_on(receiver());
+    let config = webhook_config(&url);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let tmp = env!("CARGO_TARGET_TMPDIR");
+    let mut g = c.benchmark_group("delivery");
+    g.sample_size(10);
+    g.sampling_mode(SamplingMode::Flat);
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(30));
+    g.throughput(Throughput::Elements(N));
+    let mut period = 4_000_000_000i64;
+    g.bench_function("deliver_10k_webhooks_loopback", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                period += 1;
+                let dir = tempfile::tempdir_in(tmp).expect("tempdir");
+                let mut store = Store::open_in(dir.path()).expect("store");
+                let mut m = Monitor::new(MonitorSettings::new(true, true, true, &[80.0]));
+                let crossings = m.evaluate_all(&samples(N as usize, period), clock.now_ms());
+                let rows = plan_all(&crossings, &Channels::from_config(&config)).expect("plan");
+                store.record_crossings(&crossings, &rows).expect("record");
+                let store = Arc::new(Mutex::new(store));
+                let d = Dispatcher::new(
+                    store,
+                    clock.clone(),
+                    &config.monitor.configuration,
+                    &config.webhooks,
+                    EmailSetup::disabled(),
+                    DispatcherOptions::default(),
+                )
+                .expect("dispatcher");
+                let before = count.load(Ordering::SeqCst);
+                let (stop, stop_rx) = watch::channel(false);
+                let start = Instant::now();
+                rt.block_on(async {
+                    let run = tokio::spawn(async move { d.run(stop_rx, |e| panic!("{e}")).await });
+                    while count.load(Ordering::SeqCst) - before < N {
+                        arrived.notified().await;
+                    }
+                    total += start.elapsed();
+                    let _ = stop.send(true);
+                    let _ = run.await;
+                });
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
+/// Keys of the demo with a quota and usage below 50 %, and their quota max.
+async fn fresh_keys(gw: &Gateway) -> Vec<(String, i64, i64)> {
+    let mut out = Vec::new();
+    for k in gw.list_keys(None).await.expect("list keys") {
+        if let Ok(s) = gw.get_key(&k).await {
+            let (max, remaining) = (s.quota_max, s.quota_remaining);
+            let per_api = s.access_rights.values().any(|a| a.limit.is_some());
+            if max > 100 && !s.is_inactive && !per_api && remaining * 2 > max {
+                out.push((k, max, remaining));
+            }
+        }
+    }
+    out
+}
+
+fn latency(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let poll = Duration::from_secs(1);
+    let mut g = c.benchmark_group("delivery");
+    g.sample_size(30);
+    g.sampling_mode(SamplingMode::Flat);
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(30));
+    let all = Arc::new(Mutex::new(Vec::<Duration>::new()));
+    let tmp = env!("CARGO_TARGET_TMPDIR");
+    let dir = tempfile::tempdir_in(tmp).expect("tempdir");
+    let (demo, gw, keys, count, arrived, _engine) = rt.block_on(async {
+        let demo = DemoGateway::start(DemoOptions {
+            extra_keys: 1_000,
+            simulate: false,
+            ..DemoOptions::default()
+        })
+        .await
+        .expect("demo");
+        let gw = Gateway::new(&GatewaySettings {
+            url: demo.url(),
+            secret: demo.secret().to_owned(),
+            timeout: Duration::from_secs(5),
+            concurrency: 16,
+            max_body: DEFAULT_MAX_BODY,
+        })
+        .expect("gateway");
+        let keys = fresh_keys(&gw).await;
+        let (url, count, arrived) = receiver().await;
+        let mut config = webhook_config(&url);
+        config.monitor.global_trigger_limits = vec![50.0];
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let notifier = Notifier::open(dir.path(), &config, clock.clone()).expect("notifier");
+        let d = Dispatcher::new(
+            notifier.store(),
+            clock.clone(),
+            &config.monitor.configuration,
+            &config.webhooks,
+            EmailSetup::disabled(),
+            DispatcherOptions::default(),
+        )
+        .expect("dispatcher");
+        let poller = spawn_poller(
+            gw.clone(),
+            PollSettings {
+                interval: poll,
+                sweep: SweepOptions::default(),
+                max_backoff: Duration::from_secs(5),
+            },
+            clock,
+        );
+        let mut engine = spawn_console(poller, notifier, d);
+        // Drain what the console would show; wait until the first crossings (keys already
+        // over 50 %) were delivered so they do not count.
+        let events = std::mem::replace(&mut engine.events, tokio::sync::mpsc::channel(1).1);
+        tokio::spawn(async move {
+            let mut events = events;
+            while events.recv().await.is_some() {}
+        });
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        (demo, gw, keys, count, arrived, engine)
+    });
+    let mut keys = keys.into_iter();
+    let _ = &gw;
+    g.bench_function("detection_latency_poll_1s", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let Some((key, max, remaining)) = keys.next() else {
+                    panic!("out of fresh demo keys: raise extra_keys");
+                };
+                // Random phase against the poll: usage crosses 50 % at a uniform point.
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .subsec_nanos();
+                let phase = Duration::from_millis(u64::from(nanos % 1000));
+                rt.block_on(async {
+                    tokio::time::sleep(phase).await;
+                    let before = count.load(Ordering::SeqCst);
+                    let need = remaining - max / 2 + 1;
+                    let start = Instant::now();
+                    demo.consume(&key, None, need);
+                    while count.load(Ordering::SeqCst) == before {
+                        let _ =
+                            tokio::time::timeout(Duration::from_secs(5), arrived.notified()).await;
+                        assert!(start.elapsed() < Duration::from_secs(10), "no webhook");
+                    }
+                    let d = start.elapsed();
+                    all.lock().expect("lock").push(d);
+                    total += d;
+                });
+            }
+            total
+        })
+    });
+    g.finish();
+    let mut v = all.lock().expect("lock").clone();
+    v.sort();
+    if !v.is_empty() {
+        let p = |q: f64| v[((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1];
+        println!(
+            "detection latency over {} crossings (poll 1 s): p50 {:?}, p99 {:?}, max {:?}",
+            v.len(),
+            p(0.50),
+            p(0.99),
+            v[v.len() - 1]
+        );
+    }
+}
+
+criterion_group!(benches, deliver, latency);
+criterion_main!(benches);
