@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
+use crate::store::EventRow;
 use crate::notify::feed::{FiredMark, Inspection, NotifyRequest, OutboxSnapshot};
 use crate::quota::poller::{SweepOptions, SweepOutcome, poll_key, sweep};
 use crate::tyk::gateway::Gateway;
@@ -28,6 +29,9 @@ pub enum EngineEvent {
     Fired(Vec<FiredMark>),
     /// The answer to `NotifyRequest::Inspect`.
     Inspected(Box<Inspection>),
+    /// Events received on `[intake]` (Dashboard, Portal, Gateway monitor), oldest first. The
+    /// first batch after start holds the most recent ones from the store; keys are masked.
+    Received(Vec<EventRow>),
     /// Something the user should see (a test sent, a resend queued, a store error).
     Notice { text: String, error: bool },
 }

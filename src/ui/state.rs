@@ -420,6 +420,8 @@ impl AppState {
                 let level = if error { Level::Error } else { Level::Info };
                 self.flash_msg(level, text);
             }
+            // The Events view keeps these (not yet built).
+            EngineEvent::Received(_) => {}
         }
         self.refresh();
     }
