@@ -153,7 +153,10 @@ async fn fresh_keys(gw: &Gateway) -> Vec<(String, i64, i64)> {
     for k in gw.list_keys(None).await.expect("list keys") {
         if let Ok(s) = gw.get_key(&k).await {
             let (max, remaining) = (s.quota_max, s.quota_remaining);
-            let per_api = s.access_rights.values().any(|a| a.limit.is_some());
+            let per_api = s
+                .access_rights
+                .values()
+                .any(|a| a.limit.as_ref().is_some_and(|l| !l.is_empty()));
             if max > 100 && !s.is_inactive && !per_api && remaining * 2 > max {
                 out.push((k, max, remaining));
             }
@@ -213,7 +216,7 @@ fn latency(c: &mut Criterion) {
             },
             clock,
         );
-        let mut engine = spawn_console(poller, notifier, d);
+        let mut engine = spawn_console(poller, notifier, d, None);
         // Drain what the console would show; wait until the first crossings (keys already
         // over 50 %) were delivered so they do not count.
         let events = std::mem::replace(&mut engine.events, tokio::sync::mpsc::channel(1).1);

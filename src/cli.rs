@@ -155,7 +155,12 @@ impl Setup {
                         dir.join(format!("{}{suffix}", crate::store::DB_FILE)),
                     );
                 }
-                (r.configure(&self.config), dir)
+                let mut config = r.configure(&self.config);
+                // The demo receives events too (loopback only, so no secret is needed).
+                if config.intake.listen.is_none() {
+                    config.intake.listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+                }
+                (config, dir)
             }
             None => (self.config.clone(), self.paths.data_dir.clone()),
         }
@@ -217,7 +222,12 @@ pub async fn console(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> s
         },
         clock.clone(),
     );
-    let engine = crate::notifier::spawn_console(poller, notifier, dispatcher);
+    let intake = crate::notifier::start_intake(&config, &data_dir)
+        .await
+        .map_err(std::io::Error::other)?;
+    // The bound address (the demo listens on port 0): what an event's webhook points at.
+    let _intake_addr = intake.as_ref().map(|i| i.addr);
+    let engine = crate::notifier::spawn_console(poller, notifier, dispatcher, intake);
     let opts = crate::ui::ConsoleOptions {
         gateway_label: target.label.clone(),
         demo: target.demo.is_some(),

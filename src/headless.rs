@@ -12,9 +12,10 @@ use tokio::sync::watch;
 
 use crate::cli::{Setup, Target};
 use crate::clock::Clock;
-use crate::engine::{Command, EngineEvent, PollSettings, spawn_poller};
+use crate::engine::{Command, EngineEvent, PollSettings, RawKey, spawn_poller};
+use crate::intake::IntakeEvent;
 use crate::monitor::Crossing;
-use crate::notifier::Notifier;
+use crate::notifier::{Notifier, next_intake, start_intake};
 use crate::notify::dispatcher::{DispatchError, Dispatcher, DispatcherOptions};
 use crate::notify::email::EmailSetup;
 use crate::quota::poller::SweepOutcome;
@@ -53,7 +54,13 @@ pub async fn run(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> Resul
         },
         clock.clone(),
     );
-    emit(json!({"event": "started", "gateway": target.label, "data_dir": data_dir}));
+    let mut intake = start_intake(&config, &data_dir).await?;
+    emit(json!({
+        "event": "started",
+        "gateway": target.label,
+        "data_dir": data_dir,
+        "intake": intake.as_ref().map(|i| i.addr.to_string()),
+    }));
     let mut term = signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut int = signal(tokio::signal::unix::SignalKind::interrupt())?;
     loop {
@@ -77,11 +84,23 @@ pub async fn run(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> Resul
                 Some(_) => {}
                 None => break,
             },
+            Some(ev) = next_intake(&mut intake) => {
+                // A gateway's own monitor saw this key cross a trigger limit: read it now.
+                if let Some(key) = ev.raw_key() {
+                    let _ = engine
+                        .commands
+                        .try_send(Command::PollKey(RawKey(key.expose().to_owned())));
+                }
+                emit(received_line(&ev));
+            }
             _ = term.recv() => break,
             _ = int.recv() => break,
         }
     }
     let _ = engine.commands.send(Command::Shutdown).await;
+    if let Some(i) = intake {
+        let _ = i.shutdown.shutdown().await;
+    }
     let _ = tokio::time::timeout(Duration::from_secs(5), engine.task).await;
     // In-flight sends are returned to the outbox: the next run delivers them.
     let _ = stop_delivery.send(true);
@@ -125,6 +144,19 @@ pub fn crossing_line(c: &Crossing) -> Value {
         "quota_remaining": c.quota_remaining,
         "period": c.period,
         "sequence": c.sequence,
+    })
+}
+
+/// A received event; its key is masked.
+fn received_line(ev: &IntakeEvent) -> Value {
+    json!({
+        "event": "received",
+        "id": ev.id,
+        "kind": ev.kind().as_str(),
+        "name": ev.event,
+        "org_id": ev.org_id,
+        "key": ev.masked_key,
+        "summary": ev.summary,
     })
 }
 

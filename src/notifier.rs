@@ -12,7 +12,8 @@ use tokio::sync::{mpsc, watch};
 
 use crate::clock::{Clock, UnixMs};
 use crate::config::Config;
-use crate::engine::{Command, EngineEvent, EngineHandle};
+use crate::engine::{Command, EngineEvent, EngineHandle, RawKey};
+use crate::intake::{IntakeEvent, IntakeHandle};
 use crate::monitor::{Crossing, Monitor};
 use crate::notify::dispatcher::Dispatcher;
 use crate::notify::feed::{
@@ -20,10 +21,12 @@ use crate::notify::feed::{
 };
 use crate::notify::plan::{Channels, NotificationPayload, plan_all};
 use crate::quota::{QuotaId, Sample};
-use crate::store::{OutboxFilter, Store};
+use crate::store::{EventRow, OutboxFilter, Store};
 
 /// How often the console's outbox snapshot is refreshed (it is only sent when it changed).
 const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
+/// Received events the console starts with.
+const RECENT_EVENTS: usize = 1000;
 
 /// Monitor + durable ledger/outbox.
 pub struct Notifier {
@@ -147,6 +150,19 @@ impl Notifier {
         .map_err(|e| format!("the store task failed: {e}"))?
     }
 
+    /// The most recent received events, oldest first (what the Events view starts with).
+    pub async fn recent_events(&self) -> Result<Vec<EventRow>, String> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || lock(&store).list_events(RECENT_EVENTS))
+            .await
+            .map_err(|e| format!("the store task failed: {e}"))?
+            .map(|mut rows| {
+                rows.reverse();
+                rows
+            })
+            .map_err(|e| e.to_string())
+    }
+
     /// A failed or dead row back to `pending`, due now.
     pub async fn resend(&self, idem_key: String) -> Result<bool, String> {
         let store = self.store.clone();
@@ -155,6 +171,44 @@ impl Notifier {
             .await
             .map_err(|e| format!("the store task failed: {e}"))?
             .map_err(|e| e.to_string())
+    }
+}
+
+/// Starts the `[intake]` listener when `listen` is set, with a store connection of its own (so
+/// a flood never waits on the notifier's lock).
+pub async fn start_intake(
+    config: &Config,
+    data_dir: &Path,
+) -> Result<Option<IntakeHandle>, String> {
+    if config.intake.listen.is_none() {
+        return Ok(None);
+    }
+    let store = Store::open_in(data_dir).map_err(|e| e.to_string())?;
+    crate::intake::start(&config.intake, store)
+        .await
+        .map(Some)
+        .map_err(|e| format!("[intake]: {e}"))
+}
+
+/// The next received event; never ready without a listener.
+pub async fn next_intake(intake: &mut Option<IntakeHandle>) -> Option<IntakeEvent> {
+    match intake {
+        Some(i) => i.events.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// An event as the store keeps it (keys masked).
+pub fn event_row(ev: &IntakeEvent) -> EventRow {
+    EventRow {
+        id: ev.id,
+        received_at: ev.received_at,
+        kind: ev.kind().as_str().to_owned(),
+        event: ev.event.clone(),
+        org_id: ev.org_id.clone(),
+        summary: ev.summary.clone(),
+        masked_key: ev.masked_key.clone(),
+        payload_json: ev.payload.to_string(),
     }
 }
 
@@ -182,10 +236,11 @@ pub fn spawn_console(
     poller: EngineHandle,
     notifier: Notifier,
     dispatcher: Dispatcher,
+    intake: Option<IntakeHandle>,
 ) -> EngineHandle {
     let (ev_tx, ev_rx) = mpsc::channel(64);
     let (cmd_tx, cmd_rx) = mpsc::channel(16);
-    let task = tokio::spawn(relay(poller, notifier, dispatcher, ev_tx, cmd_rx));
+    let task = tokio::spawn(relay(poller, notifier, dispatcher, intake, ev_tx, cmd_rx));
     EngineHandle {
         events: ev_rx,
         commands: cmd_tx,
@@ -197,6 +252,7 @@ async fn relay(
     mut poller: EngineHandle,
     mut notifier: Notifier,
     dispatcher: Dispatcher,
+    mut intake: Option<IntakeHandle>,
     ev_tx: mpsc::Sender<EngineEvent>,
     mut cmd_rx: mpsc::Receiver<Command>,
 ) {
@@ -218,8 +274,25 @@ async fn relay(
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last: Option<OutboxSnapshot> = None;
     let mut last_marks: Option<Vec<FiredMark>> = None;
+    match notifier.recent_events().await {
+        Ok(rows) if !rows.is_empty() => {
+            let _ = ev_tx.send(EngineEvent::Received(rows)).await;
+        }
+        Ok(_) => {}
+        Err(text) => {
+            let _ = ev_tx.send(EngineEvent::Notice { text, error: true }).await;
+        }
+    }
     loop {
         tokio::select! {
+            Some(ev) = next_intake(&mut intake) => {
+                if let Some(key) = ev.raw_key() {
+                    let _ = poller.commands.try_send(Command::PollKey(RawKey(key.expose().to_owned())));
+                }
+                if ev_tx.send(EngineEvent::Received(vec![event_row(&ev)])).await.is_err() {
+                    break;
+                }
+            }
             ev = poller.events.recv() => {
                 let Some(ev) = ev else { break };
                 if let EngineEvent::Sweep(outcome) = &ev {
@@ -260,6 +333,9 @@ async fn relay(
         }
     }
     let _ = poller.commands.try_send(Command::Shutdown);
+    if let Some(i) = intake {
+        let _ = i.shutdown.shutdown().await;
+    }
     let _ = tokio::time::timeout(Duration::from_secs(1), poller.task).await;
     // In-flight sends go back to the outbox; the next start delivers them.
     let _ = stop_delivery.send(true);
