@@ -13,6 +13,8 @@ use reqwest::{Client, Method, StatusCode, Url};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use super::http::{BodyError, read_capped, source_chain};
+
 /// Largest response body read; thousands of organisations fit in a few MB.
 pub const DEFAULT_MAX_BODY: usize = 32 * 1024 * 1024;
 
@@ -297,43 +299,23 @@ impl Dashboard {
 
     async fn read_body(
         &self,
-        mut resp: reqwest::Response,
+        resp: reqwest::Response,
         what: &str,
     ) -> Result<Vec<u8>, DashboardError> {
-        let too_large = || DashboardError::TooLarge {
-            what: what.to_owned(),
-            limit: self.max_body,
-        };
-        if resp
-            .content_length()
-            .is_some_and(|n| n > self.max_body as u64)
-        {
-            return Err(too_large());
-        }
-        let mut body = Vec::new();
-        loop {
-            match resp.chunk().await {
-                Ok(Some(chunk)) => {
-                    if body.len() + chunk.len() > self.max_body {
-                        return Err(too_large());
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(None) => return Ok(body),
-                Err(e) if e.is_timeout() => {
-                    return Err(DashboardError::Timeout {
-                        what: what.to_owned(),
-                        secs: self.timeout.as_secs_f64(),
-                    });
-                }
-                Err(e) => {
-                    return Err(DashboardError::Truncated {
-                        what: what.to_owned(),
-                        reason: source_chain(&e),
-                    });
-                }
-            }
-        }
+        read_capped(resp, self.max_body).await.map_err(|e| match e {
+            BodyError::TooLarge => DashboardError::TooLarge {
+                what: what.to_owned(),
+                limit: self.max_body,
+            },
+            BodyError::Timeout => DashboardError::Timeout {
+                what: what.to_owned(),
+                secs: self.timeout.as_secs_f64(),
+            },
+            BodyError::Truncated(reason) => DashboardError::Truncated {
+                what: what.to_owned(),
+                reason,
+            },
+        })
     }
 
     fn transport_error(&self, what: &str, e: &reqwest::Error) -> DashboardError {
@@ -444,20 +426,6 @@ fn same_json(a: &str, b: &str) -> bool {
             (serde_json::from_str::<Value>(a), serde_json::from_str::<Value>(b)),
             (Ok(x), Ok(y)) if x == y
         )
-}
-
-/// reqwest's top-level message is generic ("error sending request"); the cause says why.
-fn source_chain(e: &dyn std::error::Error) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        cur = s.source();
-    }
-    parts.join(": ")
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Client, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
+use super::http::{BodyError, read_capped, source_chain};
 use super::session::{ApiStatus, Hello, KeyList, SessionState};
 use crate::quota::mask_key;
 
@@ -244,44 +245,23 @@ impl Gateway {
 
     async fn read_body(
         &self,
-        mut resp: reqwest::Response,
+        resp: reqwest::Response,
         what: &str,
     ) -> Result<Vec<u8>, GatewayError> {
-        let too_large = || GatewayError::TooLarge {
-            what: what.to_string(),
-            limit: self.max_body,
-        };
-        if resp
-            .content_length()
-            .is_some_and(|n| n > self.max_body as u64)
-        {
-            return Err(too_large());
-        }
-        let mut body =
-            Vec::with_capacity(resp.content_length().unwrap_or(4096).min(1 << 20) as usize);
-        loop {
-            match resp.chunk().await {
-                Ok(Some(chunk)) => {
-                    if body.len() + chunk.len() > self.max_body {
-                        return Err(too_large());
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(None) => return Ok(body),
-                Err(e) if e.is_timeout() => {
-                    return Err(GatewayError::Timeout {
-                        what: what.to_string(),
-                        secs: self.timeout.as_secs_f64(),
-                    });
-                }
-                Err(e) => {
-                    return Err(GatewayError::Truncated {
-                        what: what.to_string(),
-                        reason: source_chain(&e),
-                    });
-                }
-            }
-        }
+        read_capped(resp, self.max_body).await.map_err(|e| match e {
+            BodyError::TooLarge => GatewayError::TooLarge {
+                what: what.to_string(),
+                limit: self.max_body,
+            },
+            BodyError::Timeout => GatewayError::Timeout {
+                what: what.to_string(),
+                secs: self.timeout.as_secs_f64(),
+            },
+            BodyError::Truncated(reason) => GatewayError::Truncated {
+                what: what.to_string(),
+                reason,
+            },
+        })
     }
 
     fn transport_error(&self, what: &str, e: &reqwest::Error) -> GatewayError {
@@ -336,18 +316,4 @@ fn malformed(what: &str, e: serde_json::Error) -> GatewayError {
         what: what.to_string(),
         detail: e.to_string(),
     }
-}
-
-/// reqwest's top-level message is generic ("error sending request"); the cause says why.
-fn source_chain(e: &dyn std::error::Error) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        cur = s.source();
-    }
-    parts.join(": ")
 }

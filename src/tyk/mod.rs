@@ -3,4 +3,5 @@
 pub mod dashboard;
 pub mod demo;
 pub mod gateway;
+pub mod http;
 pub mod session;
