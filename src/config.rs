@@ -35,6 +35,8 @@ pub struct Config {
     pub webhooks: Vec<WebhookConfig>,
     pub email_backend: EmailBackendConfig,
     pub notify: NotifyConfig,
+    /// `[[routes]]`: where events received by the intake go.
+    pub routes: Vec<RouteConfig>,
     pub intake: IntakeConfig,
     pub orgs: OrgsConfig,
     pub ui: UiConfig,
@@ -342,6 +344,33 @@ impl Default for NotifyConfig {
             notify_key_owner: true,
         }
     }
+}
+
+/// `[[routes]]`: one routing rule for events received by the intake (Dashboard
+/// `event_options` webhooks, Developer Portal webhooks). Every matching route contributes its
+/// channels; an event goes to each channel once (`crate::notify::route`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Patterns on the event name: `*` any run of characters, `?` one; `"*"` = every event.
+    #[serde(deserialize_with = "de_event_patterns")]
+    pub events: Vec<String>,
+    /// Org ids the route applies to; empty = every org (and events without one).
+    #[serde(default, deserialize_with = "de_org_ids")]
+    pub orgs: Vec<String>,
+    /// E-mail the address(es) the org set in `event_options.<option>.email`.
+    #[serde(default)]
+    pub email_org: bool,
+    /// Extra addresses.
+    #[serde(default, deserialize_with = "de_emails")]
+    pub email_to: Vec<String>,
+    /// E-mail the portal developer the event is about (`data.portal_developer.email`, a
+    /// Portal event's `Message.Email`).
+    #[serde(default)]
+    pub email_developer: bool,
+    /// Names of `[[webhooks]]` (Standard Webhooks, signed).
+    #[serde(default, deserialize_with = "de_webhook_refs")]
+    pub webhooks: Vec<String>,
 }
 
 /// `[intake]`: HTTP listener for webhooks Tyk sends to tykwatch.
@@ -1348,18 +1377,23 @@ fn de_method<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     }
 }
 
-fn de_webhook_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    let s = Interp::deserialize(d)?.0;
+fn check_webhook_name(s: &str) -> Result<(), String> {
     let ok = !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if ok {
-        Ok(s)
+        Ok(())
     } else {
-        Err(de::Error::custom(format!(
+        Err(format!(
             "invalid webhook name {s:?} (letters, digits, -, _ and . only)"
-        )))
+        ))
     }
+}
+
+fn de_webhook_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = Interp::deserialize(d)?.0;
+    check_webhook_name(&s).map_err(de::Error::custom)?;
+    Ok(s)
 }
 
 fn de_theme_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -1446,6 +1480,76 @@ fn de_org_emails<'de, D: Deserializer<'de>>(
         .collect())
 }
 
+/// Checks an event-name pattern of `routes.events`: event-name characters and the `*` / `?`
+/// wildcards (Dashboard events are `<option>_event.<action>`, Portal events `UserRegistered`).
+pub fn check_event_pattern(s: &str) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && s.len() <= 128
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '*' | '?'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid event pattern {s:?} (event-name characters with * and ? wildcards, e.g. \"key_request_event.*\" or \"*\")"
+        ))
+    }
+}
+
+struct EventPattern(String);
+
+impl<'de> Deserialize<'de> for EventPattern {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        checked_str(d, |s| check_event_pattern(&s).map(|()| EventPattern(s)))
+    }
+}
+
+fn de_event_patterns<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(Vec::<EventPattern>::deserialize(d)?
+        .into_iter()
+        .map(|p| p.0)
+        .collect())
+}
+
+struct OrgId(String);
+
+impl<'de> Deserialize<'de> for OrgId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        checked_str(d, |s| {
+            if s.trim().is_empty() || s.chars().any(char::is_control) {
+                Err(format!(
+                    "invalid org id {s:?} (an organisation id such as \"5e9d9544a1dcd60001d0ed20\")"
+                ))
+            } else {
+                Ok(OrgId(s))
+            }
+        })
+    }
+}
+
+fn de_org_ids<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(Vec::<OrgId>::deserialize(d)?
+        .into_iter()
+        .map(|o| o.0)
+        .collect())
+}
+
+/// A `[[webhooks]]` name referenced by a route; whether it exists is a cross-field rule.
+struct WebhookRef(String);
+
+impl<'de> Deserialize<'de> for WebhookRef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        checked_str(d, |s| check_webhook_name(&s).map(|()| WebhookRef(s)))
+    }
+}
+
+fn de_webhook_refs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(Vec::<WebhookRef>::deserialize(d)?
+        .into_iter()
+        .map(|w| w.0)
+        .collect())
+}
+
 /// An HTTP header name (RFC 9110 token); validated as a map key so the error points at it.
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
 struct HeaderName(String);
@@ -1528,6 +1632,45 @@ fn validate(config: &Config, at: &Located<'_, '_>) -> Vec<Problem> {
                     hook.name
                 ),
             ));
+        }
+    }
+
+    for (i, route) in config.routes.iter().enumerate() {
+        for (j, name) in route.webhooks.iter().enumerate() {
+            if !config.webhooks.iter().any(|w| &w.name == name) {
+                let defined: Vec<&str> = config.webhooks.iter().map(|w| w.name.as_str()).collect();
+                let defined = if defined.is_empty() {
+                    "no [[webhooks]] are defined".to_owned()
+                } else {
+                    format!("defined: {}", defined.join(", "))
+                };
+                problems.push(at.problem_at(
+                    &[K("routes"), I(i), K("webhooks"), I(j)],
+                    &[],
+                    format!("unknown webhook {name:?} ({defined})"),
+                ));
+            }
+        }
+        if route.events.is_empty() {
+            problems.push(at.problem_at(
+                &[K("routes"), I(i), K("events")],
+                &[K("routes"), I(i)],
+                "must name at least one event pattern (\"*\" = every event)".to_owned(),
+            ));
+        }
+        if !route.email_org
+            && !route.email_developer
+            && route.email_to.is_empty()
+            && route.webhooks.is_empty()
+        {
+            problems.push(
+                at.problem_at(
+                    &[K("routes"), I(i)],
+                    &[],
+                    "the route sends nowhere: set email_org, email_to, email_developer or webhooks"
+                        .to_owned(),
+                ),
+            );
         }
     }
 

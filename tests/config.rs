@@ -195,6 +195,10 @@ fn unknown_key_in_each_section_is_named_with_its_line() {
         ),
         ("email_backend", "[email_backend]"),
         ("notify", "[notify]"),
+        (
+            "routes[0]",
+            "[[routes]]\nevents = [\"*\"]\nemail_to = [\"a@b.c\"]",
+        ),
         ("intake", "[intake]"),
         ("orgs", "[orgs]"),
         ("ui", "[ui]"),
@@ -536,6 +540,7 @@ fn example_documents_every_key_with_a_comment() {
         ("webhooks", "[[webhooks]]"),
         ("email_backend", "[email_backend]"),
         ("notify", "[notify]"),
+        ("routes", "[[routes]]"),
         ("intake", "[intake]"),
         ("orgs", "[orgs]"),
         ("ui", "[ui]"),

@@ -3,4 +3,5 @@ pub mod email;
 pub mod feed;
 pub mod plan;
 pub mod retry;
+pub mod route;
 pub mod webhook;

@@ -16,6 +16,7 @@ use sha2::Sha256;
 
 use super::plan::NotificationPayload;
 use super::retry::{AttemptResult, parse_retry_after};
+use super::route::EventPayload;
 use crate::clock::UnixMs;
 use crate::config::{MonitorHookConfig, Secret, WebhookConfig};
 use crate::templates::go::{EventMessage, GoTemplate};
@@ -237,7 +238,47 @@ pub fn build_standard(
     id: &str,
     now_secs: i64,
 ) -> Result<PreparedRequest, String> {
-    let body = standard_body(p);
+    signed_request(hook, standard_body(p), id, now_secs)
+}
+
+/// The JSON body of a received event's notification: `type` = the event name, `timestamp`
+/// = when it was received, `data` = what the Events view knows of it, with the body as
+/// received (keys and secrets masked) in `data.payload`.
+pub fn event_body(p: &EventPayload) -> String {
+    let received = crate::templates::rfc3339(p.received_at_ms.div_euclid(1000));
+    serde_json::json!({
+        "type": p.event,
+        "timestamp": received,
+        "data": {
+            "event_id": p.event_id,
+            "source": p.source,
+            "org_id": p.org_id,
+            "summary": p.summary,
+            "key": p.masked_key,
+            "received_at": received,
+            "payload": p.payload,
+        }
+    })
+    .to_string()
+}
+
+/// The Standard Webhooks request of a received event (see [`build_standard`]).
+pub fn build_event_standard(
+    hook: &StandardHook,
+    p: &EventPayload,
+    id: &str,
+    now_secs: i64,
+) -> Result<PreparedRequest, String> {
+    signed_request(hook, event_body(p), id, now_secs)
+}
+
+/// `body` with the Standard Webhooks headers (signed when the hook has a secret).
+fn signed_request(
+    hook: &StandardHook,
+    body: String,
+    id: &str,
+    now_secs: i64,
+) -> Result<PreparedRequest, String> {
     let mut headers = HeaderMap::new();
     let bad = |what: &str| format!("{what} cannot be sent in a header");
     headers.insert(

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::notify::plan::NotificationPayload;
+use crate::notify::route::EventPayload;
 use crate::quota::{QuotaId, Sample, Scope, model};
 
 /// An id with a display name (an organisation, an API).
@@ -263,14 +264,7 @@ impl QuotaNotice {
 
     /// Sets `dashboard_url` from tyk_analytics.conf's `dashboard_hostname` (a host, or a URL).
     pub fn with_dashboard_hostname(mut self, hostname: &str) -> Self {
-        let host = hostname.trim().trim_end_matches('/');
-        self.dashboard_url = if host.is_empty() {
-            None
-        } else if host.starts_with("http://") || host.starts_with("https://") {
-            Some(host.to_string())
-        } else {
-            Some(format!("https://{host}"))
-        };
+        self.dashboard_url = dashboard_url(hostname);
         self
     }
 
@@ -281,6 +275,131 @@ impl QuotaNotice {
             (true, _) => "quota_exhausted",
             (false, true) => "quota_threshold_developer",
             (false, false) => "quota_threshold",
+        }
+    }
+}
+
+/// `https://` + a host, a URL as given, `None` for nothing.
+fn dashboard_url(hostname: &str) -> Option<String> {
+    let host = hostname.trim().trim_end_matches('/');
+    if host.is_empty() {
+        None
+    } else if host.starts_with("http://") || host.starts_with("https://") {
+        Some(host.to_string())
+    } else {
+        Some(format!("https://{host}"))
+    }
+}
+
+/// A received event (a Dashboard `event_options` webhook, a Portal webhook): the context of
+/// `key_request_submitted|approved|rejected`, `api_event`, `key_event` and any template a user
+/// adds for an event. [`EventNotice::to_context`] is the masked body as received (`event` +
+/// `data` for the Dashboard, `Event` + `Message` + `Timestamp` for the Portal) with these
+/// fields added, so templates written against Tyk's payloads work unchanged.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventNotice {
+    /// The event name (`key_request_event.submitted`, `UserRegistered`).
+    pub event: String,
+    /// The Dashboard body's `data`, a Portal body's `Message`, else the whole body. For
+    /// `key_request_event.*` the documented fields the templates show are present (empty
+    /// when the sender left them out).
+    pub data: Value,
+    /// The event's id in the Events view.
+    pub event_id: i64,
+    /// `dashboard` or `portal`.
+    pub source: String,
+    /// The organisation (name = id: the payload carries no name).
+    pub org: NamedRef,
+    /// The one-line summary of the Events view.
+    pub summary: String,
+    /// The key the event is about, masked; empty when none.
+    pub masked_key: String,
+    /// Unix seconds and RFC 3339.
+    pub received_at: i64,
+    pub received_at_rfc3339: String,
+    /// `https://` + `[email_backend] dashboard_hostname`; `null` when not set.
+    pub dashboard_url: Option<String>,
+    pub recipients: Vec<String>,
+    /// Idempotency key of the notification (also the `Message-ID`).
+    pub notification_id: String,
+    #[serde(skip)]
+    body: Value,
+}
+
+impl EventNotice {
+    pub fn from_payload(p: &EventPayload) -> EventNotice {
+        let mut data = match p.source.as_str() {
+            "dashboard" => p.payload.get("data").cloned(),
+            "portal" => p.payload.get("Message").cloned(),
+            _ => None,
+        }
+        .unwrap_or_else(|| p.payload.clone());
+        if p.event.starts_with("key_request_event.") {
+            fill_key_request(&mut data);
+        }
+        let received = p.received_at_ms.div_euclid(1000);
+        EventNotice {
+            event: p.event.clone(),
+            data,
+            event_id: p.event_id,
+            source: p.source.clone(),
+            org: NamedRef {
+                id: p.org_id.clone(),
+                name: p.org_id.clone(),
+            },
+            summary: p.summary.clone(),
+            masked_key: p.masked_key.clone(),
+            received_at: received,
+            received_at_rfc3339: rfc3339(received),
+            dashboard_url: None,
+            recipients: p.recipients.clone(),
+            notification_id: p.id.clone(),
+            body: p.payload.clone(),
+        }
+    }
+
+    /// Sets `dashboard_url` from tyk_analytics.conf's `dashboard_hostname`.
+    pub fn with_dashboard_hostname(mut self, hostname: &str) -> Self {
+        self.dashboard_url = dashboard_url(hostname);
+        self
+    }
+
+    /// The body's top-level members, then this notice's fields (which win on a clash).
+    pub fn to_context(&self) -> Value {
+        let mut ctx = match &self.body {
+            Value::Object(m) => m.clone(),
+            _ => Map::new(),
+        };
+        if let Ok(Value::Object(own)) = serde_json::to_value(self) {
+            ctx.extend(own);
+        }
+        Value::Object(ctx)
+    }
+}
+
+/// `key_request_event` data as the templates read it (README: `id`, `date_created`,
+/// `apply_policies`, `approved`, `portal_developer`, `catalogue_entry`): only `submitted` is
+/// documented by Tyk, so absent members get empty values instead of failing the e-mail.
+fn fill_key_request(data: &mut Value) {
+    let Value::Object(d) = data else { return };
+    for field in ["id", "org_id", "for_plan", "by_user", "date_created"] {
+        d.entry(field).or_insert_with(|| Value::from(""));
+    }
+    d.entry("apply_policies")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    d.entry("approved").or_insert(Value::Bool(false));
+    for (object, fields) in [
+        ("portal_developer", &["id", "email"][..]),
+        (
+            "catalogue_entry",
+            &["name", "short_description", "version"][..],
+        ),
+    ] {
+        let entry = d.entry(object).or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(o) = entry {
+            for f in fields {
+                o.entry(*f).or_insert_with(|| Value::from(""));
+            }
         }
     }
 }
@@ -410,5 +529,55 @@ mod tests {
         let org = QuotaNotice::from_payload(&payload("email:org", "org", 100), 1_740_830_000);
         assert_eq!((org.key, org.label.as_str()), (None, "org1"));
         assert_eq!(org.renews_in_human, "with the next request");
+    }
+
+    fn event_payload(source: &str, body: Value) -> EventPayload {
+        EventPayload {
+            event: body
+                .get("event")
+                .or_else(|| body.get("Event"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            id: "e:7:email:event-to".into(),
+            channel_id: "email:event-to".into(),
+            event_id: 7,
+            source: source.into(),
+            org_id: "org1".into(),
+            summary: "s".into(),
+            masked_key: String::new(),
+            received_at_ms: 1_740_824_700_000,
+            payload: body,
+            template: String::new(),
+            recipients: vec!["ops@example.com".into()],
+            org_lookup: None,
+        }
+    }
+
+    #[test]
+    fn event_context_is_the_body_plus_facts() {
+        let body = serde_json::json!({"event": "key_request_event.approved",
+            "data": {"id": "r1", "catalogue_entry": {"name": "APIs"}}});
+        let ctx = EventNotice::from_payload(&event_payload("dashboard", body))
+            .with_dashboard_hostname("admin.example.com")
+            .to_context();
+        assert_eq!(ctx["event"], "key_request_event.approved");
+        assert_eq!(ctx["data"]["id"], "r1");
+        assert_eq!(ctx["data"]["catalogue_entry"]["name"], "APIs");
+        // Absent documented members read as empty rather than failing the template.
+        assert_eq!(ctx["data"]["date_created"], "");
+        assert_eq!(ctx["data"]["portal_developer"]["email"], "");
+        assert_eq!(ctx["data"]["apply_policies"], serde_json::json!([]));
+        assert_eq!(ctx["notification_id"], "e:7:email:event-to");
+        assert_eq!(ctx["received_at_rfc3339"], "2025-03-01T10:25:00Z");
+        assert_eq!(ctx["dashboard_url"], "https://admin.example.com");
+
+        let body = serde_json::json!({"Event": "UserRegistered", "Message": {"Email": "d@x.io"},
+            "Timestamp": "2024-04-22T16:38:54Z"});
+        let ctx = EventNotice::from_payload(&event_payload("portal", body)).to_context();
+        assert_eq!(ctx["Message"]["Email"], "d@x.io");
+        assert_eq!(ctx["data"]["Email"], "d@x.io");
+        assert_eq!(ctx["Timestamp"], "2024-04-22T16:38:54Z");
+        assert_eq!(ctx["event"], "UserRegistered");
     }
 }

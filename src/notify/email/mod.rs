@@ -5,6 +5,7 @@
 //!   user's [`Templates`] at delivery time, so a template fix applies to queued rows.
 //!   `quota_threshold` (ops, org), `quota_threshold_developer` (developer), `quota_exhausted`
 //!   (usage ≥ 100 %). A template that does not render fails the row with its `FILE:LINE`.
+//!   Rows of received events ([`render_event`]) use an `EventNotice` and the event's template.
 //! - Ids: the outbox idempotency key is the notification id. It becomes the `Message-ID`
 //!   through [`encode_id`] and is sent raw in `X-Tykwatch-Id`; retries carry the same id.
 //! - Backends ([`EmailSender`]): `smtp` and `amazonses` (SES's SMTP interface) through one
@@ -27,8 +28,10 @@ use serde::Serialize;
 
 use super::plan::{CHANNEL_EMAIL_DEVELOPER, NotificationPayload};
 use super::retry::AttemptResult;
+use super::route::EventPayload;
 use crate::clock::UnixMs;
 use crate::config::{Config, EmailBackendCode, EmailBackendConfig};
+use crate::templates::context::EventNotice;
 use crate::templates::{QuotaNotice, RenderedEmail, Templates, build_message, from_mailbox};
 
 /// `event` of test notifications (the console's `t` key); the e-mail template is `test`.
@@ -244,6 +247,94 @@ pub fn render_notification(
         .map_err(|e| format!("e-mail template {name}: {e}"))?;
     let from = from_mailbox(backend).map_err(|e| e.to_string())?;
     OutgoingEmail::build(id, rendered, from, &payload.recipients)
+}
+
+/// The template a user may add for every event that has no template of its own.
+pub const EVENT_FALLBACK_TEMPLATE: &str = "event";
+
+/// Renders an event row's e-mail to `to` (the payload's recipients, or the org's addresses
+/// read again on a resend). Template: the payload's (`key_request_submitted`, `api_event`,
+/// …, see [`crate::notify::route::template_for`]); when the set has no such template, the
+/// user's `event` template, else a built-in plain message (summary + masked body), so an
+/// event never waits for a template to exist. `Err` (permanent): a template that fails
+/// (`FILE:LINE: …`), no or bad recipients, a bad sender.
+pub fn render_event(
+    templates: &Templates,
+    backend: &EmailBackendConfig,
+    payload: &EventPayload,
+    to: &[String],
+    id: &str,
+) -> Result<OutgoingEmail, String> {
+    if to.is_empty() {
+        return Err(format!("{}: no recipients", payload.channel_id));
+    }
+    let mut notice =
+        EventNotice::from_payload(payload).with_dashboard_hostname(&backend.dashboard_hostname);
+    notice.notification_id = id.to_owned();
+    notice.recipients = to.to_vec();
+    let ctx = notice.to_context();
+    let name = [payload.template.as_str(), EVENT_FALLBACK_TEMPLATE]
+        .into_iter()
+        .find(|n| !n.is_empty() && templates.contains(n));
+    let rendered = match name {
+        Some(name) => templates
+            .render(name, &ctx)
+            .map_err(|e| format!("e-mail template {name}: {e}"))?,
+        None => plain_event_email(&notice),
+    };
+    let from = from_mailbox(backend).map_err(|e| e.to_string())?;
+    OutgoingEmail::build(id, rendered, from, to)
+}
+
+/// The built-in message of an event without a template: the summary and the masked body.
+fn plain_event_email(n: &EventNotice) -> RenderedEmail {
+    let body = serde_json::to_string_pretty(&n.data).unwrap_or_else(|_| "null".to_owned());
+    let org = if n.org.id.is_empty() {
+        String::new()
+    } else {
+        format!("Organisation   {}\n", n.org.id)
+    };
+    let key = if n.masked_key.is_empty() {
+        String::new()
+    } else {
+        format!("Key            {}\n", n.masked_key)
+    };
+    let text = format!(
+        "{summary}\n\nEvent          {event}\nReceived at    {at}\n{org}{key}\n{body}\n\n-- \ntykwatch ({event}, event {id})\n",
+        summary = n.summary,
+        event = n.event,
+        at = n.received_at_rfc3339,
+        id = n.event_id,
+    );
+    let esc = html_escape;
+    let html = format!(
+        "<!DOCTYPE html>\n<html><body style=\"font-family:sans-serif\">\n<p>{}</p>\n<p>Event <code>{}</code>, received at {}</p>\n<pre>{}</pre>\n<p style=\"color:#6b7280;font-size:12px\">tykwatch (event {})</p>\n</body></html>\n",
+        esc(&n.summary),
+        esc(&n.event),
+        esc(&n.received_at_rfc3339),
+        esc(&body),
+        n.event_id,
+    );
+    RenderedEmail {
+        subject: crate::templates::sanitize_header(&format!("[Tyk] {}", n.summary)),
+        text,
+        html,
+    }
+}
+
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The context of the `test` template (`email_templates/samples/test.json`).
