@@ -28,6 +28,10 @@ use crate::monitor::Crossing;
 /// The database file inside the data dir.
 pub const DB_FILE: &str = "tykwatch.db";
 
+/// `quota_key` prefix of outbox rows that route a received event ([`Store::enqueue`]); never
+/// the prefix of a quota's key (`key:`, `org:`).
+pub const EVENT_QUOTA_PREFIX: &str = "event:";
+
 /// `PRAGMA application_id`: marks the file as ours ("TYKW"), so another program's SQLite file
 /// at the same path is refused rather than extended.
 const APPLICATION_ID: i64 = 0x5459_4B57;
@@ -698,6 +702,154 @@ impl Store {
         Ok(recorded)
     }
 
+    /// Queues outbox rows that belong to no threshold crossing — the routing of a received
+    /// event (`crate::notify::route`) — in ONE transaction; returns how many rows are new.
+    ///
+    /// `INSERT OR IGNORE` on the idempotency key: replaying an event (same id, same channels)
+    /// adds nothing. The outbox columns of a crossing are filled like this (the planner does
+    /// it; see `crate::notify::route::EventRouter::plan`):
+    /// - `quota_key` = `event:<event id>` (required prefix: a row of a real quota key would
+    ///   write a ledger row that silences that quota's threshold), `period` = 0,
+    ///   `threshold` = 0. Each distinct triple also gets a `fired` ledger row (the outbox's
+    ///   foreign key), which records "this event was routed"; period 0 keeps it out of
+    ///   [`Store::load_ledger_since`].
+    /// - `sequence` is ignored: the row takes the highest sequence recorded so far (without
+    ///   advancing it: the monitor owns that counter), so the Notifications view lists it
+    ///   among the crossings of the same moment.
+    /// - `state`/`last_error` are kept as planned (`pending`, or `failed` with the reason
+    ///   when planning could not complete, e.g. an org that could not be read); a channel
+    ///   disabled by a 410 makes the row `failed` like [`Store::record_crossings`] does.
+    ///
+    /// On error nothing is written.
+    pub fn enqueue(&mut self, rows: &[OutboxRow]) -> Result<usize> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        for r in rows {
+            if !r.quota_key.starts_with(EVENT_QUOTA_PREFIX) || !r.threshold.is_finite() {
+                return Err(StoreError::Invalid(format!(
+                    "outbox row {} is not an event row (quota_key must start with {EVENT_QUOTA_PREFIX:?}); \
+                     threshold notifications go through record_crossings",
+                    r.idem_key
+                )));
+            }
+            if !matches!(r.state, OutboxState::Pending | OutboxState::Failed) {
+                return Err(StoreError::Invalid(format!(
+                    "outbox row {} must be queued pending or failed, not {}",
+                    r.idem_key, r.state
+                )));
+            }
+        }
+        let path = self.path.clone();
+        let err = |e| StoreError::from_sqlite(&path, e);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let disabled: HashMap<String, String> = {
+            let mut st = tx
+                .prepare_cached(
+                    "SELECT channel_id, coalesce(disabled_reason, '') FROM channels WHERE disabled_at IS NOT NULL",
+                )
+                .map_err(err)?;
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(err)?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(err)?
+        };
+        let sequence: i64 = tx
+            .query_row(
+                "SELECT value FROM meta WHERE name = 'last_sequence'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(err)?
+            .unwrap_or(0);
+        let mut inserted = 0;
+        {
+            let mut ledger = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO ledger (quota_key, period, threshold, state, usage_pct, fired_at) \
+                     VALUES (?1, ?2, ?3, 'fired', 0, ?4)",
+                )
+                .map_err(err)?;
+            let mut outbox = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO outbox (idem_key, channel_id, kind, payload_json, state, attempts, \
+                     next_attempt_at, last_error, created_at, quota_key, period, threshold, sequence) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                )
+                .map_err(err)?;
+            for r in rows {
+                ledger
+                    .execute(params![r.quota_key, r.period, r.threshold, r.created_at])
+                    .map_err(err)?;
+                let (state, error) = match disabled.get(&r.channel_id) {
+                    Some(reason) => (
+                        OutboxState::Failed,
+                        Some(format!("channel disabled: {reason}")),
+                    ),
+                    None => (r.state, r.last_error.clone()),
+                };
+                inserted += outbox
+                    .execute(params![
+                        r.idem_key,
+                        r.channel_id,
+                        r.kind.as_str(),
+                        r.payload_json,
+                        state.as_str(),
+                        r.next_attempt_at,
+                        error,
+                        r.created_at,
+                        r.quota_key,
+                        r.period,
+                        r.threshold,
+                        sequence
+                    ])
+                    .map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)?;
+        Ok(inserted)
+    }
+
+    /// Received events not routed yet: no outbox row was ever queued for them (no ledger row
+    /// `event:<id>`, see [`Store::enqueue`]), received at or after `since`, oldest first. Quota
+    /// triggers are left out (they are not routed). For catching up on events the engine did
+    /// not see live: a crash between the intake's commit and the enqueue, or events counted in
+    /// the intake's `dropped`. Events that match no route stay in this list (cheap to plan
+    /// again: nothing is written for them).
+    pub fn unrouted_events(&self, since: UnixMs, limit: usize) -> Result<Vec<EventRow>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT id, received_at, kind, event, org_id, summary, masked_key, payload_json \
+                 FROM events e WHERE received_at >= ?1 AND kind != 'quota_trigger' \
+                 AND NOT EXISTS (SELECT 1 FROM ledger l WHERE l.quota_key = ?2 || e.id \
+                 AND l.period = 0 AND l.threshold = 0) ORDER BY id LIMIT ?3",
+            )
+            .map_err(|e| self.err(e))?;
+        st.query_map(
+            params![since, EVENT_QUOTA_PREFIX, clamp_limit(limit)],
+            |r| {
+                Ok(EventRow {
+                    id: r.get(0)?,
+                    received_at: r.get(1)?,
+                    kind: r.get(2)?,
+                    event: r.get(3)?,
+                    org_id: r.get(4)?,
+                    summary: r.get(5)?,
+                    masked_key: r.get(6)?,
+                    payload_json: r.get(7)?,
+                })
+            },
+        )
+        .map_err(|e| self.err(e))?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(|e| self.err(e))
+    }
+
     /// Thresholds recorded (fired or covered) for one quota and period, ascending.
     pub fn fired_thresholds(&self, quota_key: &str, period: i64) -> Result<Vec<f64>> {
         let mut st = self
@@ -768,6 +920,31 @@ impl Store {
         rows.map(|r| r.map_err(|e| self.err(e))).collect()
     }
 
+    /// [`Store::due`] without the rows of `except` (channels that already hold as many rows as
+    /// they may): the dispatcher reaches other channels' rows behind a busy channel's.
+    pub fn due_except(
+        &self,
+        now: UnixMs,
+        limit: usize,
+        except: &[String],
+    ) -> Result<Vec<OutboxRow>> {
+        if except.is_empty() {
+            return self.due(now, limit);
+        }
+        let marks = vec!["?"; except.len()].join(", ");
+        let sql = format!(
+            "SELECT {ROW_COLUMNS} FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?              AND channel_id NOT IN ({marks}) ORDER BY next_attempt_at, sequence LIMIT ?"
+        );
+        let mut st = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let mut values: Vec<rusqlite::types::Value> = vec![now.into()];
+        values.extend(except.iter().map(|c| c.clone().into()));
+        values.push((clamp_limit(limit) as i64).into());
+        let rows = st
+            .query_and_then(rusqlite::params_from_iter(values), read_row)
+            .map_err(|e| self.err(e))?;
+        rows.map(|r| r.map_err(|e| self.err(e))).collect()
+    }
+
     /// [`Store::due`] and [`Store::mark_inflight`] in one transaction: the rows returned are
     /// this caller's alone, even with several processes on one database.
     pub fn claim_due(&mut self, now: UnixMs, limit: usize) -> Result<Vec<OutboxRow>> {
@@ -800,6 +977,15 @@ impl Store {
         }
         tx.commit().map_err(err)?;
         Ok(rows)
+    }
+
+    /// Runs `f` in one transaction (one fsync for many small updates: the dispatcher's claims
+    /// and outcomes); rolled back when `f` fails.
+    pub fn in_transaction<T>(&self, f: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        let out = f(self)?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(out)
     }
 
     fn update(&self, sql: &str, p: impl rusqlite::Params) -> Result<bool> {

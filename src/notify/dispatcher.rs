@@ -9,6 +9,11 @@
 //!   e-mail templates (loaded once per sweep that has e-mail, so edits apply to queued rows) and
 //!   sent by the configured [`EmailSender`]. With e-mail disabled they fail with that reason
 //!   (visible, resendable) instead of waiting for ever.
+//! - Rows of received events ([`super::route`], `quota_key` `event:<id>`) carry an
+//!   [`EventPayload`]: webhooks get the event as a signed Standard Webhooks request (`type` =
+//!   the event name), e-mails the event's template. An `email:event-org` row queued without
+//!   recipients (its org could not be read when it was planned) reads the org again when it
+//!   is sent (a resend), through [`Dispatcher::set_event_orgs`].
 //! - [`Dispatcher::inspect`] shows what a row would send without sending it (raw API key and
 //!   credentials masked); [`Dispatcher::send_test`] sends a `tykwatch.test` notification to a
 //!   channel directly, outside the outbox.
@@ -16,7 +21,7 @@
 //!   with the same `webhook-id`. This assumes one dispatcher per database.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use reqwest::Method;
@@ -25,17 +30,18 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use super::email::{
-    DISABLED_REASON, EmailSender, EmailSetup, TEST_EVENT, render_notification, render_test,
-    request_text,
+    DISABLED_REASON, EmailSender, EmailSetup, OutgoingEmail, TEST_EVENT, render_event,
+    render_notification, render_test, request_text,
 };
 use super::plan::{
     CHANNEL_EMAIL_DEVELOPER, CHANNEL_EMAIL_OPS, CHANNEL_EMAIL_ORG, CHANNEL_TYK,
     NotificationPayload, kind_of,
 };
 use super::retry::{AttemptResult, Decision, Jitter, NoJitter, SeededJitter, classify};
+use super::route::{EventPayload, OrgAddressBook, is_event_row};
 use super::webhook::{
-    DEFAULT_TIMEOUT, PreparedRequest, StandardHook, TykHook, WebhookSender, build_standard,
-    build_tyk, sign, tyk_event_message,
+    DEFAULT_TIMEOUT, PreparedRequest, StandardHook, TykHook, WebhookSender, build_event_standard,
+    build_standard, build_tyk, sign, tyk_event_message,
 };
 use crate::clock::{Clock, UnixMs};
 use crate::config::{MonitorHookConfig, WebhookConfig};
@@ -44,6 +50,69 @@ use crate::templates::Templates;
 
 /// The e-mail templates of one sweep, or why they could not be loaded.
 type LoadedTemplates = Arc<Result<Templates, String>>;
+
+/// The classified result of one send, waiting to be recorded.
+struct Outcome {
+    key: String,
+    channel: String,
+    decision: Decision,
+    now: UnixMs,
+}
+
+/// `pending → inflight` for `rows` in one transaction; rows someone else took are left out.
+fn mark_inflight(s: &Store, rows: Vec<OutboxRow>) -> Result<Vec<OutboxRow>, StoreError> {
+    s.in_transaction(|s| {
+        let mut claimed = Vec::with_capacity(rows.len());
+        for mut r in rows {
+            if s.mark_inflight(&r.idem_key)? {
+                r.state = crate::store::OutboxState::Inflight;
+                claimed.push(r);
+            }
+        }
+        Ok(claimed)
+    })
+}
+
+/// Records one outcome (inside [`Dispatcher::record`]'s transaction).
+fn apply(s: &Store, o: &Outcome) -> Result<(), StoreError> {
+    let key = &o.key;
+    match &o.decision {
+        Decision::Delivered { status } => {
+            s.mark_delivered(key, *status, o.now)?;
+        }
+        Decision::Retry {
+            attempts,
+            next_at,
+            status,
+            reason,
+        } => {
+            s.mark_retry(key, *attempts, *next_at, *status, reason)?;
+        }
+        Decision::Failed {
+            attempts,
+            status,
+            reason,
+        } => {
+            s.mark_failed(key, *attempts, *status, reason)?;
+        }
+        Decision::Dead {
+            attempts,
+            status,
+            reason,
+        } => {
+            s.mark_dead(key, *attempts, *status, reason)?;
+        }
+        Decision::DisableChannel {
+            attempts,
+            status,
+            reason,
+        } => {
+            // The channel itself is disabled after the batch commits (its own transaction).
+            s.mark_failed(key, *attempts, Some(*status), reason)?;
+        }
+    }
+    Ok(())
+}
 
 /// Tuning of the relay.
 #[derive(Debug, Clone)]
@@ -104,6 +173,8 @@ struct Inner {
     opts: DispatcherOptions,
     /// Rings when new rows were recorded, so [`Dispatcher::run`] does not wait for its poll.
     wake: tokio::sync::Notify,
+    /// Org addresses for `email:event-org` rows queued without recipients.
+    event_orgs: OnceLock<Arc<OrgAddressBook>>,
 }
 
 /// The webhook delivery worker.
@@ -188,8 +259,16 @@ impl Dispatcher {
                 limits: Mutex::new(HashMap::new()),
                 opts,
                 wake: tokio::sync::Notify::new(),
+                event_orgs: OnceLock::new(),
             }),
         })
+    }
+
+    /// Where `email:event-org` rows planned while their org could not be read get its
+    /// addresses when they are sent (a resend): pass `EventRouter::address_book()`. Without
+    /// it such rows fail again with the reason. Set once; returns false if already set.
+    pub fn set_event_orgs(&self, book: Arc<OrgAddressBook>) -> bool {
+        self.inner.event_orgs.set(book).is_ok()
     }
 
     async fn with_store<T: Send + 'static>(
@@ -214,14 +293,7 @@ impl Dispatcher {
         let batch = self.inner.opts.batch.max(1);
         self.with_store(move |s| {
             let candidates = s.due(now, batch)?;
-            let mut claimed = Vec::with_capacity(candidates.len());
-            for mut r in candidates {
-                if s.mark_inflight(&r.idem_key)? {
-                    r.state = crate::store::OutboxState::Inflight;
-                    claimed.push(r);
-                }
-            }
-            Ok(claimed)
+            mark_inflight(s, candidates)
         })
         .await
     }
@@ -272,8 +344,99 @@ impl Dispatcher {
         }
     }
 
+    /// The recipients of an event e-mail row: the planned ones, or for an `email:event-org`
+    /// row planned without them, the org's addresses read now. `Err` = the attempt's result.
+    async fn event_recipients(&self, payload: &EventPayload) -> Result<Vec<String>, AttemptResult> {
+        if !payload.recipients.is_empty() {
+            return Ok(payload.recipients.clone());
+        }
+        let Some(lookup) = &payload.org_lookup else {
+            return Err(AttemptResult::Permanent(format!(
+                "{}: no recipients",
+                payload.channel_id
+            )));
+        };
+        if lookup.org_id.is_empty() {
+            return Err(AttemptResult::Permanent(format!(
+                "the {} event names no organisation (data.org_id)",
+                payload.event
+            )));
+        }
+        let Some(book) = self.inner.event_orgs.get() else {
+            return Err(AttemptResult::Permanent(format!(
+                "could not read org {}: this process has no organisation source for e-mail",
+                lookup.org_id
+            )));
+        };
+        match book.addresses(&lookup.org_id, &lookup.option).await {
+            Ok(to) if to.is_empty() => Err(AttemptResult::Permanent(format!(
+                "org {} has no e-mail address for {} (event_options.{}.email)",
+                lookup.org_id, lookup.option, lookup.option
+            ))),
+            Ok(to) => Ok(to),
+            // The Dashboard may be back later: retried on the schedule.
+            Err(reason) => Err(AttemptResult::Network(reason)),
+        }
+    }
+
+    /// Renders an event e-mail row (for a send or an inspection).
+    async fn event_email(
+        &self,
+        payload: &EventPayload,
+        id: &str,
+        templates: &Templates,
+    ) -> Result<OutgoingEmail, AttemptResult> {
+        let to = self.event_recipients(payload).await?;
+        render_event(templates, &self.inner.email.backend, payload, &to, id)
+            .map_err(AttemptResult::Permanent)
+    }
+
+    /// Builds and sends one row of a received event.
+    async fn attempt_event(
+        &self,
+        row: &OutboxRow,
+        templates: Option<&LoadedTemplates>,
+    ) -> AttemptResult {
+        let payload = match EventPayload::from_json(&row.payload_json) {
+            Ok(p) => p,
+            Err(e) => return AttemptResult::Permanent(format!("unreadable event payload: {e}")),
+        };
+        let now_ms = self.inner.clock.now_ms();
+        match row.kind {
+            OutboxKind::StandardWebhook => {
+                let built = self.standard_hook(&row.channel_id).and_then(|hook| {
+                    build_event_standard(hook, &payload, &row.idem_key, now_ms.div_euclid(1000))
+                });
+                match built {
+                    Ok(req) => self.inner.sender.send(req, now_ms).await,
+                    Err(reason) => AttemptResult::Permanent(reason),
+                }
+            }
+            OutboxKind::Email => {
+                if !self.inner.email.enabled() {
+                    return AttemptResult::Permanent(DISABLED_REASON.into());
+                }
+                let templates = match templates.map(|t| t.as_ref()) {
+                    Some(Ok(t)) => t,
+                    Some(Err(e)) => return AttemptResult::Permanent(e.clone()),
+                    None => return AttemptResult::Permanent("e-mail templates not loaded".into()),
+                };
+                match self.event_email(&payload, &row.idem_key, templates).await {
+                    Ok(m) => self.inner.mailer.send(&m, now_ms).await,
+                    Err(result) => result,
+                }
+            }
+            OutboxKind::TykWebhook => AttemptResult::Permanent(
+                "received events are not sent in Tyk's monitor format".into(),
+            ),
+        }
+    }
+
     /// Builds and sends one row; `Permanent` when it cannot be built.
     async fn attempt(&self, row: &OutboxRow, templates: Option<&LoadedTemplates>) -> AttemptResult {
+        if is_event_row(row) {
+            return self.attempt_event(row, templates).await;
+        }
         let payload = match NotificationPayload::from_json(&row.payload_json) {
             Ok(p) => p,
             Err(e) => return AttemptResult::Permanent(format!("unreadable payload: {e}")),
@@ -305,65 +468,48 @@ impl Dispatcher {
     }
 
     /// Sends one row and records the outcome.
-    async fn deliver(
-        &self,
-        row: OutboxRow,
-        templates: Option<LoadedTemplates>,
-    ) -> Result<Decision, DispatchError> {
+    /// Sends one row (within its channel's concurrency) and classifies the outcome; the
+    /// caller records it with [`Dispatcher::record`].
+    async fn deliver(&self, row: OutboxRow, templates: Option<LoadedTemplates>) -> Outcome {
         let limit = self.channel_limit(&row.channel_id);
-        let _permit = limit
-            .acquire_owned()
-            .await
-            .map_err(|e| DispatchError::Join(e.to_string()))?;
+        // The semaphore is never closed; without a permit the send still goes (unbounded).
+        let _permit = limit.acquire_owned().await.ok();
         let result = self.attempt(&row, templates.as_ref()).await;
         let now = self.inner.clock.now_ms();
         let decision = {
             let mut j = lock(&self.inner.jitter);
             classify(&result, row.attempts, now, &mut **j)
         };
-        let d = decision.clone();
-        let key = row.idem_key;
-        let channel = row.channel_id;
+        Outcome {
+            key: row.idem_key,
+            channel: row.channel_id,
+            decision,
+            now,
+        }
+    }
+
+    /// Writes outcomes in one transaction: one fsync for a burst of sends. A row is marked
+    /// delivered only after its 2xx / 250; a crash before this commit repeats those sends
+    /// with the same id (the documented accepted-then-crashed window, a little wider).
+    async fn record(&self, outcomes: Vec<Outcome>) -> Result<(), DispatchError> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
         self.with_store(move |s| {
-            match d {
-                Decision::Delivered { status } => {
-                    s.mark_delivered(&key, status, now)?;
+            s.in_transaction(|s| {
+                for o in &outcomes {
+                    apply(s, o)?;
                 }
-                Decision::Retry {
-                    attempts,
-                    next_at,
-                    status,
-                    reason,
-                } => {
-                    s.mark_retry(&key, attempts, next_at, status, &reason)?;
-                }
-                Decision::Failed {
-                    attempts,
-                    status,
-                    reason,
-                } => {
-                    s.mark_failed(&key, attempts, status, &reason)?;
-                }
-                Decision::Dead {
-                    attempts,
-                    status,
-                    reason,
-                } => {
-                    s.mark_dead(&key, attempts, status, &reason)?;
-                }
-                Decision::DisableChannel {
-                    attempts,
-                    status,
-                    reason,
-                } => {
-                    s.mark_failed(&key, attempts, Some(status), &reason)?;
-                    s.disable_channel(&channel, &reason, now)?;
+                Ok(())
+            })?;
+            for o in &outcomes {
+                if let Decision::DisableChannel { reason, .. } = &o.decision {
+                    s.disable_channel(&o.channel, reason, o.now)?;
                 }
             }
             Ok(())
         })
-        .await?;
-        Ok(decision)
+        .await
     }
 
     /// One sweep: claim what is due, send it all, record every outcome.
@@ -385,32 +531,35 @@ impl Dispatcher {
             let me = self.clone();
             let channel = row.channel_id.clone();
             let templates = templates.clone();
-            tasks.spawn(async move { (channel, me.deliver(row, templates).await) });
+            let _ = channel;
+            tasks.spawn(async move { me.deliver(row, templates).await });
         }
         let mut first_err = None;
+        let mut outcomes = Vec::new();
         while let Some(joined) = tasks.join_next().await {
-            let (channel, res) = match joined {
-                Ok(v) => v,
+            match joined {
+                Ok(o) => outcomes.push(o),
                 Err(e) => {
                     first_err.get_or_insert(DispatchError::Join(e.to_string()));
-                    continue;
-                }
-            };
-            match res {
-                Ok(Decision::Delivered { .. }) => report.delivered += 1,
-                Ok(Decision::Retry { .. }) => report.retried += 1,
-                Ok(Decision::Failed { .. }) => report.failed += 1,
-                Ok(Decision::Dead { .. }) => report.dead += 1,
-                Ok(Decision::DisableChannel { .. }) => {
-                    report.failed += 1;
-                    if !report.disabled.contains(&channel) {
-                        report.disabled.push(channel);
-                    }
-                }
-                Err(e) => {
-                    first_err.get_or_insert(e);
                 }
             }
+        }
+        for o in &outcomes {
+            match &o.decision {
+                Decision::Delivered { .. } => report.delivered += 1,
+                Decision::Retry { .. } => report.retried += 1,
+                Decision::Failed { .. } => report.failed += 1,
+                Decision::Dead { .. } => report.dead += 1,
+                Decision::DisableChannel { .. } => {
+                    report.failed += 1;
+                    if !report.disabled.contains(&o.channel) {
+                        report.disabled.push(o.channel.clone());
+                    }
+                }
+            }
+        }
+        if let Err(e) = self.record(outcomes).await {
+            first_err.get_or_insert(e);
         }
         match first_err {
             Some(e) => Err(e),
@@ -426,6 +575,7 @@ impl Dispatcher {
 
     /// Claims up to `room` due rows, at most `cap` per channel counting those `busy` already
     /// holds, so a channel whose receiver hangs holds a few rows and never the others'.
+    /// Channels at their cap are left out of the query, so their backlog is never scanned.
     async fn claim_within(
         &self,
         room: usize,
@@ -433,45 +583,41 @@ impl Dispatcher {
         cap: usize,
     ) -> Result<Vec<OutboxRow>, DispatchError> {
         let now = self.inner.clock.now_ms();
-        let mut taken = busy.clone();
+        let mut per = busy.clone();
         self.with_store(move |s| {
-            let mut scan = room;
-            let picked = loop {
-                let due = s.due(now, scan)?;
-                let full = due.len() == scan;
-                let mut per = taken.clone();
-                let mut rows = Vec::new();
+            let mut rows = Vec::new();
+            // Each round leaves out the channels that filled up in the previous one.
+            for _ in 0..8 {
+                let full: Vec<String> = per
+                    .iter()
+                    .filter(|(_, n)| **n >= cap)
+                    .map(|(c, _)| c.clone())
+                    .collect();
+                let want = room - rows.len();
+                let due = s.due_except(now, want, &full)?;
+                let exhausted = due.len() < want;
+                let mut skipped = false;
                 for r in due {
                     let n = per.entry(r.channel_id.clone()).or_insert(0);
                     if *n < cap {
                         *n += 1;
                         rows.push(r);
-                        if rows.len() == room {
-                            break;
-                        }
+                    } else {
+                        skipped = true;
                     }
                 }
-                if rows.len() == room || !full || scan >= 16_384 {
-                    break rows;
-                }
-                scan *= 4;
-            };
-            let mut claimed = Vec::with_capacity(picked.len());
-            for mut r in picked {
-                if s.mark_inflight(&r.idem_key)? {
-                    r.state = crate::store::OutboxState::Inflight;
-                    *taken.entry(r.channel_id.clone()).or_insert(0) += 1;
-                    claimed.push(r);
+                if rows.len() >= room || exhausted || !skipped {
+                    break;
                 }
             }
-            Ok(claimed)
+            mark_inflight(s, rows)
         })
         .await
     }
 
     /// Recovers interrupted sends, then delivers continuously until `cancel` is signalled (any
     /// new value; send `true`) or its sender is dropped: due rows are claimed whenever there is
-    /// room (at most `4 × batch` sends at once, `2 × per_channel` rows per channel), on
+    /// room (at most `4 × batch` rows at once, `batch` per channel), on
     /// [`Dispatcher::wake`], and every `poll_interval` for retries coming due. Sends still in
     /// flight at cancellation are abandoned and their rows go back to `pending`. A failed claim
     /// or write (e.g. the database is locked) is reported to `on_error` and tried again later.
@@ -482,8 +628,15 @@ impl Dispatcher {
     ) -> Result<(), DispatchError> {
         self.recover().await?;
         let max_in_flight = self.inner.opts.batch.max(1) * 4;
-        let cap = self.inner.opts.per_channel.max(1) * 2;
-        let mut tasks: JoinSet<(String, Result<Decision, DispatchError>)> = JoinSet::new();
+        // Rows one channel may hold claimed (sending or waiting for its semaphore): enough to
+        // keep its `per_channel` sends busy, a quarter of the slots at most.
+        let cap = self
+            .inner
+            .opts
+            .batch
+            .max(1)
+            .max(self.inner.opts.per_channel);
+        let mut tasks: JoinSet<Outcome> = JoinSet::new();
         let mut busy: HashMap<String, usize> = HashMap::new();
         // Templates are re-read at most once a second: edits apply to queued rows.
         let mut templates: Option<(std::time::Instant, LoadedTemplates)> = None;
@@ -514,7 +667,7 @@ impl Dispatcher {
                             let t = email
                                 .then(|| templates.as_ref().map(|(_, t)| t.clone()))
                                 .flatten();
-                            tasks.spawn(async move { (channel, me.deliver(row, t).await) });
+                            tasks.spawn(async move { me.deliver(row, t).await });
                         }
                     }
                     Err(e) => on_error(e),
@@ -526,18 +679,21 @@ impl Dispatcher {
                     while let Some(j) = tasks.try_join_next() {
                         done.push(j);
                     }
+                    let mut outcomes = Vec::with_capacity(done.len());
                     for j in done {
                         match j {
-                            Ok((channel, res)) => {
-                                if let Some(n) = busy.get_mut(&channel) {
+                            Ok(o) => {
+                                if let Some(n) = busy.get_mut(&o.channel) {
                                     *n = n.saturating_sub(1);
                                 }
-                                if let Err(e) = res {
-                                    on_error(e);
-                                }
+                                outcomes.push(o);
                             }
                             Err(e) => on_error(DispatchError::Join(e.to_string())),
                         }
+                    }
+                    // Unrecorded outcomes stay `inflight`; recovery sends them again.
+                    if let Err(e) = self.record(outcomes).await {
+                        on_error(e);
                     }
                 }
                 _ = tokio::time::sleep(self.inner.opts.poll_interval) => {}
@@ -565,6 +721,9 @@ impl Dispatcher {
     /// full `.eml`. The raw API key of `tyk` rows is replaced by its masked form and every
     /// credential (header secrets, API keys) is masked: the console never shows them.
     pub async fn inspect(&self, row: &OutboxRow) -> Result<(String, String), String> {
+        if is_event_row(row) {
+            return self.inspect_event(row).await;
+        }
         let mut payload = NotificationPayload::from_json(&row.payload_json)
             .map_err(|e| format!("unreadable payload: {e}"))?;
         let raw_key = payload.key.take();
@@ -668,6 +827,55 @@ impl Dispatcher {
             }
         };
         test_outcome(&result, &target, now_ms)
+    }
+
+    /// [`Dispatcher::inspect`] for a received event's row. Payloads hold masked keys only.
+    async fn inspect_event(&self, row: &OutboxRow) -> Result<(String, String), String> {
+        let payload = EventPayload::from_json(&row.payload_json)
+            .map_err(|e| format!("unreadable event payload: {e}"))?;
+        let now_ms = self.inner.clock.now_ms();
+        match row.kind {
+            OutboxKind::StandardWebhook => {
+                let hook = self.standard_hook(&row.channel_id)?;
+                let req =
+                    build_event_standard(hook, &payload, &row.idem_key, now_ms.div_euclid(1000))?;
+                let signed = if hook.secret.is_empty() {
+                    "unsigned"
+                } else {
+                    "signed"
+                };
+                let summary = format!(
+                    "{} → {} {} (Standard Webhooks, {signed}, type {})",
+                    row.channel_id, req.method, req.url, payload.event
+                );
+                Ok((summary, request_text(&req)))
+            }
+            OutboxKind::Email => {
+                let templates = self.load_templates().await;
+                let templates = templates.as_ref().as_ref().map_err(Clone::clone)?;
+                let m = self
+                    .event_email(&payload, &row.idem_key, templates)
+                    .await
+                    .map_err(|r| match r {
+                        AttemptResult::Permanent(reason) | AttemptResult::Network(reason) => reason,
+                        other => format!("{other:?}"),
+                    })?;
+                let (target, text) = self.inner.mailer.describe(&m)?;
+                let mut summary = format!(
+                    "{} → {} via {target}: {}",
+                    row.channel_id,
+                    m.to_list(),
+                    m.rendered.subject
+                );
+                if !self.inner.email.enabled() {
+                    summary.push_str(" [e-mail disabled: not sent]");
+                }
+                Ok((summary, text))
+            }
+            OutboxKind::TykWebhook => {
+                Err("received events are not sent in Tyk's monitor format".into())
+            }
+        }
     }
 
     fn tyk_hook(&self, channel_id: &str) -> Result<&TykHook, String> {
