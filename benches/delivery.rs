@@ -20,7 +20,7 @@ use tykwatch::clock::{Clock, SystemClock};
 use tykwatch::config::{Config, Secret, WebhookConfig};
 use tykwatch::engine::{PollSettings, spawn_poller};
 use tykwatch::monitor::{Monitor, MonitorSettings};
-use tykwatch::notifier::{Notifier, spawn_console};
+use tykwatch::notifier::{EventRouting, Notifier, spawn_console};
 use tykwatch::notify::dispatcher::{Dispatcher, DispatcherOptions};
 use tykwatch::notify::email::EmailSetup;
 use tykwatch::notify::plan::{Channels, plan_all};
@@ -94,7 +94,11 @@ fn samples(n: usize, period: i64) -> Vec<Sample> {
 }
 
 fn deliver(c: &mut Criterion) {
-    const N: u64 = 10_000;
+    // `TYKWATCH_BENCH_ROWS` shrinks the run for a quick look; the target is about 10 000.
+    let n: u64 = std::env::var("TYKWATCH_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let (url, count, arrived) = rt.block_on(receiver());
     let config = webhook_config(&url);
@@ -105,7 +109,7 @@ fn deliver(c: &mut Criterion) {
     g.sampling_mode(SamplingMode::Flat);
     g.warm_up_time(Duration::from_secs(1));
     g.measurement_time(Duration::from_secs(30));
-    g.throughput(Throughput::Elements(N));
+    g.throughput(Throughput::Elements(n));
     let mut period = 4_000_000_000i64;
     g.bench_function("deliver_10k_webhooks_loopback", |b| {
         b.iter_custom(|iters| {
@@ -115,7 +119,7 @@ fn deliver(c: &mut Criterion) {
                 let dir = tempfile::tempdir_in(tmp).expect("tempdir");
                 let mut store = Store::open_in(dir.path()).expect("store");
                 let mut m = Monitor::new(MonitorSettings::new(true, true, true, &[80.0]));
-                let crossings = m.evaluate_all(&samples(N as usize, period), clock.now_ms());
+                let crossings = m.evaluate_all(&samples(n as usize, period), clock.now_ms());
                 let rows = plan_all(&crossings, &Channels::from_config(&config)).expect("plan");
                 store.record_crossings(&crossings, &rows).expect("record");
                 let store = Arc::new(Mutex::new(store));
@@ -133,7 +137,7 @@ fn deliver(c: &mut Criterion) {
                 let start = Instant::now();
                 rt.block_on(async {
                     let run = tokio::spawn(async move { d.run(stop_rx, |e| panic!("{e}")).await });
-                    while count.load(Ordering::SeqCst) - before < N {
+                    while count.load(Ordering::SeqCst) - before < n {
                         arrived.notified().await;
                     }
                     total += start.elapsed();
@@ -216,7 +220,8 @@ fn latency(c: &mut Criterion) {
             },
             clock,
         );
-        let mut engine = spawn_console(poller, notifier, d, None);
+        let routing = EventRouting::new(&config, None, notifier.store(), d.clone());
+        let mut engine = spawn_console(poller, notifier, d, None, routing);
         // Drain what the console would show; wait until the first crossings (keys already
         // over 50 %) were delivered so they do not count.
         let events = std::mem::replace(&mut engine.events, tokio::sync::mpsc::channel(1).1);

@@ -13,9 +13,10 @@ use crate::clock::Clock;
 use crate::config::{self, Config, Paths};
 use crate::demo::DemoReceiver;
 use crate::engine::{PollSettings, spawn_poller};
-use crate::notifier::Notifier;
+use crate::notifier::{EventRouting, Notifier};
 use crate::notify::dispatcher::{Dispatcher, DispatcherOptions};
 use crate::notify::email::EmailSetup;
+use crate::orgs::OrgSource;
 use crate::quota::board::{Board, BoardSettings};
 use crate::quota::poller::{SweepOptions, sweep};
 use crate::tyk::demo::{DemoGateway, DemoOptions};
@@ -166,6 +167,26 @@ impl Setup {
         }
     }
 
+    /// Where organisation documents come from, as `tykwatch org` picks it: `--demo`, or no
+    /// `[dashboard] url` / `[orgs] dir` on the demo, uses the demo Dashboard. The error says
+    /// why a configured source cannot be used.
+    pub fn org_source(&self, target: &Target) -> (Option<OrgSource>, Option<String>) {
+        let configured = if self.args.demo {
+            Ok(None)
+        } else {
+            OrgSource::configured(&self.config)
+        };
+        match configured {
+            Ok(Some(source)) => (Some(source), None),
+            Ok(None) => match target.demo.as_ref().map(OrgSource::demo) {
+                Some(Ok(source)) => (Some(source), None),
+                Some(Err(e)) => (None, Some(e.to_string())),
+                None => (None, None),
+            },
+            Err(e) => (None, Some(e.to_string())),
+        }
+    }
+
     pub fn sweep_options(&self) -> SweepOptions {
         SweepOptions {
             concurrency: self.config.gateway.concurrency,
@@ -227,7 +248,9 @@ pub async fn console(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> s
         .map_err(std::io::Error::other)?;
     // The bound address (the demo listens on port 0): what an event's webhook points at.
     let _intake_addr = intake.as_ref().map(|i| i.addr);
-    let engine = crate::notifier::spawn_console(poller, notifier, dispatcher, intake);
+    let (orgs, orgs_error) = setup.org_source(target);
+    let routing = EventRouting::new(&config, orgs.clone(), notifier.store(), dispatcher.clone());
+    let engine = crate::notifier::spawn_console(poller, notifier, dispatcher, intake, routing);
     let opts = crate::ui::ConsoleOptions {
         gateway_label: target.label.clone(),
         demo: target.demo.is_some(),
@@ -239,6 +262,15 @@ pub async fn console(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> s
         email_from: crate::templates::from_mailbox(&setup.config.email_backend)
             .map_or_else(|e| format!("(invalid: {})", e.message), |m| m.to_string()),
         email_to: setup.config.notify.email_to.clone(),
+        orgs,
+        orgs_error,
+        intake_url: _intake_addr.map(|a| format!("http://{a}/events")),
+        intake_secret: !config.intake.secret.is_empty(),
+        org_email: Some(EmailSetup::from_config(
+            &config,
+            &setup.paths.config_dir,
+            &data_dir,
+        )),
     };
     crate::ui::run_console(engine, opts, setup.theme.clone(), clock).await
 }

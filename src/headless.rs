@@ -15,7 +15,7 @@ use crate::clock::Clock;
 use crate::engine::{Command, EngineEvent, PollSettings, RawKey, spawn_poller};
 use crate::intake::IntakeEvent;
 use crate::monitor::Crossing;
-use crate::notifier::{Notifier, next_intake, start_intake};
+use crate::notifier::{EventRouting, Notifier, next_intake, start_intake};
 use crate::notify::dispatcher::{DispatchError, Dispatcher, DispatcherOptions};
 use crate::notify::email::EmailSetup;
 use crate::quota::poller::SweepOutcome;
@@ -55,6 +55,19 @@ pub async fn run(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> Resul
         clock.clone(),
     );
     let mut intake = start_intake(&config, &data_dir).await?;
+    let (orgs, orgs_error) = setup.org_source(target);
+    if let Some(e) = orgs_error {
+        emit(json!({"event": "error", "message": format!("organisations: {e}")}));
+    }
+    let routing = EventRouting::new(&config, orgs, notifier.store(), waker.clone());
+    {
+        let r = routing.clone();
+        tokio::spawn(async move {
+            if let Err(e) = r.catch_up().await {
+                emit(json!({"event": "error", "message": format!("routing events: {e}")}));
+            }
+        });
+    }
     emit(json!({
         "event": "started",
         "gateway": target.label,
@@ -92,6 +105,9 @@ pub async fn run(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> Resul
                         .try_send(Command::PollKey(RawKey(key.expose().to_owned())));
                 }
                 emit(received_line(&ev));
+                routing.route(ev, |e| {
+                    emit(json!({"event": "error", "message": format!("routing event: {e}")}));
+                });
             }
             _ = term.recv() => break,
             _ = int.recv() => break,

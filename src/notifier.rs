@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use crate::clock::{Clock, UnixMs};
+use crate::clock::{Clock, SystemClock, UnixMs};
 use crate::config::Config;
 use crate::engine::{Command, EngineEvent, EngineHandle, RawKey};
 use crate::intake::{IntakeEvent, IntakeHandle};
@@ -20,6 +20,8 @@ use crate::notify::feed::{
     FiredMark, Inspection, NotificationItem, NotifyRequest, OutboxSnapshot, SNAPSHOT_ROWS,
 };
 use crate::notify::plan::{Channels, NotificationPayload, plan_all};
+use crate::notify::route::EventRouter;
+use crate::orgs::OrgSource;
 use crate::quota::{QuotaId, Sample};
 use crate::store::{EventRow, OutboxFilter, Store};
 
@@ -174,6 +176,80 @@ impl Notifier {
     }
 }
 
+/// Routes received events through the outbox (`[[routes]]`): planning runs on a task of its
+/// own (it may read an org from a slow Dashboard, which must not stall the relay), the rows are
+/// enqueued in one transaction, and the dispatcher is woken.
+#[derive(Clone)]
+pub struct EventRouting {
+    router: Arc<EventRouter>,
+    store: Arc<Mutex<Store>>,
+    dispatcher: Dispatcher,
+}
+
+/// How far back start-up looks for events that were recorded but never routed.
+const CATCH_UP_MS: i64 = 7 * 24 * 3600 * 1000;
+
+impl EventRouting {
+    pub fn new(
+        config: &Config,
+        orgs: Option<OrgSource>,
+        store: Arc<Mutex<Store>>,
+        dispatcher: Dispatcher,
+    ) -> Self {
+        let router = EventRouter::new(config, orgs);
+        // A resent org e-mail reads the org's address again through the same cache.
+        dispatcher.set_event_orgs(router.address_book());
+        EventRouting {
+            router: Arc::new(router),
+            store,
+            dispatcher,
+        }
+    }
+
+    /// Plans and enqueues `ev` in the background; `report` hears why it could not be.
+    pub fn route(&self, ev: IntakeEvent, report: impl FnOnce(String) + Send + 'static) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let rows = me.router.plan(&ev).await;
+            if let Err(e) = me.enqueue(rows).await {
+                report(e);
+            }
+        });
+    }
+
+    /// Routes the events of the last week that have no outbox rows yet (replaying is safe:
+    /// the idempotency keys make a second enqueue a no-op). Returns the rows enqueued.
+    pub async fn catch_up(&self) -> Result<usize, String> {
+        let store = self.store.clone();
+        let since = SystemClock.now_ms() - CATCH_UP_MS;
+        let pending =
+            tokio::task::spawn_blocking(move || lock(&store).unrouted_events(since, 1000))
+                .await
+                .map_err(|e| format!("the store task failed: {e}"))?
+                .map_err(|e| e.to_string())?;
+        let mut n = 0;
+        for row in &pending {
+            n += self.enqueue(self.router.plan_row(row).await).await?;
+        }
+        Ok(n)
+    }
+
+    async fn enqueue(&self, rows: Vec<crate::store::OutboxRow>) -> Result<usize, String> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let store = self.store.clone();
+        let n = tokio::task::spawn_blocking(move || lock(&store).enqueue(&rows))
+            .await
+            .map_err(|e| format!("the store task failed: {e}"))?
+            .map_err(|e| e.to_string())?;
+        if n > 0 {
+            self.dispatcher.wake();
+        }
+        Ok(n)
+    }
+}
+
 /// Starts the `[intake]` listener when `listen` is set, with a store connection of its own (so
 /// a flood never waits on the notifier's lock).
 pub async fn start_intake(
@@ -212,8 +288,27 @@ pub fn event_row(ev: &IntakeEvent) -> EventRow {
     }
 }
 
-/// The list fields of a row; the payload (which may carry a raw key) is dropped.
+/// The list fields of a row; the payload (which may carry a raw key) is dropped. A received
+/// event's row (`crate::notify::route`) shows as scope `event`, its summary as the label and
+/// its event name as the event.
 fn item(mut row: crate::store::OutboxRow) -> NotificationItem {
+    if crate::notify::route::is_event_row(&row) {
+        let p = crate::notify::route::EventPayload::from_json(&row.payload_json).ok();
+        row.payload_json.clear();
+        let field = |f: fn(&crate::notify::route::EventPayload) -> &str| {
+            p.as_ref().map(f).unwrap_or("").to_owned()
+        };
+        return NotificationItem {
+            scope: "event".to_owned(),
+            org_id: field(|p| &p.org_id),
+            alias: field(|p| &p.summary),
+            key_masked: field(|p| &p.masked_key),
+            api_id: String::new(),
+            event: field(|p| &p.event),
+            usage_percentage: 0.0,
+            row,
+        };
+    }
     let p = NotificationPayload::from_json(&row.payload_json).ok();
     row.payload_json.clear();
     let field = |f: fn(&NotificationPayload) -> &str| p.as_ref().map(f).unwrap_or("").to_owned();
@@ -237,10 +332,13 @@ pub fn spawn_console(
     notifier: Notifier,
     dispatcher: Dispatcher,
     intake: Option<IntakeHandle>,
+    routing: EventRouting,
 ) -> EngineHandle {
     let (ev_tx, ev_rx) = mpsc::channel(64);
     let (cmd_tx, cmd_rx) = mpsc::channel(16);
-    let task = tokio::spawn(relay(poller, notifier, dispatcher, intake, ev_tx, cmd_rx));
+    let task = tokio::spawn(relay(
+        poller, notifier, dispatcher, intake, routing, ev_tx, cmd_rx,
+    ));
     EngineHandle {
         events: ev_rx,
         commands: cmd_tx,
@@ -253,6 +351,7 @@ async fn relay(
     mut notifier: Notifier,
     dispatcher: Dispatcher,
     mut intake: Option<IntakeHandle>,
+    routing: EventRouting,
     ev_tx: mpsc::Sender<EngineEvent>,
     mut cmd_rx: mpsc::Receiver<Command>,
 ) {
@@ -274,6 +373,15 @@ async fn relay(
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last: Option<OutboxSnapshot> = None;
     let mut last_marks: Option<Vec<FiredMark>> = None;
+    {
+        // Events recorded but never routed (a crash before the enqueue) go out now.
+        let (r, tx) = (routing.clone(), ev_tx.clone());
+        tokio::spawn(async move {
+            if let Err(e) = r.catch_up().await {
+                let _ = tx.send(notice(&format!("routing events: {e}"), true)).await;
+            }
+        });
+    }
     match notifier.recent_events().await {
         Ok(rows) if !rows.is_empty() => {
             let _ = ev_tx.send(EngineEvent::Received(rows)).await;
@@ -289,7 +397,12 @@ async fn relay(
                 if let Some(key) = ev.raw_key() {
                     let _ = poller.commands.try_send(Command::PollKey(RawKey(key.expose().to_owned())));
                 }
-                if ev_tx.send(EngineEvent::Received(vec![event_row(&ev)])).await.is_err() {
+                let row = event_row(&ev);
+                let tx = ev_tx.clone();
+                routing.route(ev, move |e| {
+                    let _ = tx.try_send(notice(&format!("routing event: {e}"), true));
+                });
+                if ev_tx.send(EngineEvent::Received(vec![row])).await.is_err() {
                     break;
                 }
             }

@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 use tykwatch::clock::{Clock, SystemClock};
 use tykwatch::config::{Config, Secret, WebhookConfig};
 use tykwatch::engine::{EngineEvent, PollSettings, spawn_poller};
-use tykwatch::notifier::{Notifier, spawn_console, start_intake};
+use tykwatch::notifier::{EventRouting, Notifier, spawn_console, start_intake};
 use tykwatch::notify::dispatcher::{Dispatcher, DispatcherOptions};
 use tykwatch::notify::email::EmailSetup;
 use tykwatch::quota::poller::SweepOptions;
@@ -111,7 +111,8 @@ async fn trigger_exceeded_on_intake_notifies_without_waiting_for_the_poll() {
         },
         clock,
     );
-    let mut engine = spawn_console(poller, notifier, dispatcher, Some(intake));
+    let routing = EventRouting::new(&config, None, notifier.store(), dispatcher.clone());
+    let mut engine = spawn_console(poller, notifier, dispatcher, Some(intake), routing);
 
     // The first sweep notifies the keys already over 50 %; wait for it to settle.
     let deadline = Instant::now() + Duration::from_secs(20);
