@@ -166,6 +166,11 @@ fn console_options() -> ConsoleOptions {
         config_dir: None,
         email_from: "Tyk <tyk@example.com>".into(),
         email_to: vec!["api-ops@example.com".into()],
+        orgs: None,
+        orgs_error: None,
+        intake_url: None,
+        intake_secret: false,
+        org_email: None,
     }
 }
 

@@ -263,3 +263,87 @@ fn template_edited_on_disk_rerenders() {
         "exit status {status:?}"
     );
 }
+
+/// The Orgs view against the demo Dashboard: edit the first organisation's api_event webhook
+/// (an invalid value first, refused in place), review the diff, save, reload, and find the new
+/// value loaded back from the Dashboard.
+#[test]
+fn orgs_edit_webhook_save_and_reload() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let xdg = dir.path().join("xdg");
+    std::fs::create_dir_all(&xdg).expect("xdg dir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tykwatch"));
+    cmd.arg("--demo")
+        .env("XDG_CONFIG_HOME", &xdg)
+        .env("HOME", dir.path())
+        .env("TYKWATCH_DATA_DIR", &data)
+        .env("TERM", "xterm-256color")
+        .env_remove("TYKWATCH_CONFIG")
+        .env_remove("TYK_GW_SECRET")
+        .env_remove("TYK_DB_ADMIN_SECRET");
+    let mut pty = Pty::spawn_cmd(cmd);
+    pty.wait_for("the demo quotas", Duration::from_secs(30), |s| {
+        quota_count(s).is_some_and(|n| n > 0)
+    });
+
+    pty.send("4");
+    pty.wait_for("the demo organisations", Duration::from_secs(15), |s| {
+        s.contains("orgs[3]") && s.contains("Acme Payments Ltd. · event_options")
+    });
+    // Into the form: the cursor is on api_event's webhook.
+    pty.send("\r");
+    pty.wait_for("the form focused", Duration::from_secs(10), |s| {
+        s.contains(" 1/7 ")
+            && s.contains("api_event.webhook  https://hooks.example.com/tyk/api-events")
+    });
+    pty.send("\r");
+    pty.send("\x15"); // Ctrl-U clears the field
+    pty.send("pty.example.com/hook");
+    pty.wait_for("the validation error", Duration::from_secs(10), |s| {
+        s.contains("✎api_event.webhook") && s.contains("✖ not an absolute URL")
+    });
+    pty.send("\r");
+    pty.wait_for("the refusal", Duration::from_secs(10), |s| {
+        s.contains("the value is not valid")
+    });
+    pty.send("\x15");
+    pty.send("https://pty.example.com/tyk/hook?v=2");
+    pty.wait_for("a valid value", Duration::from_secs(10), |s| {
+        s.contains("✓ valid")
+    });
+    pty.send("\r");
+    pty.wait_for("the pending change", Duration::from_secs(10), |s| {
+        s.contains("· 1 pending") && s.contains("● api_event")
+    });
+
+    pty.send("s");
+    let diff = pty.wait_for("the diff", Duration::from_secs(10), |s| {
+        s.contains("save Acme Payments Ltd.?") && s.contains("y saves")
+    });
+    assert!(
+        diff.contains("event_options.api_event.webhook:")
+            && diff.contains("pty.example.com/tyk/hook?v=2"),
+        "{diff}"
+    );
+    pty.send("y");
+    pty.wait_for("the save", Duration::from_secs(15), |s| {
+        s.contains("saved 1 change to Acme Payments Ltd.")
+    });
+
+    // Reload from the Dashboard: the saved value comes back, nothing pending.
+    pty.send("r");
+    let reloaded = pty.wait_for("the reloaded form", Duration::from_secs(15), |s| {
+        s.contains("loaded 3 organisations from demo Dashboard")
+            && s.contains("api_event.webhook  https://pty.example.com/tyk/hook?v=2")
+    });
+    assert!(!reloaded.contains("pending"), "{reloaded}");
+
+    pty.send("q");
+    let status = pty.wait_exit(Duration::from_secs(10));
+    assert!(
+        matches!(status, WaitStatus::Exited(_, 0)),
+        "exit status {status:?}"
+    );
+}

@@ -181,6 +181,11 @@ fn options() -> ConsoleOptions {
         config_dir: None,
         email_from: "Tyk <tyk@example.com>".into(),
         email_to: vec!["api-ops@example.com".into()],
+        orgs: None,
+        orgs_error: None,
+        intake_url: None,
+        intake_secret: false,
+        org_email: None,
     }
 }
 
@@ -919,5 +924,416 @@ fn new_views_survive_tiny_terminals() {
     key(&mut t, KeyCode::Char('s'));
     for (w, h) in [(20, 5), (1, 1), (40, 10)] {
         draw(&mut t, w, h);
+    }
+}
+
+// ---- Events ----
+
+use tykwatch::store::EventRow;
+
+fn fixture_json(name: &str) -> serde_json::Value {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A received body as the intake records it: classified (keys masked) by the real code.
+fn received(id: i64, age_s: i64, body: &[u8]) -> EventRow {
+    let ev = tykwatch::intake::classify(body).unwrap_or_else(|e| panic!("{e:?}"));
+    EventRow {
+        id,
+        received_at: NOW + 3_000 - age_s * 1000,
+        kind: ev.kind().as_str().to_string(),
+        event: ev.event.clone(),
+        org_id: ev.org_id.clone(),
+        summary: ev.summary.clone(),
+        masked_key: ev.masked_key.clone(),
+        payload_json: ev.payload.to_string(),
+    }
+}
+
+/// One event of each kind (oldest first, as the engine sends them), plus a hostile one.
+fn received_events() -> Vec<EventRow> {
+    let vectors = fixture_json("monitor_webhook_vectors.json");
+    let trigger = vectors[0]["rendered"]
+        .as_str()
+        .expect("rendered")
+        .to_string();
+    let dashboard = fixture_json("dashboard_events.json");
+    let portal = fixture_json("portal_events.json");
+    let body = |v: &serde_json::Value| v.to_string().into_bytes();
+    vec![
+        received(1, 7_200, &body(&portal["events"][0]["body"])),
+        received(2, 3_600, &body(&dashboard["events"][0]["body"])),
+        received(3, 900, &body(&fixture_json("key_request_event.json"))),
+        received(4, 300, &body(&dashboard["events"][1]["body"])),
+        received(
+            5,
+            120,
+            br#"{"event":"api_event.deleted","data":{"api_id":"evil\u001b[2J\u202e","org_id":"5e9d9544a1dcd60001d0ed20","name":"Bell\u0007 API"}}"#,
+        ),
+        received(6, 2, trigger.as_bytes()),
+    ]
+}
+
+fn events_state() -> AppState {
+    let mut s = state();
+    s.apply_engine(EngineEvent::Received(received_events()[..4].to_vec()));
+    s.apply_engine(EngineEvent::Received(received_events()[4..].to_vec()));
+    key(&mut s, KeyCode::Char('3'));
+    s
+}
+
+#[test]
+fn events_80x24() {
+    let mut s = events_state();
+    assert_eq!(s.events().order().len(), 6);
+    insta::assert_snapshot!(draw(&mut s, 80, 24).backend());
+}
+
+#[test]
+fn events_160x48() {
+    let mut s = events_state();
+    insta::assert_snapshot!(draw(&mut s, 160, 48).backend());
+}
+
+fn filter_events(s: &mut AppState) {
+    key(s, KeyCode::Char('/'));
+    typed(s, "key_");
+    key(s, KeyCode::Enter);
+    assert_eq!(s.events().order().len(), 2);
+}
+
+#[test]
+fn events_filter_80x24() {
+    let mut s = events_state();
+    filter_events(&mut s);
+    insta::assert_snapshot!(draw(&mut s, 80, 24).backend());
+}
+
+#[test]
+fn events_filter_160x48() {
+    let mut s = events_state();
+    filter_events(&mut s);
+    insta::assert_snapshot!(draw(&mut s, 160, 48).backend());
+}
+
+/// The key request (the largest payload), opened from the filtered list.
+fn open_event(s: &mut AppState, w: u16, h: u16) {
+    s.resize(w, h);
+    filter_events(s);
+    key(s, KeyCode::Char('j'));
+    key(s, KeyCode::Enter);
+    assert_eq!(s.view(), &tykwatch::ui::state::View::Event(3));
+}
+
+#[test]
+fn event_detail_80x24() {
+    let mut s = events_state();
+    open_event(&mut s, 80, 24);
+    insta::assert_snapshot!(draw(&mut s, 80, 24).backend());
+    for _ in 0..12 {
+        key(&mut s, KeyCode::Char('j'));
+    }
+    insta::assert_snapshot!(
+        "event_detail_scrolled_80x24",
+        draw(&mut s, 80, 24).backend()
+    );
+}
+
+#[test]
+fn event_detail_160x48() {
+    let mut s = events_state();
+    open_event(&mut s, 160, 48);
+    insta::assert_snapshot!(draw(&mut s, 160, 48).backend());
+}
+
+#[test]
+fn event_detail_is_clean_and_masked() {
+    let mut s = events_state();
+    key(&mut s, KeyCode::Char('j'));
+    key(&mut s, KeyCode::Enter);
+    let screen = draw(&mut s, 200, 60).backend().to_string();
+    assert!(screen.contains("Bell"), "{screen}");
+    // The hostile api_id arrives escaped by the JSON printer, never raw.
+    assert!(!screen.contains('\u{202e}'));
+    let mut s = events_state();
+    for _ in 0..2 {
+        key(&mut s, KeyCode::Char('j'));
+    }
+    key(&mut s, KeyCode::Enter);
+    let screen = draw(&mut s, 200, 60).backend().to_string();
+    assert!(screen.contains("key_event.created"), "{screen}");
+    assert!(!screen.contains(PORTAL), "raw key on the event detail");
+}
+
+// ---- Orgs ----
+
+use tykwatch::orgs::{Conflict, Json, OrgDocument, OrgSource};
+use tykwatch::ui::state::{Listing, OrgReply, SaveError, UiEvent};
+
+const GLOBEX: &str = r#"{"id":"64b7c2e19f3a4d0001a7e5c3","owner_name":"Globex Logistics","event_options":{
+  "key_event":{"webhook":"https://ops.globex.example/hooks/tyk-keys","email":"platform@globex.example, security@globex.example","redis":true},
+  "hashed_key_event":{"webhook":"","email":"","redis":true},
+  "password_reset_event":{"webhook":"","email":"it-helpdesk@globex.example","redis":false}}}"#;
+const INITECH: &str = r#"{"id":"65c0ffee4b1d2a0001f00d42","owner_name":"Initech \u001b[31mLabs\u202e","event_options":null}"#;
+
+fn org_docs() -> Vec<OrgDocument> {
+    let acme = std::fs::read(format!(
+        "{}/tests/fixtures/organisation.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("organisation.json");
+    vec![
+        OrgDocument::from_slice(&acme).expect("acme"),
+        OrgDocument::from_slice(GLOBEX.as_bytes()).expect("globex"),
+        OrgDocument::from_slice(INITECH.as_bytes()).expect("initech"),
+    ]
+}
+
+fn orgs_options() -> ConsoleOptions {
+    ConsoleOptions {
+        orgs: Some(
+            OrgSource::dashboard(
+                "http://tyk-dashboard.internal:3000",
+                "admin-secret",
+                Duration::from_secs(10),
+                false,
+            )
+            .expect("dashboard client"),
+        ),
+        intake_url: Some("http://127.0.0.1:8089/events".into()),
+        ..options()
+    }
+}
+
+/// The Orgs view of `opts` with the three organisations loaded, Acme's form focused.
+fn orgs_state(opts: ConsoleOptions) -> AppState {
+    let mut s = AppState::new(&opts, NOW - SWEEPS * STEP_MS);
+    for i in 0..SWEEPS {
+        s.tick(NOW - (SWEEPS - 1 - i) * STEP_MS);
+        s.apply_engine(sweep_event(i));
+    }
+    s.tick(NOW + 3_000);
+    let load = s.handle_key(KeyEvent::new(KeyCode::Char('4'), KeyModifiers::NONE));
+    assert!(matches!(load, Some(UiAction::Org(_))));
+    s.apply_ui(UiEvent::Org(OrgReply::Listed(Ok(Listing {
+        orgs: org_docs(),
+        warnings: vec![],
+    }))));
+    key(&mut s, KeyCode::Enter);
+    s
+}
+
+#[test]
+fn orgs_80x24() {
+    let mut s = orgs_state(orgs_options());
+    insta::assert_snapshot!(draw(&mut s, 80, 24).backend());
+}
+
+#[test]
+fn orgs_160x48() {
+    let mut s = orgs_state(orgs_options());
+    // The list focused, on the org whose name is hostile and that has no event_options.
+    key(&mut s, KeyCode::Esc);
+    key(&mut s, KeyCode::Char('j'));
+    key(&mut s, KeyCode::Char('j'));
+    let list = draw(&mut s, 160, 48);
+    insta::assert_snapshot!("orgs_list_focused_160x48", list.backend());
+    key(&mut s, KeyCode::Char('k'));
+    key(&mut s, KeyCode::Char('k'));
+    key(&mut s, KeyCode::Tab);
+    // future_event (undocumented, with a field tykwatch does not know)
+    key(&mut s, KeyCode::End);
+    insta::assert_snapshot!(draw(&mut s, 160, 48).backend());
+}
+
+fn edit_invalid(s: &mut AppState) {
+    key(s, KeyCode::Enter);
+    let _ = s.handle_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+    typed(s, "hooks.example.com/tyk");
+    let err = s.orgs().editor().and_then(|e| e.error.clone());
+    assert!(err.is_some_and(|e| e.contains("absolute URL")));
+}
+
+#[test]
+fn orgs_editing_invalid_80x24() {
+    let mut s = orgs_state(orgs_options());
+    edit_invalid(&mut s);
+    let t = draw(&mut s, 80, 24);
+    insta::assert_snapshot!(t.backend());
+    // The cursor is at the end of the input, on the field line.
+    let (x, y) = (
+        t.backend().cursor_position().x,
+        t.backend().cursor_position().y,
+    );
+    assert_eq!(y, 20, "cursor row");
+    // `│✎api_event.webhook ` + `hooks.example.com/tyk`
+    assert_eq!(x, 1 + 19 + 1 + 21, "cursor column");
+}
+
+#[test]
+fn orgs_editing_invalid_160x48() {
+    let mut s = orgs_state(orgs_options());
+    edit_invalid(&mut s);
+    insta::assert_snapshot!(draw(&mut s, 160, 48).backend());
+}
+
+/// Two pending changes (a webhook and a redis flag), then `s`.
+fn pending_diff(s: &mut AppState) {
+    key(s, KeyCode::Enter);
+    let _ = s.handle_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+    typed(s, "https://hooks.example.com/tyk/api-events-v2");
+    key(s, KeyCode::Enter);
+    key(s, KeyCode::Char('j'));
+    key(s, KeyCode::Char('l'));
+    key(s, KeyCode::Char('l'));
+    key(s, KeyCode::Enter);
+    assert_eq!(s.orgs().pending_total(), 2);
+}
+
+#[test]
+fn orgs_pending_80x24() {
+    let mut s = orgs_state(orgs_options());
+    pending_diff(&mut s);
+    insta::assert_snapshot!(draw(&mut s, 80, 24).backend());
+}
+
+#[test]
+fn orgs_pending_diff_confirm_80x24() {
+    let mut s = orgs_state(orgs_options());
+    pending_diff(&mut s);
+    key(&mut s, KeyCode::Char('s'));
+    insta::assert_snapshot!(draw(&mut s, 80, 24).backend());
+    let save = s.handle_key(KeyEvent::new(KeyCode::Char('y'), KeyModifiers::NONE));
+    assert!(matches!(
+        save,
+        Some(UiAction::Org(tykwatch::ui::state::OrgRequest::Save { .. }))
+    ));
+}
+
+#[test]
+fn orgs_pending_diff_confirm_160x48() {
+    let mut s = orgs_state(orgs_options());
+    pending_diff(&mut s);
+    key(&mut s, KeyCode::Char('s'));
+    insta::assert_snapshot!(draw(&mut s, 160, 48).backend());
+}
+
+fn conflict(s: &mut AppState) {
+    pending_diff(s);
+    key(s, KeyCode::Char('s'));
+    let Some(UiAction::Org(tykwatch::ui::state::OrgRequest::Save { original, .. })) =
+        s.handle_key(KeyEvent::new(KeyCode::Char('y'), KeyModifiers::NONE))
+    else {
+        panic!("y saves");
+    };
+    // Someone changed the api_event address and added a key_request webhook meanwhile.
+    let mut theirs = original.to_value();
+    theirs["event_options"]["api_event"]["email"] = "api-oncall@example.com".into();
+    theirs["event_options"]["key_request_event"]["webhook"] =
+        "https://hooks.example.com/tyk/kr-v2".into();
+    s.apply_ui(UiEvent::Org(OrgReply::Saved {
+        id: original.id().to_string(),
+        result: Err(SaveError::Conflict(Box::new(Conflict {
+            id: original.id().to_string(),
+            loaded: original.to_json_value(),
+            current: Some(Json::from(&theirs)),
+            place: "on the Dashboard".into(),
+        }))),
+    }));
+}
+
+#[test]
+fn orgs_conflict_80x24() {
+    let mut s = orgs_state(orgs_options());
+    conflict(&mut s);
+    insta::assert_snapshot!(draw(&mut s, 80, 24).backend());
+}
+
+#[test]
+fn orgs_conflict_160x48() {
+    let mut s = orgs_state(orgs_options());
+    conflict(&mut s);
+    insta::assert_snapshot!(draw(&mut s, 160, 48).backend());
+}
+
+fn readonly(s: &mut AppState) {
+    key(s, KeyCode::Enter);
+    assert!(s.orgs().editor().is_none());
+}
+
+#[test]
+fn orgs_readonly_80x24() {
+    let mut s = orgs_state(ConsoleOptions {
+        readonly: true,
+        ..orgs_options()
+    });
+    readonly(&mut s);
+    insta::assert_snapshot!(draw(&mut s, 80, 24).backend());
+}
+
+#[test]
+fn orgs_readonly_160x48() {
+    let mut s = orgs_state(ConsoleOptions {
+        readonly: true,
+        ..orgs_options()
+    });
+    readonly(&mut s);
+    insta::assert_snapshot!(draw(&mut s, 160, 48).backend());
+}
+
+#[test]
+fn orgs_no_source_80x24() {
+    let mut s = state();
+    key(&mut s, KeyCode::Char('4'));
+    insta::assert_snapshot!(draw(&mut s, 80, 24).backend());
+}
+
+#[test]
+fn orgs_no_source_160x48() {
+    let mut s = state();
+    key(&mut s, KeyCode::Char('4'));
+    insta::assert_snapshot!(draw(&mut s, 160, 48).backend());
+}
+
+#[test]
+fn orgs_help_80x24() {
+    let mut s = orgs_state(orgs_options());
+    key(&mut s, KeyCode::Char('?'));
+    insta::assert_snapshot!(draw(&mut s, 80, 24).backend());
+}
+
+#[test]
+fn events_and_orgs_survive_tiny_terminals() {
+    let sizes = [(20, 5), (1, 1), (0, 0), (40, 10), (41, 11), (60, 12)];
+    let mut e = events_state();
+    for (w, h) in sizes {
+        draw(&mut e, w, h);
+    }
+    key(&mut e, KeyCode::Enter);
+    for (w, h) in sizes {
+        e.resize(w, h);
+        key(&mut e, KeyCode::End);
+        draw(&mut e, w, h);
+    }
+    let mut o = orgs_state(orgs_options());
+    for (w, h) in sizes {
+        draw(&mut o, w, h);
+    }
+    edit_invalid(&mut o);
+    for (w, h) in sizes {
+        draw(&mut o, w, h);
+    }
+    key(&mut o, KeyCode::Esc);
+    let mut c = orgs_state(orgs_options());
+    conflict(&mut c);
+    for (w, h) in sizes {
+        draw(&mut c, w, h);
+    }
+    let mut n = state();
+    key(&mut n, KeyCode::Char('4'));
+    for (w, h) in sizes {
+        draw(&mut n, w, h);
     }
 }

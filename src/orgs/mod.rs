@@ -11,6 +11,7 @@ pub mod document;
 pub mod files;
 pub mod json;
 pub mod source;
+pub mod test_send;
 pub mod validate;
 
 pub use diff::{Change, diff, pending_changes};

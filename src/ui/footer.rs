@@ -10,7 +10,7 @@ use ratatui::widgets::Paragraph;
 
 use super::keymap::{self, Group, KEYMAP};
 use super::sanitize::{fit, width};
-use super::state::{AppState, Level, Mode};
+use super::state::{AppState, Level, Mode, View};
 use super::theme::Theme;
 
 pub(crate) fn render(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rect) {
@@ -38,6 +38,23 @@ pub(crate) fn render(state: &AppState, theme: &Theme, frame: &mut Frame, area: R
                 Span::styled(suggestion, Style::new().fg(theme.muted)),
             ])
         }
+        // The field editor's own line is in the form; the footer says how to leave it (a
+        // flash, e.g. why Enter was refused, goes first).
+        Mode::Normal if editing(state) && state.flash().is_none() => {
+            let key = Style::new().fg(theme.key_hint).add_modifier(Modifier::BOLD);
+            let desc = Style::new().fg(theme.muted);
+            Line::from(vec![
+                Span::raw(" "),
+                Span::styled("<Enter>", key),
+                Span::styled(" keep the value  ", desc),
+                Span::styled("<Esc>", key),
+                Span::styled(" cancel  ", desc),
+                Span::styled("<Ctrl-U>", key),
+                Span::styled(" clear  ", desc),
+                Span::styled("<Backspace>", key),
+                Span::styled(" delete", desc),
+            ])
+        }
         Mode::Normal => match state.flash() {
             Some(f) => {
                 let style = match f.level {
@@ -51,6 +68,10 @@ pub(crate) fn render(state: &AppState, theme: &Theme, frame: &mut Frame, area: R
         },
     };
     frame.render_widget(Paragraph::new(line), area);
+}
+
+fn editing(state: &AppState) -> bool {
+    matches!(state.view(), View::Orgs | View::OrgForm) && state.orgs().editor().is_some()
 }
 
 /// The rest of the first completion, shown greyed after the input (k9s style).

@@ -51,13 +51,15 @@ fn sections(view: ViewKind) -> Vec<Vec<Item>> {
 }
 
 /// Sections into columns of `rows`: a section moves to the next column rather than leave its
-/// heading alone at the bottom; one taller than a column continues in the next.
-fn flow(sections: Vec<Vec<Item>>, rows: usize) -> Vec<Vec<Item>> {
+/// heading alone at the bottom; with `whole`, one that fits a column is never split. One
+/// taller than a column continues in the next.
+fn flow(sections: Vec<Vec<Item>>, rows: usize, whole: bool) -> Vec<Vec<Item>> {
     let rows = rows.max(2);
     let mut cols: Vec<Vec<Item>> = vec![Vec::new()];
     for section in sections {
         let used = cols.last().map_or(0, Vec::len);
-        if used > 0 && used + 2 > rows {
+        let split = whole && used + section.len() > rows && section.len() <= rows;
+        if used > 0 && (used + 2 > rows || split) {
             cols.push(Vec::new());
         }
         for item in section {
@@ -88,7 +90,15 @@ pub(crate) fn render(view: ViewKind, theme: &Theme, frame: &mut Frame, area: Rec
     if inner.height == 0 || inner.width == 0 {
         return;
     }
-    let cols = flow(sections(view), usize::from(inner.height));
+    // Whole sections read better, unless keeping them whole costs a column (narrower text).
+    let rows = usize::from(inner.height);
+    let whole = flow(sections(view), rows, true);
+    let split = flow(sections(view), rows, false);
+    let cols = if whole.len() <= split.len() {
+        whole
+    } else {
+        split
+    };
     let col_w = inner.width / cols.len().max(1) as u16;
     let key_w = cols
         .iter()

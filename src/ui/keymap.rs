@@ -14,19 +14,37 @@ pub enum ViewKind {
     /// One notification with its exact request.
     Notification,
     Templates,
+    /// Events received on `[intake]`.
+    Events,
+    /// One received event with its payload.
+    Event,
+    /// The organisations (list focused).
+    Orgs,
+    /// The event form of the selected organisation.
+    OrgForm,
     /// A small list over the view (test channel, sample data).
     Picker,
+    /// A yes/no question over the Orgs view (save, reload).
+    Confirm,
+    /// A save refused because the document changed at the source.
+    Conflict,
     Help,
 }
 
 impl ViewKind {
-    pub const ALL: [ViewKind; 7] = [
+    pub const ALL: [ViewKind; 13] = [
         ViewKind::Quotas,
         ViewKind::Detail,
         ViewKind::Notifications,
         ViewKind::Notification,
         ViewKind::Templates,
+        ViewKind::Events,
+        ViewKind::Event,
+        ViewKind::Orgs,
+        ViewKind::OrgForm,
         ViewKind::Picker,
+        ViewKind::Confirm,
+        ViewKind::Conflict,
         ViewKind::Help,
     ];
 }
@@ -83,8 +101,23 @@ pub enum Action {
     OpenExternal,
     /// Notifications: a failed or dead row back to pending.
     Resend,
-    /// Notifications: the channel picker for a test notification.
+    /// Notifications: the channel picker for a test notification; Orgs: a test of the event.
     TestSend,
+    /// Orgs form: the previous / next field of the event.
+    Left,
+    Right,
+    /// Orgs form: edit the field (the redis flag toggles).
+    Edit,
+    /// Orgs form: the field back to its loaded value.
+    Revert,
+    /// Orgs: review the pending changes, then save.
+    Save,
+    /// Orgs: load the organisations again (pending changes are dropped, after a question).
+    Reload,
+    /// Orgs form: the event's webhook to this tykwatch's intake.
+    PointIntake,
+    /// Answers yes to the question shown.
+    Yes,
 }
 
 /// Sections of the help screen.
@@ -177,6 +210,8 @@ impl Key {
             KeyCode::Char(c) => c.to_string(),
             KeyCode::Up => "↑".into(),
             KeyCode::Down => "↓".into(),
+            KeyCode::Left => "←".into(),
+            KeyCode::Right => "→".into(),
             KeyCode::PageUp => "PgUp".into(),
             KeyCode::PageDown => "PgDn".into(),
             KeyCode::Home => "Home".into(),
@@ -216,13 +251,17 @@ impl Binding {
 
 use ViewKind as V;
 
-/// Every view but the picker, whose keys are its own.
+/// Every view but the dialogs (picker, question, conflict), whose keys are their own.
 const ALL: &[ViewKind] = &[
     V::Quotas,
     V::Detail,
     V::Notifications,
     V::Notification,
     V::Templates,
+    V::Events,
+    V::Event,
+    V::Orgs,
+    V::OrgForm,
     V::Help,
 ];
 const BROWSE: &[ViewKind] = &[
@@ -231,15 +270,32 @@ const BROWSE: &[ViewKind] = &[
     V::Notifications,
     V::Notification,
     V::Templates,
+    V::Events,
+    V::Event,
+    V::Orgs,
+    V::OrgForm,
 ];
 const QUOTAS: &[ViewKind] = &[V::Quotas];
-const TABLES: &[ViewKind] = &[V::Quotas, V::Notifications];
+const TABLES: &[ViewKind] = &[V::Quotas, V::Notifications, V::Events, V::Orgs];
 const NOTIFY: &[ViewKind] = &[V::Notifications, V::Notification];
 const TEMPLATES: &[ViewKind] = &[V::Templates];
+const ORGS: &[ViewKind] = &[V::Orgs, V::OrgForm];
+const FORM: &[ViewKind] = &[V::OrgForm];
 const PICKER: &[ViewKind] = &[V::Picker];
-const BACK: &[ViewKind] = &[V::Detail, V::Notification, V::Help];
+const CONFIRM: &[ViewKind] = &[V::Confirm];
+const CONFLICT: &[ViewKind] = &[V::Conflict];
+const BACK: &[ViewKind] = &[V::Detail, V::Notification, V::Event, V::OrgForm, V::Help];
 /// Lists and scrolled panes: the Quotas detail steps through quotas instead.
-const PAGED: &[ViewKind] = &[V::Quotas, V::Notifications, V::Notification, V::Templates];
+const PAGED: &[ViewKind] = &[
+    V::Quotas,
+    V::Notifications,
+    V::Notification,
+    V::Templates,
+    V::Events,
+    V::Event,
+    V::Orgs,
+    V::OrgForm,
+];
 
 macro_rules! bind {
     ($group:ident, [$($key:expr),+], $action:expr, $views:expr, $desc:literal $(, hint $hint:literal)?) => {
@@ -269,6 +325,22 @@ pub static KEYMAP: &[Binding] = &[
         "detail (exact request)",
         hint "detail"
     ),
+    bind!(
+        General,
+        [code(KeyCode::Enter)],
+        Action::Open,
+        &[V::Events],
+        "detail (payload)",
+        hint "detail"
+    ),
+    bind!(
+        General,
+        [code(KeyCode::Enter)],
+        Action::Open,
+        &[V::Orgs],
+        "edit event settings",
+        hint "edit"
+    ),
     bind!(General, [code(KeyCode::Enter)], Action::Open, PICKER, "choose", hint "choose"),
     bind!(
         General,
@@ -286,6 +358,24 @@ pub static KEYMAP: &[Binding] = &[
     ),
     bind!(General, [code(KeyCode::Esc)], Action::Back, BACK, "back", hint "back"),
     bind!(General, [code(KeyCode::Esc)], Action::Back, PICKER, "close", hint "close"),
+    bind!(General, [ch('y')], Action::Yes, CONFIRM, "yes", hint "yes"),
+    bind!(General, [ch('n'), code(KeyCode::Esc)], Action::Back, CONFIRM, "no", hint "no"),
+    bind!(
+        General,
+        [ch('r')],
+        Action::Reload,
+        CONFLICT,
+        "reload (drops your changes)",
+        hint "reload"
+    ),
+    bind!(
+        General,
+        [code(KeyCode::Esc)],
+        Action::Back,
+        CONFLICT,
+        "cancel (keeps your changes, unsaved)",
+        hint "cancel"
+    ),
     bind!(
         General,
         [ch('r'), ctrl('r')],
@@ -294,12 +384,18 @@ pub static KEYMAP: &[Binding] = &[
         "poll now",
         hint "poll"
     ),
-    // `r` resends in the Notifications views.
+    // `r` resends in the Notifications views and reloads in the Orgs views.
     bind!(
         General,
         [ctrl('r')],
         Action::PollNow,
-        &[V::Notifications, V::Notification, V::Templates],
+        &[
+            V::Notifications,
+            V::Notification,
+            V::Templates,
+            V::Events,
+            V::Event
+        ],
         "poll now"
     ),
     bind!(General, [ch('q'), ctrl('c')], Action::Quit, ALL, "quit", hint "quit"),
@@ -321,29 +417,57 @@ pub static KEYMAP: &[Binding] = &[
         Navigation,
         [ch('k'), code(KeyCode::Up)],
         Action::Up,
-        &[V::Notifications, V::Picker],
+        &[V::Notifications, V::Events, V::Orgs, V::Picker],
         "up"
     ),
     bind!(
         Navigation,
         [ch('j'), code(KeyCode::Down)],
         Action::Down,
-        &[V::Notifications, V::Picker],
+        &[V::Notifications, V::Events, V::Orgs, V::Picker],
         "down"
     ),
     bind!(
         Navigation,
         [ch('k'), code(KeyCode::Up)],
         Action::Up,
-        &[V::Notification],
+        &[V::Notification, V::Event],
         "scroll up"
     ),
     bind!(
         Navigation,
         [ch('j'), code(KeyCode::Down)],
         Action::Down,
-        &[V::Notification],
+        &[V::Notification, V::Event],
         "scroll down"
+    ),
+    bind!(
+        Navigation,
+        [ch('k'), code(KeyCode::Up)],
+        Action::Up,
+        FORM,
+        "previous event"
+    ),
+    bind!(
+        Navigation,
+        [ch('j'), code(KeyCode::Down)],
+        Action::Down,
+        FORM,
+        "next event"
+    ),
+    bind!(
+        Navigation,
+        [ch('h'), code(KeyCode::Left)],
+        Action::Left,
+        FORM,
+        "previous field"
+    ),
+    bind!(
+        Navigation,
+        [ch('l'), code(KeyCode::Right)],
+        Action::Right,
+        FORM,
+        "next field"
     ),
     bind!(
         Navigation,
@@ -396,6 +520,14 @@ pub static KEYMAP: &[Binding] = &[
         hint "focus"
     ),
     bind!(
+        Navigation,
+        [code(KeyCode::Tab), code(KeyCode::BackTab)],
+        Action::FocusNext,
+        ORGS,
+        "focus: orgs ↔ form",
+        hint "focus"
+    ),
+    bind!(
         Actions,
         [ch('r')],
         Action::Resend,
@@ -410,6 +542,53 @@ pub static KEYMAP: &[Binding] = &[
         &[V::Notifications],
         "send a test notification",
         hint "test"
+    ),
+    bind!(
+        Actions,
+        [code(KeyCode::Enter)],
+        Action::Edit,
+        FORM,
+        "edit (redis: toggle)",
+        hint "edit"
+    ),
+    bind!(
+        Actions,
+        [ch('s')],
+        Action::Save,
+        ORGS,
+        "review changes, save",
+        hint "save"
+    ),
+    bind!(
+        Actions,
+        [ch('u')],
+        Action::Revert,
+        FORM,
+        "undo the field's edit"
+    ),
+    bind!(
+        Actions,
+        [ch('t')],
+        Action::TestSend,
+        FORM,
+        "test: sample event+mail",
+        hint "test"
+    ),
+    bind!(
+        Actions,
+        [ch('w')],
+        Action::PointIntake,
+        FORM,
+        "webhook → our intake",
+        hint "intake"
+    ),
+    bind!(
+        Actions,
+        [ch('r'), ctrl('r')],
+        Action::Reload,
+        ORGS,
+        "reload from the source",
+        hint "reload"
     ),
     bind!(
         Actions,

@@ -13,10 +13,12 @@ pub mod terminal;
 pub mod theme;
 
 mod detail;
+mod events;
 mod footer;
 mod header;
 mod help;
 mod notifications;
+mod orgs;
 mod picker;
 mod preview;
 mod quotas;

@@ -5,6 +5,7 @@
 //! │ outage banner (only while the gateway fails)     │   header.rs
 //! ├ body: quotas table | quota detail | help ────────┤   quotas.rs, detail.rs, help.rs,
 //! │       notifications | templates preview          │   notifications.rs, preview.rs
+//! │       events | orgs (+ save / conflict dialogs)  │   events.rs, orgs.rs
 //! │       (a picker may sit over the body)           │   picker.rs
 //! └ footer: filter/command line, flash, key hints ───┘   footer.rs
 //! ```
@@ -17,7 +18,7 @@ use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use super::state::{AppState, View};
 use super::theme::Theme;
-use super::{detail, footer, header, help, notifications, picker, preview, quotas};
+use super::{detail, events, footer, header, help, notifications, orgs, picker, preview, quotas};
 
 /// Below this the layout cannot hold a useful table; a message is shown instead.
 pub const MIN_WIDTH: u16 = 40;
@@ -86,6 +87,26 @@ pub(crate) fn templates_geometry(state: &AppState) -> TemplatesGeometry {
     }
 }
 
+/// Rows the Orgs view's list and event form show (for paging and keeping cursors visible).
+pub(crate) struct OrgsGeometry {
+    pub list_rows: usize,
+    pub form_rows: usize,
+}
+
+pub(crate) fn orgs_geometry(state: &AppState) -> OrgsGeometry {
+    let l = orgs::layout(body_area(state), state.orgs().order().len());
+    OrgsGeometry {
+        list_rows: orgs::list_rows(&l),
+        form_rows: orgs::form_rows(&l),
+    }
+}
+
+/// (rows, width) of the event detail's payload pane.
+pub(crate) fn event_payload_pane(state: &AppState) -> (usize, usize) {
+    let r = events::payload_inner(body_area(state));
+    (usize::from(r.height), usize::from(r.width))
+}
+
 /// (rows, width) of the notification detail's request pane.
 pub(crate) fn request_pane(state: &AppState) -> (usize, usize) {
     let item = match state.view() {
@@ -118,6 +139,9 @@ pub fn render(state: &AppState, theme: &Theme, frame: &mut Frame) {
         View::Notifications => notifications::render_list(state, theme, frame, r.body),
         View::Notification(k) => notifications::render_detail(state, theme, frame, r.body, k),
         View::Templates => preview::render(state, theme, frame, r.body),
+        View::Events => events::render_list(state, theme, frame, r.body),
+        View::Event(id) => events::render_detail(state, theme, frame, r.body, *id),
+        View::Orgs | View::OrgForm => orgs::render(state, theme, frame, r.body),
         View::Help(from) => help::render(from.kind(), theme, frame, r.body),
     }
     if let Some(p) = state.picker() {

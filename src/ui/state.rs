@@ -1,7 +1,7 @@
 //! The console's state. It changes only through `apply_engine` (what the engine reports),
 //! `apply_ui` (what the terminal loop's own helpers report: template files changed, the browser
-//! opened), `handle_key` (what the user types), `tick` (time passing) and `resize`; rendering
-//! reads it.
+//! opened, the organisation task answered), `handle_key` (what the user types), `tick` (time
+//! passing) and `resize`; rendering reads it. I/O is asked for, never done: `UiAction`s.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -21,14 +21,21 @@ use crate::quota::poller::SweepOutcome;
 use crate::templates::watch::Changed;
 use crate::tyk::session::Hello;
 
+mod events;
 mod notifications;
+mod orgs;
 mod templates;
 
+pub use events::{EventsPane, MAX_EVENTS, pretty_payload};
 pub use notifications::{InspectState, Notifications, resendable};
+pub use orgs::{
+    Confirm, ConflictView, Editor, FIELDS, Listing, OrgReply, OrgRequest, OrgsPane, SaveError,
+    configured,
+};
 pub use templates::{Body, Focus, Preview, RawLine, TemplatesPane};
 
 /// What the state asks of the loop around it (which does the I/O).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum UiAction {
     Quit,
     /// Ask the engine for a sweep now.
@@ -41,10 +48,12 @@ pub enum UiAction {
         name: String,
         html: String,
     },
+    /// For the task that owns the organisation source; it answers with `UiEvent::Org`.
+    Org(OrgRequest),
 }
 
 /// What the terminal loop's helpers report back.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum UiEvent {
     /// Files in the user template directory changed (from the watcher).
     TemplatesChanged(Changed),
@@ -55,6 +64,8 @@ pub enum UiEvent {
         request: NotifyRequest,
         reason: String,
     },
+    /// The organisation task answered.
+    Org(OrgReply),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +77,13 @@ pub enum View {
     /// One notification, pinned to its idempotency key.
     Notification(String),
     Templates,
+    Events,
+    /// One received event, pinned to its row id.
+    Event(i64),
+    /// The organisations, the list focused.
+    Orgs,
+    /// The event form of the selected organisation.
+    OrgForm,
     /// Help, opened from the view it returns to.
     Help(Box<View>),
 }
@@ -78,6 +96,10 @@ impl View {
             View::Notifications => ViewKind::Notifications,
             View::Notification(_) => ViewKind::Notification,
             View::Templates => ViewKind::Templates,
+            View::Events => ViewKind::Events,
+            View::Event(_) => ViewKind::Event,
+            View::Orgs => ViewKind::Orgs,
+            View::OrgForm => ViewKind::OrgForm,
             View::Help(_) => ViewKind::Help,
         }
     }
@@ -198,7 +220,12 @@ pub struct AppState {
     fired: HashMap<QuotaId, FiredMark>,
     templates: TemplatesPane,
     picker: Option<Picker>,
+    events: EventsPane,
+    orgs: OrgsPane,
 }
+
+/// Shown in the Orgs view when there is no organisation source.
+pub const NO_ORG_SOURCE: &str = "no organisation source: set [dashboard] url (and admin_secret, or TYK_DB_ADMIN_SECRET) to edit organisations on a Tyk Dashboard, or [orgs] dir for offline organisation files; `tykwatch --demo` shows the demo Dashboard";
 
 impl AppState {
     pub fn new(opts: &ConsoleOptions, now_ms: UnixMs) -> AppState {
@@ -244,6 +271,16 @@ impl AppState {
                 opts.email_to.clone(),
             ),
             picker: None,
+            events: EventsPane::new(now_ms),
+            orgs: OrgsPane::new(
+                match (&opts.orgs, &opts.orgs_error) {
+                    (Some(src), _) => Ok(src.label()),
+                    (None, Some(e)) => Err(e.clone()),
+                    (None, None) => Err(NO_ORG_SOURCE.to_string()),
+                },
+                opts.intake_url.clone(),
+                opts.intake_secret,
+            ),
         }
     }
 
@@ -332,10 +369,23 @@ impl AppState {
     pub fn picker(&self) -> Option<&Picker> {
         self.picker.as_ref()
     }
-    /// The keymap view keys are looked up in: the picker's while it is open.
+    pub fn events(&self) -> &EventsPane {
+        &self.events
+    }
+    pub fn orgs(&self) -> &OrgsPane {
+        &self.orgs
+    }
+    fn on_orgs(&self) -> bool {
+        matches!(self.view, View::Orgs | View::OrgForm)
+    }
+    /// The keymap view keys are looked up in: the open dialog's, else the view's.
     pub fn key_view(&self) -> ViewKind {
         if self.picker.is_some() {
             ViewKind::Picker
+        } else if self.on_orgs() && self.orgs.conflict().is_some() {
+            ViewKind::Conflict
+        } else if self.on_orgs() && self.orgs.confirm().is_some() {
+            ViewKind::Confirm
         } else {
             self.view.kind()
         }
@@ -344,6 +394,8 @@ impl AppState {
     pub fn view_filter(&self) -> &Filter {
         match self.view.kind() {
             ViewKind::Notifications | ViewKind::Notification => self.notifications.filter(),
+            ViewKind::Events | ViewKind::Event => self.events.filter(),
+            ViewKind::Orgs | ViewKind::OrgForm => self.orgs.filter(),
             _ => &self.filter,
         }
     }
@@ -364,7 +416,10 @@ impl AppState {
         self.scroll_into_view();
         let rows = self.table_rows();
         self.notifications.clamp(rows);
+        self.events.clamp(rows);
         self.refresh_templates();
+        self.refresh_events();
+        self.refresh_orgs();
     }
 
     /// Where the user template directory is watched, or why it is not (shown in the view).
@@ -392,6 +447,7 @@ impl AppState {
                 }
                 self.flash_msg(Level::Warn, reason);
             }
+            UiEvent::Org(reply) => self.org_reply(reply),
         }
         self.refresh();
     }
@@ -420,8 +476,10 @@ impl AppState {
                 let level = if error { Level::Error } else { Level::Info };
                 self.flash_msg(level, text);
             }
-            // The Events view keeps these (not yet built).
-            EngineEvent::Received(_) => {}
+            EngineEvent::Received(rows) => {
+                let n = self.table_rows();
+                self.events.ingest(rows, n);
+            }
         }
         self.refresh();
     }
@@ -507,6 +565,8 @@ impl AppState {
         }
         self.refresh_siblings();
         self.refresh_templates();
+        self.refresh_events();
+        self.refresh_orgs();
     }
 
     /// The template preview is rendered here, on a change, never while drawing.
@@ -599,10 +659,17 @@ impl AppState {
                 None
             }
             Mode::Command(_) => self.command_key(key),
-            Mode::Normal if self.picker.is_some() => {
-                keymap::lookup(ViewKind::Picker, &key).and_then(|a| self.picker_action(a))
+            // The field editor takes every key (a URL may contain `q`, `/` or digits).
+            Mode::Normal if self.on_orgs() && self.orgs.editor().is_some() => self.editor_key(key),
+            Mode::Normal => {
+                let view = self.key_view();
+                keymap::lookup(view, &key).and_then(|a| match view {
+                    ViewKind::Picker => self.picker_action(a),
+                    ViewKind::Confirm => self.confirm_action(a),
+                    ViewKind::Conflict => self.conflict_action(a),
+                    _ => self.perform(a),
+                })
             }
-            Mode::Normal => keymap::lookup(self.view.kind(), &key).and_then(|a| self.perform(a)),
         };
         self.refresh();
         out
@@ -652,10 +719,22 @@ impl AppState {
     }
 
     fn set_filter(&mut self, f: Filter) {
-        if matches!(self.view, View::Notifications | View::Notification(_)) {
-            let rows = self.table_rows();
-            self.notifications.set_filter(f, rows);
-            return;
+        let rows = self.table_rows();
+        match self.view {
+            View::Notifications | View::Notification(_) => {
+                self.notifications.set_filter(f, rows);
+                return;
+            }
+            View::Events | View::Event(_) => {
+                self.events.set_filter(f, rows);
+                return;
+            }
+            View::Orgs | View::OrgForm => {
+                let g = super::render::orgs_geometry(self);
+                self.orgs.set_filter(f, g.list_rows);
+                return;
+            }
+            _ => {}
         }
         if f != self.filter {
             self.filter = f;
@@ -697,7 +776,17 @@ impl AppState {
         match keymap::command(line) {
             Some(CommandKind::Quit) => Some(UiAction::Quit),
             Some(CommandKind::Help) => self.perform(Action::Help),
-            Some(CommandKind::Goto(s)) => self.perform(Action::Goto(s)),
+            Some(CommandKind::Goto(s)) => {
+                let out = self.perform(Action::Goto(s));
+                // `:orgs acme`, `:events /key_request` (k9s): the rest filters the view.
+                let rest: Vec<&str> = line.split_whitespace().skip(1).collect();
+                let arg = rest.join(" ");
+                let arg = arg.trim_start_matches('/');
+                if !arg.is_empty() && s != Screen::Templates {
+                    self.set_filter(Filter::parse(arg));
+                }
+                out
+            }
             None => {
                 let word = line.split_whitespace().next().unwrap_or_default();
                 let shown = super::sanitize::fit(word, 40);
@@ -722,6 +811,16 @@ impl AppState {
                     return out;
                 }
             }
+            View::Events | View::Event(_) => {
+                if let Some(out) = self.events_action(action) {
+                    return out;
+                }
+            }
+            View::Orgs | View::OrgForm => {
+                if let Some(out) = self.orgs_action(action) {
+                    return out;
+                }
+            }
             _ => {}
         }
         match action {
@@ -741,9 +840,13 @@ impl AppState {
                 View::Detail(_) => self.view = View::Quotas,
                 View::Quotas => self.set_filter(Filter::default()),
                 // Handled by their own views above.
-                other @ (View::Notifications | View::Notification(_) | View::Templates) => {
-                    self.view = other
-                }
+                other @ (View::Notifications
+                | View::Notification(_)
+                | View::Templates
+                | View::Events
+                | View::Event(_)
+                | View::Orgs
+                | View::OrgForm) => self.view = other,
             },
             Action::Filter => self.mode = Mode::Filter(self.view_filter().text().to_string()),
             Action::Command => self.mode = Mode::Command(String::new()),
@@ -765,10 +868,15 @@ impl AppState {
             Action::Goto(Screen::Quotas) => self.view = View::Quotas,
             Action::Goto(Screen::Notifications) => self.view = View::Notifications,
             Action::Goto(Screen::Templates) => self.view = View::Templates,
-            Action::Goto(s) => {
-                self.flash_msg(Level::Warn, format!(":{} is not available yet", s.name()));
+            Action::Goto(Screen::Events) => self.view = View::Events,
+            Action::Goto(Screen::Orgs) => {
+                self.view = View::Orgs;
+                // The first visit loads the list; later ones show what was loaded (r reloads).
+                if self.orgs.needs_list() {
+                    return self.orgs.request_list().map(UiAction::Org);
+                }
             }
-            // Bound only in the views handled above.
+            // Bound only in the views and dialogs handled above.
             Action::FocusNext
             | Action::PrevSample
             | Action::NextSample
@@ -777,7 +885,15 @@ impl AppState {
             | Action::ToggleRaw
             | Action::OpenExternal
             | Action::Resend
-            | Action::TestSend => {}
+            | Action::TestSend
+            | Action::Left
+            | Action::Right
+            | Action::Edit
+            | Action::Revert
+            | Action::Save
+            | Action::Reload
+            | Action::PointIntake
+            | Action::Yes => {}
         }
         None
     }
@@ -1077,3 +1193,5 @@ impl AppState {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod views_tests;

@@ -1,6 +1,7 @@
 //! The terminal loop: crossterm events, engine events, the loop's own helpers (template
-//! watcher, browser opener) and a 4 Hz tick feed the state; the screen is drawn after each
-//! batch. Nothing here awaits the network or a child process.
+//! watcher, browser opener, the organisation task) and a 4 Hz tick feed the state; the screen
+//! is drawn after each batch. Nothing here awaits the network or a child process: organisation
+//! loads, saves and test sends run on a task of their own and answer as `UiEvent::Org`.
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -16,10 +17,13 @@ use tokio::sync::mpsc::error::{TryRecvError, TrySendError};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use super::render::render;
-use super::state::{AppState, UiAction, UiEvent};
+use super::state::{AppState, Listing, OrgReply, OrgRequest, SaveError, UiAction, UiEvent};
 use super::theme::Theme;
 use crate::clock::Clock;
 use crate::engine::{Command, EngineHandle};
+use crate::notify::email::EmailSetup;
+use crate::orgs::OrgSource;
+use crate::orgs::test_send::TestSender;
 use crate::quota::board::BoardSettings;
 use crate::templates::watch::Watcher;
 
@@ -40,6 +44,18 @@ pub struct ConsoleOptions {
     pub email_from: String,
     /// The recipients it shows (`notify.email_to`).
     pub email_to: Vec<String>,
+    /// Where the Orgs view loads and saves organisations; `None`: the view says how to set
+    /// one up (or shows `orgs_error`).
+    pub orgs: Option<OrgSource>,
+    /// Why the configured organisation source cannot be used (e.g. no admin secret).
+    pub orgs_error: Option<String>,
+    /// `http://<[intake] listen>/events`: what an event's webhook can point at. `None`: no
+    /// intake listener.
+    pub intake_url: Option<String>,
+    /// `[intake] secret` is set (the Dashboard cannot send it, so the Orgs view warns).
+    pub intake_secret: bool,
+    /// How the Orgs view's test e-mails are sent (the notifications' setup); `None`: refused.
+    pub org_email: Option<EmailSetup>,
 }
 
 const TICK: Duration = Duration::from_millis(250);
@@ -58,6 +74,10 @@ pub async fn run_console(
     let (ui_tx, mut ui_rx) = unbounded_channel();
     // Dropped (and stopped) when the console returns.
     let _watcher = watch_templates(&opts, &ui_tx, &mut state);
+    let orgs = opts
+        .orgs
+        .clone()
+        .map(|source| OrgTask::spawn(source, opts.org_email.clone(), clock.clone(), ui_tx.clone()));
     let mut terminal = match ratatui::try_init() {
         Ok(t) => t,
         Err(e) => {
@@ -73,6 +93,7 @@ pub async fn run_console(
             engine: &mut engine,
             ui_tx: &ui_tx,
             ui_rx: &mut ui_rx,
+            orgs: orgs.as_ref(),
         },
         &mut state,
         &theme,
@@ -84,6 +105,9 @@ pub async fn run_console(
     let _ = terminal.show_cursor();
     drop(terminal);
     ratatui::restore();
+    if let Some(o) = orgs {
+        o.stop();
+    }
     shutdown(engine).await;
     result
 }
@@ -127,6 +151,97 @@ struct Channels<'a> {
     engine: &'a mut EngineHandle,
     ui_tx: &'a UnboundedSender<UiEvent>,
     ui_rx: &'a mut UnboundedReceiver<UiEvent>,
+    orgs: Option<&'a OrgTask>,
+}
+
+/// The task that owns the organisation source: loads and saves run one after another (a
+/// reload queued behind a save sees what the save stored); test sends run beside them, since a
+/// hanging webhook must not hold up a save.
+struct OrgTask {
+    requests: UnboundedSender<OrgRequest>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// How long a test send waits for a webhook or a mail server.
+const TEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl OrgTask {
+    fn spawn(
+        source: OrgSource,
+        email: Option<EmailSetup>,
+        clock: Arc<dyn Clock>,
+        ui_tx: UnboundedSender<UiEvent>,
+    ) -> OrgTask {
+        let (requests, mut rx) = unbounded_channel::<OrgRequest>();
+        let task = tokio::spawn(async move {
+            let tester = TestSender::new(email, TEST_TIMEOUT);
+            let mut tests = tokio::task::JoinSet::new();
+            while let Some(req) = rx.recv().await {
+                let reply = match req {
+                    OrgRequest::List => OrgReply::Listed(
+                        source
+                            .list()
+                            .await
+                            .map(|l| Listing {
+                                orgs: l.orgs,
+                                warnings: l.warnings,
+                            })
+                            .map_err(|e| e.to_string()),
+                    ),
+                    OrgRequest::Save { original, edited } => {
+                        let id = original.id().to_string();
+                        let result = source.save(&original, &edited).await.map_err(|e| match e {
+                            crate::orgs::OrgError::Conflict(c) => SaveError::Conflict(c),
+                            e => SaveError::Failed(e.to_string()),
+                        });
+                        OrgReply::Saved { id, result }
+                    }
+                    OrgRequest::Test(target) => {
+                        let (tester, tx, now) = (tester.clone(), ui_tx.clone(), clock.now_ms());
+                        tests.spawn(async move {
+                            let reply = match tester {
+                                Ok(t) => {
+                                    let out = t.send(&target, now).await;
+                                    OrgReply::Tested {
+                                        event: target.event,
+                                        summary: out.summary(),
+                                        ok: out.ok(),
+                                    }
+                                }
+                                Err(e) => OrgReply::Tested {
+                                    event: target.event,
+                                    summary: e,
+                                    ok: false,
+                                },
+                            };
+                            let _ = tx.send(UiEvent::Org(reply));
+                        });
+                        // Finished tests are reaped so the set does not grow.
+                        while tests.try_join_next().is_some() {}
+                        continue;
+                    }
+                };
+                if ui_tx.send(UiEvent::Org(reply)).is_err() {
+                    break;
+                }
+            }
+            tests.abort_all();
+        });
+        OrgTask { requests, task }
+    }
+
+    fn send(&self, req: OrgRequest) -> Result<(), String> {
+        self.requests
+            .send(req)
+            .map_err(|_| "the organisation task has stopped".to_string())
+    }
+
+    /// Quitting does not wait for a Dashboard: a save in flight either reached it or not,
+    /// and the conflict check makes a retry safe.
+    fn stop(self) {
+        drop(self.requests);
+        self.task.abort();
+    }
 }
 
 async fn event_loop(
@@ -140,6 +255,7 @@ async fn event_loop(
         engine,
         ui_tx,
         ui_rx,
+        orgs,
     } = ch;
     let mut input = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
@@ -205,8 +321,33 @@ async fn event_loop(
                     state.apply_ui(UiEvent::Opened(Err(format!("cannot open: {e}"))));
                 }
             }
+            Some(UiAction::Org(req)) => {
+                let failed = match orgs {
+                    Some(o) => o.send(req.clone()).err(),
+                    None => Some("no organisation source is configured".to_string()),
+                };
+                if let Some(e) = failed {
+                    state.apply_ui(UiEvent::Org(not_done(req, e)));
+                }
+            }
             None => {}
         }
+    }
+}
+
+/// The answer to a request that could not reach the organisation task.
+fn not_done(req: OrgRequest, reason: String) -> OrgReply {
+    match req {
+        OrgRequest::List => OrgReply::Listed(Err(reason)),
+        OrgRequest::Save { original, .. } => OrgReply::Saved {
+            id: original.id().to_string(),
+            result: Err(SaveError::Failed(reason)),
+        },
+        OrgRequest::Test(t) => OrgReply::Tested {
+            event: t.event,
+            summary: reason,
+            ok: false,
+        },
     }
 }
 
