@@ -8,9 +8,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
-use crate::store::EventRow;
 use crate::notify::feed::{FiredMark, Inspection, NotifyRequest, OutboxSnapshot};
 use crate::quota::poller::{SweepOptions, SweepOutcome, poll_key, sweep};
+use crate::store::EventRow;
 use crate::tyk::gateway::Gateway;
 
 /// What the engine tells its consumers.

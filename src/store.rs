@@ -938,7 +938,7 @@ impl Store {
         let mut st = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let mut values: Vec<rusqlite::types::Value> = vec![now.into()];
         values.extend(except.iter().map(|c| c.clone().into()));
-        values.push((clamp_limit(limit) as i64).into());
+        values.push(clamp_limit(limit).into());
         let rows = st
             .query_and_then(rusqlite::params_from_iter(values), read_row)
             .map_err(|e| self.err(e))?;
