@@ -455,6 +455,7 @@ fn note(n: &Note, i: usize) -> NotificationItem {
         },
         usage_percentage: n.usage,
         event: n.event.into(),
+        payload: None,
     }
 }
 
@@ -830,6 +831,58 @@ fn templates_sample_picker_80x24() {
     open_template(&mut s, "quota_threshold", 80, 24);
     key(&mut s, KeyCode::Char('s'));
     insta::assert_snapshot!(draw(&mut s, 80, 24).backend());
+}
+
+/// The Templates view on `key_request_submitted` with the received events of the Events
+/// snapshots: the recorded key request is offered after the shipped sample.
+fn templates_with_events() -> AppState {
+    let mut s = templates_state(None);
+    s.apply_engine(EngineEvent::Received(received_events()));
+    s
+}
+
+#[test]
+fn templates_real_event_sample_120x40() {
+    let mut s = templates_with_events();
+    open_template(&mut s, "key_request_submitted", 120, 40);
+    key(&mut s, KeyCode::Char(']'));
+    let p = s.templates().preview().expect("preview");
+    let sample = p.sample.as_ref().expect("a sample");
+    assert_eq!(sample.id, "event:3");
+    assert_eq!(p.sample_pos, (2, 2));
+    // rendered from the recorded (masked) body, as the dispatcher renders its e-mail
+    assert_eq!(
+        p.subject.as_deref(),
+        Ok("[Tyk portal] Key request for frontend APIs from dev@dev.ca")
+    );
+    insta::assert_snapshot!(draw(&mut s, 120, 40).backend());
+}
+
+#[test]
+fn templates_real_sample_picker_80x24() {
+    let mut s = templates_with_events();
+    open_template(&mut s, "api_event", 80, 24);
+    key(&mut s, KeyCode::Char('s'));
+    insta::assert_snapshot!(draw(&mut s, 80, 24).backend());
+    // the hostile event: chosen, rendered, and drawn without a control character
+    for _ in 0..3 {
+        key(&mut s, KeyCode::Down);
+    }
+    key(&mut s, KeyCode::Enter);
+    let p = s.templates().preview().expect("preview");
+    assert_eq!(p.sample.as_ref().map(|c| c.id.as_str()), Some("event:5"));
+    assert!(
+        p.subject.as_ref().is_ok_and(|s| s.contains("Bell")),
+        "{:?}",
+        p.subject
+    );
+    for (w, h) in [(80, 24), (160, 48), (20, 5)] {
+        let screen = draw(&mut s, w, h).backend().to_string();
+        assert!(
+            w < 80 || screen.contains("event #5 api_event.deleted"),
+            "{screen}"
+        );
+    }
 }
 
 #[test]

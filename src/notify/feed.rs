@@ -2,6 +2,7 @@
 //! The console never reads the database: it shows the snapshots it is sent.
 
 use crate::clock::UnixMs;
+use crate::notify::plan::NotificationPayload;
 use crate::quota::QuotaId;
 use crate::store::{DisabledChannel, OutboxCounts, OutboxRow};
 
@@ -22,6 +23,10 @@ pub struct NotificationItem {
     pub usage_percentage: f64,
     /// `quota.threshold_crossed`, or `tykwatch.test` for a test notification.
     pub event: String,
+    /// A quota notification's payload with the raw key removed (`key: None`): what the
+    /// Templates view renders a real sample from. `None` for received events' rows and
+    /// payloads that could not be read.
+    pub payload: Option<NotificationPayload>,
 }
 
 /// The outbox as the Notifications view shows it.

@@ -505,8 +505,9 @@ fn developer_email(ev: &IntakeEvent) -> Vec<String> {
 }
 
 /// One outbox row of `ev` for `channel_id` (see `Store::enqueue` for the column choices).
-/// `failure` queues it `failed` with that reason.
-fn event_row(
+/// `failure` queues it `failed` with that reason. Public so the console's template preview
+/// builds a received event's e-mail payload exactly as routing does.
+pub fn event_row(
     ev: &IntakeEvent,
     channel_id: &str,
     recipients: Vec<String>,

@@ -53,7 +53,7 @@ pub(crate) fn render(p: &Picker, theme: &Theme, frame: &mut Frame, body: Rect) {
         .skip(offset)
         .take(visible)
         .map(|(i, it)| {
-            let id = fit(&it.id, iw.saturating_sub(2));
+            let id = fit(it.label.as_deref().unwrap_or(&it.id), iw.saturating_sub(2));
             let mut spans = vec![Span::raw(format!(" {id}"))];
             if let Some(note) = &it.note {
                 let room = iw.saturating_sub(width(&id) + 3);

@@ -231,7 +231,10 @@ fn head_lines(state: &AppState, theme: &Theme, p: &Preview, g: &Geometry) -> Vec
         Ok(s) => Span::styled(fit(s, vw), Style::new().add_modifier(Modifier::BOLD)),
         Err(e) => Span::styled(fit(&format!("✖ {e}"), vw), error),
     };
-    let to = if t.to().is_empty() {
+    let to = if let Some(to) = &p.to {
+        // A real notification's own recipients.
+        Span::raw(fit(&to.join(", "), vw))
+    } else if t.to().is_empty() {
         Span::styled(
             fit("(notify.email_to is empty)", vw),
             Style::new().fg(theme.muted),
@@ -241,13 +244,20 @@ fn head_lines(state: &AppState, theme: &Theme, p: &Preview, g: &Geometry) -> Vec
     };
     let sample = match &p.sample {
         Some(s) => {
+            // `quota_threshold (1/3) · path`, `event #42 key_request_event.submitted (4/4) ·
+            // 3m ago · summary`.
             let (i, n) = p.sample_pos;
-            let head = format!("{} ({i}/{n})", s.id);
+            let head = format!("{} ({i}/{n})", s.label);
             let rest = vw.saturating_sub(width(&head) + 3);
             let mut v = vec![Span::raw(fit(&head, vw))];
+            let detail = match s.age(state.now_ms()) {
+                Some(age) if s.detail.is_empty() => age,
+                Some(age) => format!("{age} · {}", s.detail),
+                None => s.detail.clone(),
+            };
             if rest > 4 {
                 v.push(Span::styled(
-                    format!(" · {}", fit(&s.display, rest)),
+                    format!(" · {}", fit(&detail, rest)),
                     Style::new().fg(theme.muted),
                 ));
             }

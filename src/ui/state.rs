@@ -32,7 +32,9 @@ pub use orgs::{
     Confirm, ConflictView, Editor, FIELDS, Listing, OrgReply, OrgRequest, OrgsPane, SaveError,
     configured,
 };
-pub use templates::{Body, Focus, Preview, RawLine, TemplatesPane};
+pub use templates::{
+    Body, Focus, Preview, REAL_SAMPLES, RawLine, SampleChoice, SampleSource, TemplatesPane,
+};
 
 /// What the state asks of the loop around it (which does the I/O).
 #[derive(Debug, Clone, PartialEq)]
@@ -115,8 +117,11 @@ pub enum PickerKind {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PickItem {
+    /// What choosing it hands back.
     pub id: String,
-    /// Shown after the id, muted (or in the warning colour when `warn`).
+    /// Shown instead of the id, when set.
+    pub label: Option<String>,
+    /// Shown after the label, muted (or in the warning colour when `warn`).
     pub note: Option<String>,
     pub warn: bool,
 }
@@ -269,6 +274,10 @@ impl AppState {
                 opts.config_dir.clone(),
                 opts.email_from.clone(),
                 opts.email_to.clone(),
+                opts.org_email
+                    .as_ref()
+                    .map(|e| e.backend.dashboard_hostname.clone())
+                    .unwrap_or_default(),
             ),
             picker: None,
             events: EventsPane::new(now_ms),
@@ -465,6 +474,7 @@ impl AppState {
             }
             EngineEvent::Outbox(snap) => {
                 let rows = self.table_rows();
+                self.templates.outbox(&snap.items);
                 self.notifications.ingest(*snap, rows);
             }
             // The complete set: a renewal removes a quota's mark.
@@ -478,6 +488,7 @@ impl AppState {
             }
             EngineEvent::Received(rows) => {
                 let n = self.table_rows();
+                self.templates.received(&rows);
                 self.events.ingest(rows, n);
             }
         }
@@ -579,7 +590,8 @@ impl AppState {
         if on_templates {
             self.templates.ensure_loaded();
             let g = super::render::templates_geometry(self);
-            self.templates.refresh(g.body_width, g.list_rows);
+            self.templates
+                .refresh(g.body_width, g.list_rows, self.now_ms);
         }
     }
 
@@ -1039,11 +1051,13 @@ impl AppState {
             .map(|c| match self.notifications.disabled(c) {
                 Some(d) => PickItem {
                     id: c.clone(),
+                    label: None,
                     note: Some(format!("disabled (410): {}", d.reason)),
                     warn: true,
                 },
                 None => PickItem {
                     id: c.clone(),
+                    label: None,
                     note: None,
                     warn: false,
                 },
@@ -1111,11 +1125,14 @@ impl AppState {
                     .iter()
                     .position(|s| Some(&s.id) == current.as_ref())
                     .unwrap_or(0);
+                // The files, then the real events or notifications, newest first.
+                let now = self.now_ms;
                 let items = samples
                     .into_iter()
                     .map(|s| PickItem {
+                        label: s.is_real().then(|| s.title(now)),
+                        note: Some(s.detail),
                         id: s.id,
-                        note: Some(s.display),
                         warn: false,
                     })
                     .collect();
@@ -1158,7 +1175,11 @@ impl AppState {
                 let p = self.picker.take()?;
                 let id = p.items.get(p.cursor)?.id.clone();
                 match p.kind {
-                    PickerKind::Sample => self.templates.choose_sample(id),
+                    PickerKind::Sample => {
+                        if !self.templates.choose_sample(&id) {
+                            self.flash_msg(Level::Warn, "that sample is no longer available");
+                        }
+                    }
                     PickerKind::TestChannel => {
                         let shown = super::sanitize::fit(&id, 60);
                         self.flash_msg(
@@ -1191,6 +1212,8 @@ impl AppState {
     }
 }
 
+#[cfg(test)]
+mod samples_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

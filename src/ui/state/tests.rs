@@ -383,6 +383,7 @@ fn item(
         api_id: String::new(),
         usage_percentage: 85.0,
         event: "quota.threshold_crossed".into(),
+        payload: None,
     }
 }
 
