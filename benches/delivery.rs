@@ -4,7 +4,9 @@
 //! - `detection_latency_poll`: a key's usage is pushed over a threshold on the demo gateway;
 //!   time until the receiver has the webhook, through the console's engine (poller → monitor →
 //!   outbox → dispatcher), poll interval 1 s (target p99 ≤ poll interval + 200 ms). The p50 /
-//!   p99 of all samples are printed after the criterion figures.
+//!   p99 of all samples are printed after the criterion figures;
+//! - `detection_latency_push`: the same with a 60 s poll and the gateway monitor's
+//!   `TriggerExceeded` posted to `[intake]` right after the usage changed (target ≤ 200 ms).
 //!
 //! `cargo bench --bench delivery`
 
@@ -20,7 +22,7 @@ use tykwatch::clock::{Clock, SystemClock};
 use tykwatch::config::{Config, Secret, WebhookConfig};
 use tykwatch::engine::{PollSettings, spawn_poller};
 use tykwatch::monitor::{Monitor, MonitorSettings};
-use tykwatch::notifier::{EventRouting, Notifier, spawn_console};
+use tykwatch::notifier::{EventRouting, Notifier, spawn_console, start_intake};
 use tykwatch::notify::dispatcher::{Dispatcher, DispatcherOptions};
 use tykwatch::notify::email::EmailSetup;
 use tykwatch::notify::plan::{Channels, plan_all};
@@ -152,7 +154,7 @@ fn deliver(c: &mut Criterion) {
 }
 
 /// Keys of the demo with a quota and usage below 50 %, and their quota max.
-async fn fresh_keys(gw: &Gateway) -> Vec<(String, i64, i64)> {
+async fn fresh_keys(gw: &Gateway) -> Vec<(String, String, i64, i64)> {
     let mut out = Vec::new();
     for k in gw.list_keys(None).await.expect("list keys") {
         if let Ok(s) = gw.get_key(&k).await {
@@ -161,8 +163,11 @@ async fn fresh_keys(gw: &Gateway) -> Vec<(String, i64, i64)> {
                 .access_rights
                 .values()
                 .any(|a| a.limit.as_ref().is_some_and(|l| !l.is_empty()));
-            if max > 100 && !s.is_inactive && !per_api && remaining * 2 > max {
-                out.push((k, max, remaining));
+            // A window that ends soon (or ended: Tyk renews lazily) would re-arm mid-measurement.
+            let now = SystemClock.now_secs();
+            let live = s.quota_renews > now + 600 && (s.expires <= 0 || s.expires > now + 600);
+            if max > 100 && !s.is_inactive && !per_api && live && remaining * 2 > max {
+                out.push((k, s.org_id.clone(), max, remaining));
             }
         }
     }
@@ -170,8 +175,21 @@ async fn fresh_keys(gw: &Gateway) -> Vec<(String, i64, i64)> {
 }
 
 fn latency(c: &mut Criterion) {
+    latency_case(c, false);
+    latency_case(c, true);
+}
+
+/// Poll path (`push` false): the next 1 s poll finds the crossing. Push path: the poll is a
+/// minute away and a gateway monitor's `TriggerExceeded` arrives on the intake right after the
+/// usage changed (target ≤ 200 ms).
+fn latency_case(c: &mut Criterion, push: bool) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let poll = Duration::from_secs(1);
+    let poll = Duration::from_secs(if push { 60 } else { 1 });
+    let name = if push {
+        "detection_latency_push"
+    } else {
+        "detection_latency_poll_1s"
+    };
     let mut g = c.benchmark_group("delivery");
     g.sample_size(30);
     g.sampling_mode(SamplingMode::Flat);
@@ -180,7 +198,7 @@ fn latency(c: &mut Criterion) {
     let all = Arc::new(Mutex::new(Vec::<Duration>::new()));
     let tmp = env!("CARGO_TARGET_TMPDIR");
     let dir = tempfile::tempdir_in(tmp).expect("tempdir");
-    let (demo, gw, keys, count, arrived, _engine) = rt.block_on(async {
+    let (demo, gw, keys, count, arrived, _engine, intake_url) = rt.block_on(async {
         let demo = DemoGateway::start(DemoOptions {
             extra_keys: 1_000,
             simulate: false,
@@ -200,6 +218,9 @@ fn latency(c: &mut Criterion) {
         let (url, count, arrived) = receiver().await;
         let mut config = webhook_config(&url);
         config.monitor.global_trigger_limits = vec![50.0];
+        if push {
+            config.intake.listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+        }
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let notifier = Notifier::open(dir.path(), &config, clock.clone()).expect("notifier");
         let d = Dispatcher::new(
@@ -220,8 +241,10 @@ fn latency(c: &mut Criterion) {
             },
             clock,
         );
+        let intake = start_intake(&config, dir.path()).await.expect("intake");
+        let intake_url = intake.as_ref().map(|i| format!("http://{}/events", i.addr));
         let routing = EventRouting::new(&config, None, notifier.store(), d.clone());
-        let mut engine = spawn_console(poller, notifier, d, None, routing);
+        let mut engine = spawn_console(poller, notifier, d, intake, routing);
         // Drain what the console would show; wait until the first crossings (keys already
         // over 50 %) were delivered so they do not count.
         let events = std::mem::replace(&mut engine.events, tokio::sync::mpsc::channel(1).1);
@@ -230,15 +253,16 @@ fn latency(c: &mut Criterion) {
             while events.recv().await.is_some() {}
         });
         tokio::time::sleep(Duration::from_secs(3)).await;
-        (demo, gw, keys, count, arrived, engine)
+        (demo, gw, keys, count, arrived, engine, intake_url)
     });
+    let http = reqwest::Client::new();
     let mut keys = keys.into_iter();
     let _ = &gw;
-    g.bench_function("detection_latency_poll_1s", |b| {
+    g.bench_function(name, |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
-                let Some((key, max, remaining)) = keys.next() else {
+                let Some((key, org, max, remaining)) = keys.next() else {
                     panic!("out of fresh demo keys: raise extra_keys");
                 };
                 // Random phase against the poll: usage crosses 50 % at a uniform point.
@@ -247,12 +271,20 @@ fn latency(c: &mut Criterion) {
                     .unwrap_or_default()
                     .subsec_nanos();
                 let phase = Duration::from_millis(u64::from(nanos % 1000));
+                let _ = &org;
                 rt.block_on(async {
                     tokio::time::sleep(phase).await;
                     let before = count.load(Ordering::SeqCst);
                     let need = remaining - max / 2 + 1;
                     let start = Instant::now();
                     demo.consume(&key, None, need);
+                    if let Some(url) = &intake_url {
+                        let body = format!(
+                            r#"{{"event":"TriggerExceeded","message":"Quota trigger reached","org":"{org}","key":"{key}","trigger_limit":"50"}}"#
+                        );
+                        let res = http.post(url).body(body).send().await.expect("post");
+                        assert_eq!(res.status(), 202);
+                    }
                     while count.load(Ordering::SeqCst) == before {
                         let _ =
                             tokio::time::timeout(Duration::from_secs(5), arrived.notified()).await;
@@ -272,7 +304,7 @@ fn latency(c: &mut Criterion) {
     if !v.is_empty() {
         let p = |q: f64| v[((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1];
         println!(
-            "detection latency over {} crossings (poll 1 s): p50 {:?}, p99 {:?}, max {:?}",
+            "{name} over {} crossings: p50 {:?}, p99 {:?}, max {:?}",
             v.len(),
             p(0.50),
             p(0.99),

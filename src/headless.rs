@@ -74,6 +74,11 @@ pub async fn run(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> Resul
         "data_dir": data_dir,
         "intake": intake.as_ref().map(|i| i.addr.to_string()),
     }));
+    // Every 30 s: route events the intake recorded but could not hand over (its queue was
+    // full), and report requests it refused since the last report.
+    let mut housekeeping = tokio::time::interval(Duration::from_secs(30));
+    housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut rejected = 0;
     let mut term = signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut int = signal(tokio::signal::unix::SignalKind::interrupt())?;
     loop {
@@ -109,18 +114,36 @@ pub async fn run(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> Resul
                     emit(json!({"event": "error", "message": format!("routing event: {e}")}));
                 });
             }
+            _ = housekeeping.tick() => {
+                let r = routing.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = r.catch_up().await {
+                        emit(json!({"event": "error", "message": format!("routing events: {e}")}));
+                    }
+                });
+                if let Some(i) = &intake {
+                    let now = i.stats.rejected();
+                    if now > rejected {
+                        emit(json!({"event": "intake_rejected", "count": now - rejected,
+                                    "total": now}));
+                        rejected = now;
+                    }
+                }
+            }
             _ = term.recv() => break,
             _ = int.recv() => break,
         }
     }
-    let _ = engine.commands.send(Command::Shutdown).await;
+    // Delivery first: in-flight sends are recorded or returned to the outbox (the next run
+    // delivers them). The poller is told without waiting on its (possibly full) queue.
+    let _ = stop_delivery.send(true);
+    let _ = engine.commands.try_send(Command::Shutdown);
+    drop(engine.events);
+    let _ = tokio::time::timeout(Duration::from_secs(10), delivery).await;
     if let Some(i) = intake {
         let _ = i.shutdown.shutdown().await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), engine.task).await;
-    // In-flight sends are returned to the outbox: the next run delivers them.
-    let _ = stop_delivery.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(10), delivery).await;
     emit(json!({"event": "stopped"}));
     Ok(())
 }

@@ -27,6 +27,8 @@ use crate::store::{EventRow, OutboxFilter, Store};
 
 /// How often the console's outbox snapshot is refreshed (it is only sent when it changed).
 const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
+/// Snapshot ticks between two catch-ups of unrouted events (30 s).
+const CATCH_UP_EVERY_TICKS: u64 = 30;
 /// Received events the console starts with.
 const RECENT_EVENTS: usize = 1000;
 
@@ -38,6 +40,9 @@ pub struct Notifier {
     clock: Arc<dyn Clock>,
     /// When this process saw each quota's latest crossing (the ledger does not keep ids).
     fired_at: HashMap<QuotaId, UnixMs>,
+    /// Held for the notifier's life: one process per data dir, or start-up recovery would put
+    /// another process's in-flight sends back to `pending` and both would send them.
+    _lock: std::fs::File,
 }
 
 fn lock(m: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
@@ -49,6 +54,25 @@ impl Notifier {
     /// the monitor from the ledger, so a restart never generates a crossing twice.
     pub fn open(data_dir: &Path, config: &Config, clock: Arc<dyn Clock>) -> Result<Self, String> {
         let store = Store::open_in(data_dir).map_err(|e| e.to_string())?;
+        let lock_path = data_dir.join("tykwatch.lock");
+        let lock_file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| format!("cannot open {}: {e}", lock_path.display()))?;
+        match lock_file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(format!(
+                    "another tykwatch (console or `tykwatch run`) is using the data dir {}; stop                      it, or give this one its own with --data-dir",
+                    data_dir.display()
+                ));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(format!("cannot lock {}: {e}", lock_path.display()));
+            }
+        }
         store.recover_inflight().map_err(|e| e.to_string())?;
         let mut monitor = Monitor::from_config(&config.monitor);
         let ledger = store
@@ -62,6 +86,7 @@ impl Notifier {
             channels: Channels::from_config(config),
             clock,
             fired_at: HashMap::new(),
+            _lock: lock_file,
         })
     }
 
@@ -211,7 +236,7 @@ impl EventRouting {
         let me = self.clone();
         tokio::spawn(async move {
             let rows = me.router.plan(&ev).await;
-            if let Err(e) = me.enqueue(rows).await {
+            if let Err(e) = me.settle(ev.id, rows).await {
                 report(e);
             }
         });
@@ -229,20 +254,26 @@ impl EventRouting {
                 .map_err(|e| e.to_string())?;
         let mut n = 0;
         for row in &pending {
-            n += self.enqueue(self.router.plan_row(row).await).await?;
+            n += self.settle(row.id, self.router.plan_row(row).await).await?;
         }
         Ok(n)
     }
 
-    async fn enqueue(&self, rows: Vec<crate::store::OutboxRow>) -> Result<usize, String> {
-        if rows.is_empty() {
-            return Ok(0);
-        }
+    /// Enqueues an event's rows, or marks it routed when it planned none.
+    async fn settle(&self, id: i64, rows: Vec<crate::store::OutboxRow>) -> Result<usize, String> {
         let store = self.store.clone();
-        let n = tokio::task::spawn_blocking(move || lock(&store).enqueue(&rows))
-            .await
-            .map_err(|e| format!("the store task failed: {e}"))?
-            .map_err(|e| e.to_string())?;
+        let now = SystemClock.now_ms();
+        let n = tokio::task::spawn_blocking(move || {
+            let mut s = lock(&store);
+            if rows.is_empty() {
+                s.mark_events_routed(&[id], now).map(|()| 0)
+            } else {
+                s.enqueue(&rows)
+            }
+        })
+        .await
+        .map_err(|e| format!("the store task failed: {e}"))?
+        .map_err(|e| e.to_string())?;
         if n > 0 {
             self.dispatcher.wake();
         }
@@ -288,9 +319,10 @@ pub fn event_row(ev: &IntakeEvent) -> EventRow {
     }
 }
 
-/// The list fields of a row; the payload (which may carry a raw key) is dropped. A received
-/// event's row (`crate::notify::route`) shows as scope `event`, its summary as the label and
-/// its event name as the event.
+/// The list fields of a row; the payload JSON (which may carry a raw key) is dropped, a quota
+/// notification's parsed payload is kept without its raw key. A received event's row
+/// (`crate::notify::route`) shows as scope `event`, its summary as the label and its event
+/// name as the event.
 fn item(mut row: crate::store::OutboxRow) -> NotificationItem {
     if crate::notify::route::is_event_row(&row) {
         let p = crate::notify::route::EventPayload::from_json(&row.payload_json).ok();
@@ -306,10 +338,18 @@ fn item(mut row: crate::store::OutboxRow) -> NotificationItem {
             api_id: String::new(),
             event: field(|p| &p.event),
             usage_percentage: 0.0,
+            payload: None,
             row,
         };
     }
-    let p = NotificationPayload::from_json(&row.payload_json).ok();
+    // The raw key (the `tyk` channel's) never reaches the console; the rest is kept for the
+    // Templates view's samples.
+    let p = NotificationPayload::from_json(&row.payload_json)
+        .ok()
+        .map(|mut p| {
+            p.key = None;
+            p
+        });
     row.payload_json.clear();
     let field = |f: fn(&NotificationPayload) -> &str| p.as_ref().map(f).unwrap_or("").to_owned();
     NotificationItem {
@@ -320,6 +360,7 @@ fn item(mut row: crate::store::OutboxRow) -> NotificationItem {
         api_id: field(|p| &p.api_id),
         event: field(|p| &p.event),
         usage_percentage: p.as_ref().map_or(0.0, |p| p.usage_percentage),
+        payload: p,
         row,
     }
 }
@@ -373,6 +414,7 @@ async fn relay(
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last: Option<OutboxSnapshot> = None;
     let mut last_marks: Option<Vec<FiredMark>> = None;
+    let mut ticks: u64 = 0;
     {
         // Events recorded but never routed (a crash before the enqueue) go out now.
         let (r, tx) = (routing.clone(), ev_tx.clone());
@@ -442,17 +484,31 @@ async fn relay(
                 }
                 Some(Command::Shutdown) | None => break,
             },
-            _ = refresh.tick() => send_snapshot(&notifier, &ev_tx, &mut last).await,
+            _ = refresh.tick() => {
+                send_snapshot(&notifier, &ev_tx, &mut last).await;
+                ticks += 1;
+                // Events the intake recorded but could not hand over (its queue was full)
+                // are routed from the store.
+                if ticks % CATCH_UP_EVERY_TICKS == 0 {
+                    let (r, tx) = (routing.clone(), ev_tx.clone());
+                    tokio::spawn(async move {
+                        if let Err(e) = r.catch_up().await {
+                            let _ = tx.try_send(notice(&format!("routing events: {e}"), true));
+                        }
+                    });
+                }
+            }
         }
     }
+    // Delivery first: the console gives the engine a moment only, and in-flight sends must
+    // go back to the outbox (or be recorded) before the process ends.
+    let _ = stop_delivery.send(true);
     let _ = poller.commands.try_send(Command::Shutdown);
+    let _ = tokio::time::timeout(Duration::from_secs(5), delivery).await;
     if let Some(i) = intake {
         let _ = i.shutdown.shutdown().await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(1), poller.task).await;
-    // In-flight sends go back to the outbox; the next start delivers them.
-    let _ = stop_delivery.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(5), delivery).await;
 }
 
 async fn send_snapshot(
@@ -488,7 +544,10 @@ async fn handle(
 ) {
     let event = match req {
         NotifyRequest::Resend(key) => match notifier.resend(key).await {
-            Ok(true) => notice("resend queued", false),
+            Ok(true) => {
+                dispatcher.wake();
+                notice("resend queued", false)
+            }
             Ok(false) => notice("only a failed or dead notification can be resent", true),
             Err(e) => notice(&e, true),
         },
@@ -506,30 +565,37 @@ async fn handle(
             return;
         }
         NotifyRequest::Inspect(key) => {
-            let row = {
-                let store = notifier.store();
-                let k = key.clone();
-                tokio::task::spawn_blocking(move || lock(&store).get(&k))
-                    .await
-                    .map_err(|e| e.to_string())
-                    .and_then(|r| r.map_err(|e| e.to_string()))
-            };
-            let (summary, text) = match row {
-                Ok(Some(row)) => match dispatcher.inspect(&row).await {
-                    Ok((summary, text)) => (summary, Ok(text)),
-                    Err(e) => (row.channel_id.clone(), Err(e)),
-                },
-                Ok(None) => (String::new(), Err("no such notification".to_owned())),
-                Err(e) => (String::new(), Err(e)),
-            };
-            EngineEvent::Inspected(Box::new(Inspection {
-                idem_key: key,
-                summary,
-                text,
-            }))
+            // Building an event e-mail may read an org from a slow Dashboard: off the relay.
+            let (store, d, tx) = (notifier.store(), dispatcher.clone(), tx.clone());
+            tokio::spawn(async move {
+                let _ = tx.send(inspect(key, store, &d).await).await;
+            });
+            return;
         }
     };
     let _ = tx.send(event).await;
+}
+
+/// The request or e-mail of one notification, for the detail pane.
+async fn inspect(key: String, store: Arc<Mutex<Store>>, dispatcher: &Dispatcher) -> EngineEvent {
+    let k = key.clone();
+    let row = tokio::task::spawn_blocking(move || lock(&store).get(&k))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    let (summary, text) = match row {
+        Ok(Some(row)) => match dispatcher.inspect(&row).await {
+            Ok((summary, text)) => (summary, Ok(text)),
+            Err(e) => (row.channel_id.clone(), Err(e)),
+        },
+        Ok(None) => (String::new(), Err("no such notification".to_owned())),
+        Err(e) => (String::new(), Err(e)),
+    };
+    EngineEvent::Inspected(Box::new(Inspection {
+        idem_key: key,
+        summary,
+        text,
+    }))
 }
 
 fn notice(text: &str, error: bool) -> EngineEvent {

@@ -814,6 +814,24 @@ impl Store {
         Ok(inserted)
     }
 
+    /// Marks received events as routed although they planned no rows (no route matched, the
+    /// org has no address): [`Store::unrouted_events`] then stops offering them.
+    pub fn mark_events_routed(&self, ids: &[i64], now: UnixMs) -> Result<()> {
+        self.in_transaction(|s| {
+            let mut st = s
+                .conn
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO ledger (quota_key, period, threshold, state, usage_pct,                      fired_at) VALUES (?1 || ?2, 0, 0, 'fired', 0, ?3)",
+                )
+                .map_err(|e| s.err(e))?;
+            for id in ids {
+                st.execute(params![EVENT_QUOTA_PREFIX, id, now])
+                    .map_err(|e| s.err(e))?;
+            }
+            Ok(())
+        })
+    }
+
     /// Received events not routed yet: no outbox row was ever queued for them (no ledger row
     /// `event:<id>`, see [`Store::enqueue`]), received at or after `since`, oldest first. Quota
     /// triggers are left out (they are not routed). For catching up on events the engine did

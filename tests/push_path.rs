@@ -63,8 +63,11 @@ async fn trigger_exceeded_on_intake_notifies_without_waiting_for_the_poll() {
     let mut target = None;
     for k in gw.list_keys(None).await.unwrap() {
         let s = gw.get_key(&k).await.unwrap();
+        let now = SystemClock.now_secs();
         if s.quota_max >= 100
             && !s.is_inactive
+            && s.quota_renews > now + 600
+            && (s.expires <= 0 || s.expires > now + 600)
             && s.access_rights
                 .values()
                 .all(|a| a.limit.as_ref().is_none_or(|l| l.is_empty()))

@@ -245,6 +245,12 @@ fn monitor(mut obj: Map<String, Value>, source: TriggerSource) -> Result<IntakeE
     let usage_percentage = opt_number(&obj, "usage_percentage")?;
     let key = key.filter(|k| !k.is_empty()).map(RawKey);
     let masked_key = key.as_ref().map(RawKey::masked).unwrap_or_default();
+    // A custom monitor template may carry the key under another name (`api_key`, `token`…).
+    let mut rest = Value::Object(std::mem::take(&mut obj));
+    mask_secrets(&mut rest);
+    if let Value::Object(o) = rest {
+        obj = o;
+    }
     if key.is_some() {
         obj.insert("key".to_owned(), Value::String(masked_key.clone()));
     }

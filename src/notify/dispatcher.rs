@@ -52,6 +52,7 @@ use crate::templates::Templates;
 type LoadedTemplates = Arc<Result<Templates, String>>;
 
 /// The classified result of one send, waiting to be recorded.
+#[derive(Clone)]
 struct Outcome {
     key: String,
     channel: String,
@@ -170,6 +171,8 @@ struct Inner {
     mailer: EmailSender,
     jitter: Mutex<Box<dyn Jitter>>,
     limits: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Channels a 410 disabled: rows already claimed for them are not sent.
+    disabled: Mutex<std::collections::HashSet<String>>,
     opts: DispatcherOptions,
     /// Rings when new rows were recorded, so [`Dispatcher::run`] does not wait for its poll.
     wake: tokio::sync::Notify,
@@ -257,6 +260,7 @@ impl Dispatcher {
                 mailer,
                 jitter: Mutex::new(jitter),
                 limits: Mutex::new(HashMap::new()),
+                disabled: Mutex::new(Default::default()),
                 opts,
                 wake: tokio::sync::Notify::new(),
                 event_orgs: OnceLock::new(),
@@ -474,6 +478,19 @@ impl Dispatcher {
         let limit = self.channel_limit(&row.channel_id);
         // The semaphore is never closed; without a permit the send still goes (unbounded).
         let _permit = limit.acquire_owned().await.ok();
+        // A 410 may have disabled the channel while this row waited for its turn.
+        if lock(&self.inner.disabled).contains(&row.channel_id) {
+            return Outcome {
+                decision: Decision::Failed {
+                    attempts: row.attempts,
+                    status: None,
+                    reason: format!("channel {} is disabled (410 Gone)", row.channel_id),
+                },
+                now: self.inner.clock.now_ms(),
+                key: row.idem_key,
+                channel: row.channel_id,
+            };
+        }
         let result = self.attempt(&row, templates.as_ref()).await;
         let now = self.inner.clock.now_ms();
         let decision = {
@@ -495,6 +512,7 @@ impl Dispatcher {
         if outcomes.is_empty() {
             return Ok(());
         }
+        let me = self.clone();
         self.with_store(move |s| {
             s.in_transaction(|s| {
                 for o in &outcomes {
@@ -505,6 +523,7 @@ impl Dispatcher {
             for o in &outcomes {
                 if let Decision::DisableChannel { reason, .. } = &o.decision {
                     s.disable_channel(&o.channel, reason, o.now)?;
+                    lock(&me.inner.disabled).insert(o.channel.clone());
                 }
             }
             Ok(())
@@ -637,12 +656,26 @@ impl Dispatcher {
             .max(1)
             .max(self.inner.opts.per_channel);
         let mut tasks: JoinSet<Outcome> = JoinSet::new();
+        // What each task is sending, to put the row back if the task panics.
+        let mut sending: HashMap<tokio::task::Id, (String, String, u32)> = HashMap::new();
         let mut busy: HashMap<String, usize> = HashMap::new();
+        // Outcomes whose write failed (e.g. the database was locked): written again next round.
+        let mut unrecorded: Vec<Outcome> = Vec::new();
+        match self.with_store(|s| s.disabled_channels()).await {
+            Ok(d) => lock(&self.inner.disabled).extend(d.into_iter().map(|c| c.channel_id)),
+            Err(e) => on_error(e),
+        }
         // Templates are re-read at most once a second: edits apply to queued rows.
         let mut templates: Option<(std::time::Instant, LoadedTemplates)> = None;
         loop {
             if *cancel.borrow_and_update() {
                 break;
+            }
+            if !unrecorded.is_empty() {
+                match self.record(unrecorded.clone()).await {
+                    Ok(()) => unrecorded.clear(),
+                    Err(e) => on_error(e),
+                }
             }
             if tasks.len() <= max_in_flight / 2 {
                 match self
@@ -662,38 +695,55 @@ impl Dispatcher {
                         }
                         for row in rows {
                             let me = self.clone();
-                            let channel = row.channel_id.clone();
-                            *busy.entry(channel.clone()).or_insert(0) += 1;
+                            *busy.entry(row.channel_id.clone()).or_insert(0) += 1;
                             let t = email
                                 .then(|| templates.as_ref().map(|(_, t)| t.clone()))
                                 .flatten();
-                            tasks.spawn(async move { me.deliver(row, t).await });
+                            let what = (row.idem_key.clone(), row.channel_id.clone(), row.attempts);
+                            let handle = tasks.spawn(async move { me.deliver(row, t).await });
+                            sending.insert(handle.id(), what);
                         }
                     }
                     Err(e) => on_error(e),
                 }
             }
             tokio::select! {
-                Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
+                Some(joined) = tasks.join_next_with_id(), if !tasks.is_empty() => {
                     let mut done = vec![joined];
-                    while let Some(j) = tasks.try_join_next() {
+                    while let Some(j) = tasks.try_join_next_with_id() {
                         done.push(j);
                     }
-                    let mut outcomes = Vec::with_capacity(done.len());
                     for j in done {
-                        match j {
-                            Ok(o) => {
-                                if let Some(n) = busy.get_mut(&o.channel) {
-                                    *n = n.saturating_sub(1);
-                                }
-                                outcomes.push(o);
+                        let (id, outcome) = match j {
+                            Ok((id, o)) => (id, Some(o)),
+                            Err(e) => {
+                                on_error(DispatchError::Join(e.to_string()));
+                                (e.id(), None)
                             }
-                            Err(e) => on_error(DispatchError::Join(e.to_string())),
+                        };
+                        let Some((key, channel, attempts)) = sending.remove(&id) else {
+                            continue;
+                        };
+                        if let Some(n) = busy.get_mut(&channel) {
+                            *n = n.saturating_sub(1);
                         }
+                        // A send that panicked goes back on the schedule, never lost.
+                        let now = self.inner.clock.now_ms();
+                        unrecorded.push(outcome.unwrap_or(Outcome {
+                            decision: Decision::Retry {
+                                attempts: attempts + 1,
+                                next_at: now + 5_000,
+                                status: None,
+                                reason: "internal error while sending (will retry)".into(),
+                            },
+                            key,
+                            channel,
+                            now,
+                        }));
                     }
-                    // Unrecorded outcomes stay `inflight`; recovery sends them again.
-                    if let Err(e) = self.record(outcomes).await {
-                        on_error(e);
+                    match self.record(unrecorded.clone()).await {
+                        Ok(()) => unrecorded.clear(),
+                        Err(e) => on_error(e),
                     }
                 }
                 _ = tokio::time::sleep(self.inner.opts.poll_interval) => {}
@@ -701,8 +751,17 @@ impl Dispatcher {
                 _ = cancel.changed() => break,
             }
         }
+        // Sends that finished before the cancellation are recorded; the rest go back to
+        // `pending` and are sent again (with the same id) by the next run.
         tasks.abort_all();
-        while tasks.join_next().await.is_some() {}
+        while let Some(j) = tasks.join_next().await {
+            if let Ok(o) = j {
+                unrecorded.push(o);
+            }
+        }
+        if let Err(e) = self.record(unrecorded).await {
+            on_error(e);
+        }
         self.recover().await?;
         Ok(())
     }

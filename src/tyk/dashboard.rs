@@ -13,7 +13,7 @@ use reqwest::{Client, Method, StatusCode, Url};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::http::{BodyError, read_capped, source_chain};
+use super::http::{BodyError, read_capped, request_error};
 
 /// Largest response body read; thousands of organisations fit in a few MB.
 pub const DEFAULT_MAX_BODY: usize = 32 * 1024 * 1024;
@@ -327,7 +327,7 @@ impl Dashboard {
         } else {
             DashboardError::Unreachable {
                 url: self.url().to_owned(),
-                reason: source_chain(e),
+                reason: request_error(e),
             }
         }
     }

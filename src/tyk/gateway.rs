@@ -9,7 +9,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Client, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
-use super::http::{BodyError, read_capped, source_chain};
+use super::http::{BodyError, read_capped, request_error};
 use super::session::{ApiStatus, Hello, KeyList, SessionState};
 use crate::quota::mask_key;
 
@@ -273,7 +273,7 @@ impl Gateway {
         } else {
             GatewayError::Unreachable {
                 url: self.url().to_string(),
-                reason: source_chain(e),
+                reason: request_error(e),
             }
         }
     }

@@ -27,7 +27,7 @@ pub async fn read_capped(mut resp: reqwest::Response, max: usize) -> Result<Vec<
             }
             Ok(None) => return Ok(body),
             Err(e) if e.is_timeout() => return Err(BodyError::Timeout),
-            Err(e) => return Err(BodyError::Truncated(source_chain(&e))),
+            Err(e) => return Err(BodyError::Truncated(request_error(&e))),
         }
     }
 }
@@ -44,4 +44,17 @@ pub fn source_chain(e: &dyn std::error::Error) -> String {
         cur = s.source();
     }
     parts.join(": ")
+}
+
+/// [`source_chain`] of a reqwest error with its URL cut to scheme and host: a Gateway URL
+/// carries the raw API key (`/tyk/keys/<key>`), and these messages reach the console.
+pub fn request_error(e: &reqwest::Error) -> String {
+    let text = source_chain(e);
+    match e.url() {
+        Some(url) => {
+            let short = format!("{}://{}/…", url.scheme(), url.host_str().unwrap_or(""));
+            text.replace(url.as_str(), &short)
+        }
+        None => text,
+    }
 }
