@@ -489,7 +489,7 @@ async fn relay(
                 ticks += 1;
                 // Events the intake recorded but could not hand over (its queue was full)
                 // are routed from the store.
-                if ticks % CATCH_UP_EVERY_TICKS == 0 {
+                if ticks.is_multiple_of(CATCH_UP_EVERY_TICKS) {
                     let (r, tx) = (routing.clone(), ev_tx.clone());
                     tokio::spawn(async move {
                         if let Err(e) = r.catch_up().await {
