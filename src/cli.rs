@@ -144,26 +144,22 @@ impl Setup {
         })
     }
 
-    /// The configuration and data dir notifications use. On the demo: the demo receiver and
-    /// `file` e-mail are added, and a `demo/` data dir of its own starts empty each run (the
-    /// demo's keys are the same every run, so an old ledger would silence them).
-    pub fn notification_setup(&self, target: &Target) -> (Config, PathBuf) {
+    /// The configuration and data dir notifications use, and whether the store starts empty.
+    /// On the demo: the demo receiver, `file` e-mail and a loopback intake are added, and a
+    /// `demo/` data dir of its own starts empty each run (the demo's keys are the same every
+    /// run, so an old ledger would silence them; it is emptied under the data-dir lock).
+    pub fn notification_setup(&self, target: &Target) -> (Config, PathBuf, bool) {
         match &target.receiver {
             Some(r) => {
                 let dir = self.paths.data_dir.join("demo");
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(
-                        dir.join(format!("{}{suffix}", crate::store::DB_FILE)),
-                    );
-                }
                 let mut config = r.configure(&self.config);
                 // The demo receives events too (loopback only, so no secret is needed).
                 if config.intake.listen.is_none() {
                     config.intake.listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
                 }
-                (config, dir)
+                (config, dir, true)
             }
-            None => (self.config.clone(), self.paths.data_dir.clone()),
+            None => (self.config.clone(), self.paths.data_dir.clone(), false),
         }
     }
 
@@ -222,9 +218,9 @@ impl Setup {
 
 /// Runs the interactive console until the user quits.
 pub async fn console(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> std::io::Result<()> {
-    let (config, data_dir) = setup.notification_setup(target);
-    let notifier =
-        Notifier::open(&data_dir, &config, clock.clone()).map_err(std::io::Error::other)?;
+    let (config, data_dir, fresh) = setup.notification_setup(target);
+    let notifier = Notifier::open_with(&data_dir, &config, clock.clone(), fresh)
+        .map_err(std::io::Error::other)?;
     let dispatcher = Dispatcher::new(
         notifier.store(),
         clock.clone(),

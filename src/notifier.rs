@@ -53,7 +53,21 @@ impl Notifier {
     /// Opens the store in `data_dir`, returns sends a crash interrupted to `pending`, and warms
     /// the monitor from the ledger, so a restart never generates a crossing twice.
     pub fn open(data_dir: &Path, config: &Config, clock: Arc<dyn Clock>) -> Result<Self, String> {
-        let store = Store::open_in(data_dir).map_err(|e| e.to_string())?;
+        Self::open_with(data_dir, config, clock, false)
+    }
+
+    /// [`Notifier::open`]; with `fresh`, the database is removed first (under the lock, so
+    /// never under another process's feet): the demo starts from an empty ledger.
+    pub fn open_with(
+        data_dir: &Path,
+        config: &Config,
+        clock: Arc<dyn Clock>,
+        fresh: bool,
+    ) -> Result<Self, String> {
+        // Private, as the store makes it: the outbox holds recipients and payloads.
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(data_dir)
+            .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
         let lock_path = data_dir.join("tykwatch.lock");
         let lock_file = std::fs::OpenOptions::new()
             .create(true)
@@ -65,7 +79,7 @@ impl Notifier {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
                 return Err(format!(
-                    "another tykwatch (console or `tykwatch run`) is using the data dir {}; stop                      it, or give this one its own with --data-dir",
+                    "another tykwatch (console or `tykwatch run`) is using the data dir {}; stop it, or give this one its own with --data-dir",
                     data_dir.display()
                 ));
             }
@@ -73,6 +87,14 @@ impl Notifier {
                 return Err(format!("cannot lock {}: {e}", lock_path.display()));
             }
         }
+        if fresh {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(
+                    data_dir.join(format!("{}{suffix}", crate::store::DB_FILE)),
+                );
+            }
+        }
+        let store = Store::open_in(data_dir).map_err(|e| e.to_string())?;
         store.recover_inflight().map_err(|e| e.to_string())?;
         let mut monitor = Monitor::from_config(&config.monitor);
         let ledger = store

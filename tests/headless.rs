@@ -397,3 +397,27 @@ fn a_send_interrupted_by_kill_9_is_repeated_with_the_same_webhook_id() {
         );
     }
 }
+
+/// One process per data dir: a second `run` on the same dir refuses to start (it would put
+/// the first one's in-flight sends back to pending and send them twice).
+#[test]
+fn a_second_run_on_the_same_data_dir_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_gw, port) = start_demo_gateway();
+    write_config(dir.path(), port, free_port());
+    let mut first = Killed(run(dir.path(), port));
+    let rx = lines(first.0.stdout.take().unwrap());
+    until_sweeps(&rx, 1);
+    let out = Command::new(BIN)
+        .args(["--gateway", &format!("http://127.0.0.1:{port}"), "run"])
+        .env("TYKWATCH_CONFIG", dir.path().join("config.toml"))
+        .env("XDG_CONFIG_HOME", dir.path().join("config"))
+        .env("TYKWATCH_DATA_DIR", dir.path().join("data"))
+        .env("TYK_GW_SECRET", "tykwatch-demo")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("another tykwatch"), "{err}");
+    assert!(err.contains("--data-dir"), "{err}");
+}
