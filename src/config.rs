@@ -1424,7 +1424,9 @@ fn de_listen<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::E
 }
 
 /// A plain `local@domain` address: the notify module adds display names itself.
-fn check_email(s: &str) -> Result<(), String> {
+/// One address: one `@`, non-empty parts, no spaces, angle brackets or separators (also the
+/// rule of the Orgs form).
+pub(crate) fn check_email(s: &str) -> Result<(), String> {
     let ok = match s.split_once('@') {
         Some((local, domain)) => {
             !local.is_empty()

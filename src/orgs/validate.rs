@@ -48,29 +48,9 @@ pub fn check_email_list(value: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The same rules as the `[notify]` addresses in `config.rs` (which keeps its check private):
-/// one `@`, non-empty parts, no spaces, angle brackets or separators.
+/// The rule of the `[notify]` addresses in `config.rs`, with a hint for the form's lists.
 pub fn check_email(s: &str) -> Result<(), String> {
-    let ok = match s.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && !domain.is_empty()
-                && !domain.contains('@')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !s.chars().any(|c| {
-                    c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';')
-                })
-        }
-        None => false,
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "invalid e-mail address {s:?} (use e.g. ops@example.com; several separated by commas)"
-        ))
-    }
+    crate::config::check_email(s).map_err(|e| format!("{e}; several separated by commas"))
 }
 
 #[cfg(test)]
