@@ -7,12 +7,13 @@ use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Block, Cell, Paragraph, Row};
 
 use super::sanitize::fit;
 use super::state::{AppState, MAX_EVENTS};
 use super::table::clamp_offset;
 use super::theme::Theme;
+use super::widgets;
 use crate::store::EventRow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,23 +133,10 @@ pub(crate) fn render_list(state: &AppState, theme: &Theme, frame: &mut Frame, ar
     let header = Row::new(
         cols.iter()
             .map(|(_, t, w)| Cell::from(fit(t, usize::from(*w)))),
-    )
-    .style(
-        Style::new()
-            .fg(theme.table_header)
-            .add_modifier(Modifier::BOLD),
     );
-    let table = Table::new(rows, cols.iter().map(|(_, _, w)| Constraint::Length(*w)))
-        .header(header)
-        .column_spacing(1)
-        .row_highlight_style(
-            Style::new()
-                .fg(theme.selection_fg)
-                .bg(theme.selection_bg)
-                .add_modifier(Modifier::BOLD),
-        );
-    let mut ts = TableState::default().with_selected(Some(e.cursor().saturating_sub(offset)));
-    frame.render_stateful_widget(table, inner, &mut ts);
+    let widths = cols.iter().map(|(_, _, w)| Constraint::Length(*w));
+    let selected = e.cursor().saturating_sub(offset);
+    widgets::render_list(frame, inner, theme, header, rows, widths, selected);
 }
 
 fn cell(theme: &Theme, r: &EventRow, c: Col, w: usize, wide: bool) -> Line<'static> {
@@ -292,23 +280,7 @@ pub(crate) fn render_detail(
     let inner = block.inner(payload_area);
     let all = e.payload_lines(id).unwrap_or_default();
     let rows = usize::from(inner.height);
-    let scroll = e.scroll().min(all.len().saturating_sub(rows.max(1)));
-    let block = if all.len() > rows && rows > 0 {
-        block.title_bottom(
-            Line::styled(
-                format!(
-                    " {}-{}/{} ",
-                    scroll + 1,
-                    (scroll + rows).min(all.len()),
-                    all.len()
-                ),
-                Style::new().fg(theme.muted),
-            )
-            .alignment(Alignment::Right),
-        )
-    } else {
-        block
-    };
+    let (block, scroll) = widgets::scrolled(block, theme, e.scroll(), rows, all.len());
     frame.render_widget(block, payload_area);
     let lines: Vec<Line> = all
         .iter()

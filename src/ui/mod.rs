@@ -22,6 +22,7 @@ mod orgs;
 mod picker;
 mod preview;
 mod quotas;
+mod widgets;
 
 pub use render::render;
 pub use state::{AppState, UiAction, UiEvent};

@@ -6,13 +6,14 @@ use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Block, Cell, Paragraph, Row};
 
 use super::format;
 use super::sanitize::{fit, wrap_keep};
 use super::state::{AppState, InspectState};
 use super::table::clamp_offset;
 use super::theme::Theme;
+use super::widgets;
 use crate::notify::feed::NotificationItem;
 use crate::store::{OutboxKind, OutboxState};
 
@@ -272,24 +273,10 @@ pub(crate) fn render_list(state: &AppState, theme: &Theme, frame: &mut Frame, ar
         } else {
             line
         })
-    }))
-    .style(
-        Style::new()
-            .fg(theme.table_header)
-            .add_modifier(Modifier::BOLD),
-    );
+    }));
     let widths = cols.iter().map(|(_, w)| Constraint::Length(*w));
-    let table = Table::new(rows, widths)
-        .header(header)
-        .column_spacing(1)
-        .row_highlight_style(
-            Style::new()
-                .fg(theme.selection_fg)
-                .bg(theme.selection_bg)
-                .add_modifier(Modifier::BOLD),
-        );
-    let mut ts = TableState::default().with_selected(Some(n.cursor().saturating_sub(offset)));
-    frame.render_stateful_widget(table, inner, &mut ts);
+    let selected = n.cursor().saturating_sub(offset);
+    widgets::render_list(frame, inner, theme, header, rows, widths, selected);
 }
 
 fn right_aligned(c: Col) -> bool {
@@ -494,23 +481,7 @@ pub(crate) fn render_detail(
     let st = n.inspection(idem_key).unwrap_or(&loading);
     let all = request_lines(st, usize::from(inner.width));
     let rows = usize::from(inner.height);
-    let scroll = n.scroll().min(all.len().saturating_sub(rows.max(1)));
-    let block = if all.len() > rows && rows > 0 {
-        block.title_bottom(
-            Line::styled(
-                format!(
-                    " {}-{}/{} ",
-                    scroll + 1,
-                    (scroll + rows).min(all.len()),
-                    all.len()
-                ),
-                Style::new().fg(theme.muted),
-            )
-            .alignment(Alignment::Right),
-        )
-    } else {
-        block
-    };
+    let (block, scroll) = widgets::scrolled(block, theme, n.scroll(), rows, all.len());
     frame.render_widget(block, request_area);
     let lines: Vec<Line> = all
         .into_iter()

@@ -5,13 +5,14 @@ use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Block, Cell, Paragraph, Row};
 
 use super::format;
 use super::sanitize::fit;
 use super::state::AppState;
 use super::table::{SortKey, clamp_offset, scope_label};
 use super::theme::Theme;
+use super::widgets;
 use crate::clock::UnixMs;
 use crate::notify::feed::FiredMark;
 use crate::quota::board::Entry;
@@ -182,24 +183,10 @@ pub(crate) fn render(state: &AppState, theme: &Theme, frame: &mut Frame, area: R
         } else {
             line
         })
-    }))
-    .style(
-        Style::new()
-            .fg(theme.table_header)
-            .add_modifier(Modifier::BOLD),
-    );
+    }));
     let widths = cols.iter().map(|(_, w)| Constraint::Length(*w));
-    let table = Table::new(rows, widths)
-        .header(header)
-        .column_spacing(1)
-        .row_highlight_style(
-            Style::new()
-                .fg(theme.selection_fg)
-                .bg(theme.selection_bg)
-                .add_modifier(Modifier::BOLD),
-        );
-    let mut ts = TableState::default().with_selected(Some(state.cursor().saturating_sub(offset)));
-    frame.render_stateful_widget(table, inner, &mut ts);
+    let selected = state.cursor().saturating_sub(offset);
+    widgets::render_list(frame, inner, theme, header, rows, widths, selected);
 }
 
 fn render_empty(state: &AppState, theme: &Theme, frame: &mut Frame, inner: Rect) {
