@@ -13,7 +13,7 @@ use crate::clock::Clock;
 use crate::config::{self, Config, Paths};
 use crate::demo::DemoReceiver;
 use crate::engine::{PollSettings, spawn_poller};
-use crate::notifier::{EventRouting, Notifier};
+use crate::notifier::{EventRouting, Notifier, OpenError};
 use crate::notify::dispatcher::{Dispatcher, DispatcherOptions};
 use crate::notify::email::EmailSetup;
 use crate::orgs::OrgSource;
@@ -219,8 +219,34 @@ impl Setup {
 /// Runs the interactive console until the user quits.
 pub async fn console(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> std::io::Result<()> {
     let (config, data_dir, fresh) = setup.notification_setup(target);
-    let notifier = Notifier::open_with(&data_dir, &config, clock.clone(), fresh)
-        .map_err(std::io::Error::other)?;
+    let poller = || {
+        spawn_poller(
+            target.gateway.clone(),
+            PollSettings {
+                interval: setup.config.gateway.poll_interval,
+                sweep: setup.sweep_options(),
+                max_backoff: Duration::from_secs(60),
+            },
+            clock.clone(),
+        )
+    };
+    let (orgs, orgs_error) = setup.org_source(target);
+    let notifier = match Notifier::open_with(&data_dir, &config, clock.clone(), fresh) {
+        Ok(n) => n,
+        // `tykwatch run` (or another console) owns this data dir: watch without notifying,
+        // rather than refusing to start next to the daemon.
+        Err(OpenError::InUse(dir)) => {
+            let text = format!(
+                "notifications are handled by the tykwatch already using {}; this console only \
+                 watches (give it its own --data-dir to notify)",
+                dir.display()
+            );
+            let engine = crate::notifier::spawn_watch_only(poller(), text);
+            let opts = console_options(setup, target, &config, &data_dir, None, orgs, orgs_error);
+            return crate::ui::run_console(engine, opts, setup.theme.clone(), clock).await;
+        }
+        Err(e) => return Err(std::io::Error::other(e.to_string())),
+    };
     let dispatcher = Dispatcher::new(
         notifier.store(),
         clock.clone(),
@@ -230,24 +256,35 @@ pub async fn console(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> s
         DispatcherOptions::default(),
     )
     .map_err(|e| std::io::Error::other(e.to_string()))?;
-    let poller = spawn_poller(
-        target.gateway.clone(),
-        PollSettings {
-            interval: setup.config.gateway.poll_interval,
-            sweep: setup.sweep_options(),
-            max_backoff: Duration::from_secs(60),
-        },
-        clock.clone(),
-    );
     let intake = crate::notifier::start_intake(&config, &data_dir)
         .await
         .map_err(std::io::Error::other)?;
     // The bound address (the demo listens on port 0): what an event's webhook points at.
-    let _intake_addr = intake.as_ref().map(|i| i.addr);
-    let (orgs, orgs_error) = setup.org_source(target);
+    let intake_addr = intake.as_ref().map(|i| i.addr);
     let routing = EventRouting::new(&config, orgs.clone(), notifier.store(), dispatcher.clone());
-    let engine = crate::notifier::spawn_console(poller, notifier, dispatcher, intake, routing);
-    let opts = crate::ui::ConsoleOptions {
+    let engine = crate::notifier::spawn_console(poller(), notifier, dispatcher, intake, routing);
+    let opts = console_options(
+        setup,
+        target,
+        &config,
+        &data_dir,
+        intake_addr,
+        orgs,
+        orgs_error,
+    );
+    crate::ui::run_console(engine, opts, setup.theme.clone(), clock).await
+}
+
+fn console_options(
+    setup: &Setup,
+    target: &Target,
+    config: &Config,
+    data_dir: &std::path::Path,
+    intake_addr: Option<std::net::SocketAddr>,
+    orgs: Option<OrgSource>,
+    orgs_error: Option<String>,
+) -> crate::ui::ConsoleOptions {
+    crate::ui::ConsoleOptions {
         gateway_label: target.label.clone(),
         demo: target.demo.is_some(),
         poll_interval: setup.config.gateway.poll_interval,
@@ -260,15 +297,14 @@ pub async fn console(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> s
         email_to: setup.config.notify.email_to.clone(),
         orgs,
         orgs_error,
-        intake_url: _intake_addr.map(|a| format!("http://{a}/events")),
+        intake_url: intake_addr.map(|a| format!("http://{a}/events")),
         intake_secret: !config.intake.secret.is_empty(),
         org_email: Some(EmailSetup::from_config(
-            &config,
+            config,
             &setup.paths.config_dir,
-            &data_dir,
+            data_dir,
         )),
-    };
-    crate::ui::run_console(engine, opts, setup.theme.clone(), clock).await
+    }
 }
 
 /// One sweep, printed as a table or JSON lines. Exit 0 when the gateway was read, 2 otherwise.

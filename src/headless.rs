@@ -23,7 +23,8 @@ use crate::quota::poller::SweepOutcome;
 /// Runs until SIGTERM or SIGINT.
 pub async fn run(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> Result<(), String> {
     let (config, data_dir, fresh) = setup.notification_setup(target);
-    let mut notifier = Notifier::open_with(&data_dir, &config, clock.clone(), fresh)?;
+    let mut notifier =
+        Notifier::open_with(&data_dir, &config, clock.clone(), fresh).map_err(|e| e.to_string())?;
     let store = notifier.store();
     // Delivery runs beside the monitor, from the same outbox; rows left by a previous run
     // (pending, or in flight when it died) are sent first.

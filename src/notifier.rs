@@ -32,6 +32,34 @@ const CATCH_UP_EVERY_TICKS: u64 = 30;
 /// Received events the console starts with.
 const RECENT_EVENTS: usize = 1000;
 
+/// Why the notifier could not start.
+#[derive(Debug)]
+pub enum OpenError {
+    /// Another tykwatch holds this data dir.
+    InUse(std::path::PathBuf),
+    Other(String),
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::InUse(dir) => write!(
+                f,
+                "another tykwatch (console or `tykwatch run`) is using the data dir {}; stop it, \
+                 or give this one its own with --data-dir",
+                dir.display()
+            ),
+            OpenError::Other(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<String> for OpenError {
+    fn from(m: String) -> Self {
+        OpenError::Other(m)
+    }
+}
+
 /// Monitor + durable ledger/outbox.
 pub struct Notifier {
     store: Arc<Mutex<Store>>,
@@ -52,7 +80,11 @@ fn lock(m: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
 impl Notifier {
     /// Opens the store in `data_dir`, returns sends a crash interrupted to `pending`, and warms
     /// the monitor from the ledger, so a restart never generates a crossing twice.
-    pub fn open(data_dir: &Path, config: &Config, clock: Arc<dyn Clock>) -> Result<Self, String> {
+    pub fn open(
+        data_dir: &Path,
+        config: &Config,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, OpenError> {
         Self::open_with(data_dir, config, clock, false)
     }
 
@@ -63,7 +95,7 @@ impl Notifier {
         config: &Config,
         clock: Arc<dyn Clock>,
         fresh: bool,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, OpenError> {
         // Private, as the store makes it: the outbox holds recipients and payloads.
         std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
             .create(data_dir)
@@ -78,13 +110,10 @@ impl Notifier {
         match lock_file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(format!(
-                    "another tykwatch (console or `tykwatch run`) is using the data dir {}; stop it, or give this one its own with --data-dir",
-                    data_dir.display()
-                ));
+                return Err(OpenError::InUse(data_dir.to_path_buf()));
             }
             Err(std::fs::TryLockError::Error(e)) => {
-                return Err(format!("cannot lock {}: {e}", lock_path.display()));
+                return Err(format!("cannot lock {}: {e}", lock_path.display()).into());
             }
         }
         if fresh {
@@ -220,6 +249,43 @@ impl Notifier {
             .await
             .map_err(|e| format!("the store task failed: {e}"))?
             .map_err(|e| e.to_string())
+    }
+}
+
+/// The console's engine when another tykwatch owns the data dir: the poller's events, a
+/// notice saying why nothing is notified, and the poller's commands (notification requests are
+/// answered with the same notice).
+pub fn spawn_watch_only(mut poller: EngineHandle, why: String) -> EngineHandle {
+    let (ev_tx, ev_rx) = mpsc::channel(64);
+    let (cmd_tx, mut cmd_rx) = mpsc::channel::<Command>(16);
+    let task = tokio::spawn(async move {
+        if ev_tx.send(notice(&why, false)).await.is_err() {
+            return;
+        }
+        loop {
+            tokio::select! {
+                ev = poller.events.recv() => match ev {
+                    Some(ev) => if ev_tx.send(ev).await.is_err() { break },
+                    None => break,
+                },
+                cmd = cmd_rx.recv() => match cmd {
+                    Some(Command::Notify(_)) => {
+                        let _ = ev_tx.send(notice(&why, true)).await;
+                    }
+                    Some(c @ (Command::PollNow | Command::PollKey(_))) => {
+                        let _ = poller.commands.try_send(c);
+                    }
+                    Some(Command::Shutdown) | None => break,
+                },
+            }
+        }
+        let _ = poller.commands.try_send(Command::Shutdown);
+        let _ = tokio::time::timeout(Duration::from_secs(1), poller.task).await;
+    });
+    EngineHandle {
+        events: ev_rx,
+        commands: cmd_tx,
+        task,
     }
 }
 

@@ -347,3 +347,40 @@ fn orgs_edit_webhook_save_and_reload() {
         "exit status {status:?}"
     );
 }
+
+/// Next to `tykwatch run` on the same data dir the console does not refuse to start: it
+/// watches, and says that the other process notifies.
+#[test]
+fn console_beside_run_on_the_same_data_dir_watches_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "").expect("write empty config");
+    let data = dir.path().join("data");
+    let mut run = Command::new(env!("CARGO_BIN_EXE_tykwatch"));
+    run.args(["run"])
+        .env("TYKWATCH_CONFIG", &config)
+        .env("TYKWATCH_DATA_DIR", &data)
+        .env_remove("TYK_GW_SECRET")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut daemon = run.spawn().expect("spawn tykwatch run");
+    // Its first line comes after the data dir is locked.
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(daemon.stdout.take().expect("stdout")),
+        &mut first,
+    )
+    .expect("read");
+    assert!(first.contains("\"started\""), "{first}");
+
+    let mut pty = Pty::spawn(dir.path());
+    pty.wait_for("the watch-only notice", Duration::from_secs(20), |s| {
+        s.contains("watches")
+    });
+    pty.wait_for("the quotas", Duration::from_secs(20), |s| {
+        s.contains("quotas")
+    });
+    pty.send("q");
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+}
