@@ -296,13 +296,24 @@ pub fn spawn_watch_only(mut poller: EngineHandle, why: String) -> EngineHandle {
 pub struct EventRouting {
     router: Arc<EventRouter>,
     store: Arc<Mutex<Store>>,
-    dispatcher: Dispatcher,
+    /// The one writer of routed rows (see [`route_writer`]).
+    writer: mpsc::Sender<RouteJob>,
 }
+
+/// An event's planned rows (empty: mark it routed) and where to say how it went.
+type RouteJob = (
+    i64,
+    Vec<crate::store::OutboxRow>,
+    tokio::sync::oneshot::Sender<Result<usize, String>>,
+);
 
 /// How far back start-up looks for events that were recorded but never routed.
 const CATCH_UP_MS: i64 = 7 * 24 * 3600 * 1000;
+/// Events written in one transaction at most.
+const ROUTE_BATCH: usize = 1024;
 
 impl EventRouting {
+    /// Starts the writer task: call inside the runtime.
     pub fn new(
         config: &Config,
         orgs: Option<OrgSource>,
@@ -312,10 +323,12 @@ impl EventRouting {
         let router = EventRouter::new(config, orgs);
         // A resent org e-mail reads the org's address again through the same cache.
         dispatcher.set_event_orgs(router.address_book());
+        let (writer, jobs) = mpsc::channel(4 * ROUTE_BATCH);
+        tokio::spawn(route_writer(store.clone(), dispatcher, jobs));
         EventRouting {
             router: Arc::new(router),
             store,
-            dispatcher,
+            writer,
         }
     }
 
@@ -331,7 +344,7 @@ impl EventRouting {
     }
 
     /// Routes the events of the last week that have no outbox rows yet (replaying is safe:
-    /// the idempotency keys make a second enqueue a no-op). Returns the rows enqueued.
+    /// the idempotency keys make a second enqueue a no-op). Returns the rows planned.
     pub async fn catch_up(&self) -> Result<usize, String> {
         let store = self.store.clone();
         let since = SystemClock.now_ms() - CATCH_UP_MS;
@@ -347,25 +360,67 @@ impl EventRouting {
         Ok(n)
     }
 
-    /// Enqueues an event's rows, or marks it routed when it planned none.
+    /// Hands an event's rows to the writer and waits until they are committed.
     async fn settle(&self, id: i64, rows: Vec<crate::store::OutboxRow>) -> Result<usize, String> {
-        let store = self.store.clone();
-        let now = SystemClock.now_ms();
-        let n = tokio::task::spawn_blocking(move || {
-            let mut s = lock(&store);
-            if rows.is_empty() {
-                s.mark_events_routed(&[id], now).map(|()| 0)
-            } else {
-                s.enqueue(&rows)
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.writer
+            .send((id, rows, done))
+            .await
+            .map_err(|_| "the routing writer stopped".to_owned())?;
+        result
+            .await
+            .map_err(|_| "the routing writer stopped".to_owned())?
+    }
+}
+
+/// Writes routed rows: whatever queued while the previous transaction was being fsynced goes
+/// into the next one, so a flood of events costs one commit per batch, not one per event.
+async fn route_writer(
+    store: Arc<Mutex<Store>>,
+    dispatcher: Dispatcher,
+    mut jobs: mpsc::Receiver<RouteJob>,
+) {
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < ROUTE_BATCH {
+            match jobs.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
             }
+        }
+        let unplanned: Vec<i64> = batch
+            .iter()
+            .filter(|(_, rows, _)| rows.is_empty())
+            .map(|(id, _, _)| *id)
+            .collect();
+        let planned: Vec<usize> = batch.iter().map(|(_, rows, _)| rows.len()).collect();
+        let rows: Vec<crate::store::OutboxRow> = batch
+            .iter_mut()
+            .flat_map(|(_, rows, _)| std::mem::take(rows))
+            .collect();
+        let store = store.clone();
+        let now = SystemClock.now_ms();
+        let result = tokio::task::spawn_blocking(move || {
+            let mut s = lock(&store);
+            let n = if rows.is_empty() {
+                0
+            } else {
+                s.enqueue(&rows)?
+            };
+            if !unplanned.is_empty() {
+                s.mark_events_routed(&unplanned, now)?;
+            }
+            Ok::<_, crate::store::StoreError>(n)
         })
         .await
-        .map_err(|e| format!("the store task failed: {e}"))?
-        .map_err(|e| e.to_string())?;
-        if n > 0 {
-            self.dispatcher.wake();
+        .map_err(|e| format!("the store task failed: {e}"))
+        .and_then(|r| r.map_err(|e| e.to_string()));
+        if matches!(result, Ok(n) if n > 0) {
+            dispatcher.wake();
         }
-        Ok(n)
+        for ((_, _, done), n) in batch.into_iter().zip(planned) {
+            let _ = done.send(result.clone().map(|_| n));
+        }
     }
 }
 
