@@ -411,6 +411,50 @@ impl fmt::Debug for Store {
     }
 }
 
+/// One outbox row; `last_error` is ?7. Shared by crossings and routed events.
+const INSERT_OUTBOX: &str = "INSERT OR IGNORE INTO outbox (idem_key, channel_id, kind, payload_json, \
+     state, attempts, next_attempt_at, last_error, created_at, quota_key, period, threshold, \
+     sequence) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+
+/// Channels a 410 disabled, with the reason.
+fn disabled_in(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<HashMap<String, String>> {
+    let mut st = tx.prepare_cached(
+        "SELECT channel_id, coalesce(disabled_reason, '') FROM channels WHERE disabled_at IS NOT NULL",
+    )?;
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+}
+
+/// Inserts `r` in the state it is queued in (`queued`), or failed when its channel is disabled.
+fn insert_outbox(
+    st: &mut rusqlite::CachedStatement<'_>,
+    r: &OutboxRow,
+    queued: (OutboxState, Option<String>),
+    disabled: &HashMap<String, String>,
+    sequence: i64,
+) -> rusqlite::Result<usize> {
+    let (state, error) = match disabled.get(&r.channel_id) {
+        Some(reason) => (
+            OutboxState::Failed,
+            Some(format!("channel disabled: {reason}")),
+        ),
+        None => queued,
+    };
+    st.execute(params![
+        r.idem_key,
+        r.channel_id,
+        r.kind.as_str(),
+        r.payload_json,
+        state.as_str(),
+        r.next_attempt_at,
+        error,
+        r.created_at,
+        r.quota_key,
+        r.period,
+        r.threshold,
+        sequence
+    ])
+}
+
 impl Store {
     /// Opens (creating if needed) `<data_dir>/tykwatch.db`; creates the dir (0700) too.
     pub fn open_in(data_dir: impl AsRef<Path>) -> Result<Store> {
@@ -597,17 +641,7 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
-        let disabled: HashMap<String, String> = {
-            let mut st = tx
-                .prepare_cached(
-                    "SELECT channel_id, coalesce(disabled_reason, '') FROM channels WHERE disabled_at IS NOT NULL",
-                )
-                .map_err(err)?;
-            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(err)?
-                .collect::<rusqlite::Result<_>>()
-                .map_err(err)?
-        };
+        let disabled = disabled_in(&tx).map_err(err)?;
         let mut recorded = 0;
         let mut max_seq = i64::MIN;
         {
@@ -617,13 +651,7 @@ impl Store {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )
                 .map_err(err)?;
-            let mut outbox = tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO outbox (idem_key, channel_id, kind, payload_json, state, attempts, \
-                     next_attempt_at, last_error, created_at, quota_key, period, threshold, sequence) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                )
-                .map_err(err)?;
+            let mut outbox = tx.prepare_cached(INSERT_OUTBOX).map_err(err)?;
             // Insert in key order: quota keys are hashes, so arrival order would touch B-tree
             // pages at random and write each of them to the WAL again and again.
             let mut order: Vec<&Crossing> = crossings.iter().collect();
@@ -666,29 +694,14 @@ impl Store {
             }
             fresh.sort_by(|a, b| a.idem_key.cmp(&b.idem_key));
             for r in fresh {
-                let (state, error) = match disabled.get(&r.channel_id) {
-                    Some(reason) => (
-                        OutboxState::Failed,
-                        Some(format!("channel disabled: {reason}")),
-                    ),
-                    None => (OutboxState::Pending, None),
-                };
-                outbox
-                    .execute(params![
-                        r.idem_key,
-                        r.channel_id,
-                        r.kind.as_str(),
-                        r.payload_json,
-                        state.as_str(),
-                        r.next_attempt_at,
-                        error,
-                        r.created_at,
-                        r.quota_key,
-                        r.period,
-                        r.threshold,
-                        r.sequence
-                    ])
-                    .map_err(err)?;
+                insert_outbox(
+                    &mut outbox,
+                    r,
+                    (OutboxState::Pending, None),
+                    &disabled,
+                    r.sequence,
+                )
+                .map_err(err)?;
             }
         }
         if max_seq > i64::MIN {
@@ -746,17 +759,7 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
-        let disabled: HashMap<String, String> = {
-            let mut st = tx
-                .prepare_cached(
-                    "SELECT channel_id, coalesce(disabled_reason, '') FROM channels WHERE disabled_at IS NOT NULL",
-                )
-                .map_err(err)?;
-            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(err)?
-                .collect::<rusqlite::Result<_>>()
-                .map_err(err)?
-        };
+        let disabled = disabled_in(&tx).map_err(err)?;
         let sequence: i64 = tx
             .query_row(
                 "SELECT value FROM meta WHERE name = 'last_sequence'",
@@ -774,40 +777,14 @@ impl Store {
                      VALUES (?1, ?2, ?3, 'fired', 0, ?4)",
                 )
                 .map_err(err)?;
-            let mut outbox = tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO outbox (idem_key, channel_id, kind, payload_json, state, attempts, \
-                     next_attempt_at, last_error, created_at, quota_key, period, threshold, sequence) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                )
-                .map_err(err)?;
+            let mut outbox = tx.prepare_cached(INSERT_OUTBOX).map_err(err)?;
             for r in rows {
                 ledger
                     .execute(params![r.quota_key, r.period, r.threshold, r.created_at])
                     .map_err(err)?;
-                let (state, error) = match disabled.get(&r.channel_id) {
-                    Some(reason) => (
-                        OutboxState::Failed,
-                        Some(format!("channel disabled: {reason}")),
-                    ),
-                    None => (r.state, r.last_error.clone()),
-                };
-                inserted += outbox
-                    .execute(params![
-                        r.idem_key,
-                        r.channel_id,
-                        r.kind.as_str(),
-                        r.payload_json,
-                        state.as_str(),
-                        r.next_attempt_at,
-                        error,
-                        r.created_at,
-                        r.quota_key,
-                        r.period,
-                        r.threshold,
-                        sequence
-                    ])
-                    .map_err(err)?;
+                let queued = (r.state, r.last_error.clone());
+                inserted +=
+                    insert_outbox(&mut outbox, r, queued, &disabled, sequence).map_err(err)?;
             }
         }
         tx.commit().map_err(err)?;
@@ -821,7 +798,8 @@ impl Store {
             let mut st = s
                 .conn
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO ledger (quota_key, period, threshold, state, usage_pct,                      fired_at) VALUES (?1 || ?2, 0, 0, 'fired', 0, ?3)",
+                    "INSERT OR IGNORE INTO ledger (quota_key, period, threshold, state, usage_pct, \
+                     fired_at) VALUES (?1 || ?2, 0, 0, 'fired', 0, ?3)",
                 )
                 .map_err(|e| s.err(e))?;
             for id in ids {
@@ -951,7 +929,8 @@ impl Store {
         }
         let marks = vec!["?"; except.len()].join(", ");
         let sql = format!(
-            "SELECT {ROW_COLUMNS} FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?              AND channel_id NOT IN ({marks}) ORDER BY next_attempt_at, sequence LIMIT ?"
+            "SELECT {ROW_COLUMNS} FROM outbox WHERE state = 'pending' AND next_attempt_at <= ? \
+             AND channel_id NOT IN ({marks}) ORDER BY next_attempt_at, sequence LIMIT ?"
         );
         let mut st = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let mut values: Vec<rusqlite::types::Value> = vec![now.into()];
