@@ -65,16 +65,7 @@ fn time(ms: i64, wide: bool) -> String {
 pub(crate) fn render_list(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rect) {
     let e = state.events();
     let count = e.order().len();
-    let mut title = vec![Span::styled(
-        format!(" events[{count}] "),
-        Style::new().fg(theme.title).add_modifier(Modifier::BOLD),
-    )];
-    if !e.filter().is_empty() {
-        title.push(Span::styled(
-            format!("</{}> ", fit(e.filter().text(), 40)),
-            Style::new().fg(theme.filter).add_modifier(Modifier::BOLD),
-        ));
-    }
+    let title = widgets::list_title(theme, "events", count, e.filter());
     let mut block = Block::bordered()
         .border_style(Style::new().fg(theme.border_focused))
         .title(Line::from(title).alignment(Alignment::Center))

@@ -189,16 +189,7 @@ fn error_text(it: &NotificationItem) -> String {
 pub(crate) fn render_list(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rect) {
     let n = state.notifications();
     let count = n.order().len();
-    let mut title = vec![Span::styled(
-        format!(" notifications[{count}] "),
-        Style::new().fg(theme.title).add_modifier(Modifier::BOLD),
-    )];
-    if !n.filter().is_empty() {
-        title.push(Span::styled(
-            format!("</{}> ", fit(n.filter().text(), 40)),
-            Style::new().fg(theme.filter).add_modifier(Modifier::BOLD),
-        ));
-    }
+    let title = widgets::list_title(theme, "notifications", count, n.filter());
     let mut block = Block::bordered()
         .border_style(Style::new().fg(theme.border_focused))
         .title(Line::from(title).alignment(Alignment::Center));

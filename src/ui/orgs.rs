@@ -26,6 +26,7 @@ use super::sanitize::{fit, fit_right, width, wrap, wrap_keep};
 use super::state::{AppState, Confirm, ConflictView, FIELDS, OrgsPane, View, configured};
 use super::table::clamp_offset;
 use super::theme::Theme;
+use super::widgets;
 use crate::orgs::{Change, EventField, EventView};
 
 /// Rows under the form's table: a rule, the field line and the note line.
@@ -142,16 +143,7 @@ fn selection(theme: &Theme) -> Style {
 fn render_list(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rect, focused: bool) {
     let o = state.orgs();
     let n = o.order().len();
-    let mut title = vec![Span::styled(
-        format!(" orgs[{n}] "),
-        Style::new().fg(theme.title).add_modifier(Modifier::BOLD),
-    )];
-    if !o.filter().is_empty() {
-        title.push(Span::styled(
-            format!("</{}> ", fit(o.filter().text(), 40)),
-            Style::new().fg(theme.filter).add_modifier(Modifier::BOLD),
-        ));
-    }
+    let mut title = widgets::list_title(theme, "orgs", n, o.filter());
     if o.loading() {
         title.push(Span::styled("⟳ ", Style::new().fg(theme.muted)));
     }

@@ -122,16 +122,7 @@ pub(crate) fn data_rows(body: Rect) -> usize {
 
 pub(crate) fn render(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rect) {
     let n = state.order().len();
-    let mut title = vec![Span::styled(
-        format!(" quotas(all)[{n}] "),
-        Style::new().fg(theme.title).add_modifier(Modifier::BOLD),
-    )];
-    if !state.filter().is_empty() {
-        title.push(Span::styled(
-            format!("</{}> ", fit(state.filter().text(), 40)),
-            Style::new().fg(theme.filter).add_modifier(Modifier::BOLD),
-        ));
-    }
+    let title = widgets::list_title(theme, "quotas(all)", n, state.filter());
     let sort = state.sort();
     let arrow = if sort.descending { "↓" } else { "↑" };
     let mut block = Block::bordered()

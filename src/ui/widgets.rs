@@ -4,9 +4,11 @@
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Rect};
 use ratatui::style::{Modifier, Style};
-use ratatui::text::Line;
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Row, Table, TableState};
 
+use super::sanitize::fit;
+use super::table::Filter;
 use super::theme::Theme;
 
 /// A table with the theme's header and selection styles; `selected` is the row on screen.
@@ -55,4 +57,19 @@ pub fn scrolled<'a>(
         Line::styled(position, Style::new().fg(theme.muted)).alignment(Alignment::Right),
     );
     (block, scroll)
+}
+
+/// A list's title: ` name[count] ` and, when filtering, `</text> `.
+pub fn list_title(theme: &Theme, name: &str, count: usize, filter: &Filter) -> Vec<Span<'static>> {
+    let mut title = vec![Span::styled(
+        format!(" {name}[{count}] "),
+        Style::new().fg(theme.title).add_modifier(Modifier::BOLD),
+    )];
+    if !filter.is_empty() {
+        title.push(Span::styled(
+            format!("</{}> ", fit(filter.text(), 40)),
+            Style::new().fg(theme.filter).add_modifier(Modifier::BOLD),
+        ));
+    }
+    title
 }
