@@ -11,7 +11,8 @@ use ratatui::backend::TestBackend;
 use tykwatch::clock::SystemClock;
 use tykwatch::engine::EngineEvent;
 use tykwatch::quota::board::{Board, BoardSettings};
-use tykwatch::quota::poller::{SweepOptions, SweepOutcome, sweep};
+use tykwatch::quota::Source;
+use tykwatch::quota::poller::{SweepOptions, SweepOutcome};
 use tykwatch::quota::{QuotaId, QuotaMeta, Sample, mask_key};
 use tykwatch::tyk::demo::{DemoGateway, DemoOptions};
 use tykwatch::tyk::gateway::{DEFAULT_MAX_BODY, Gateway, GatewaySettings};
@@ -280,9 +281,10 @@ fn sweep_demo(c: &mut Criterion) {
         ..SweepOptions::default()
     };
     let clock = SystemClock;
+    let mut source = Source::rest(gw, opts, Some(false));
 
     let started = Instant::now();
-    let first = rt.block_on(sweep(&gw, &opts, &clock));
+    let first = rt.block_on(source.sweep(&clock));
     let took = started.elapsed();
     assert!(first.error.is_none(), "{:?}", first.error);
     assert!(first.complete && first.item_errors.is_empty());
@@ -302,10 +304,10 @@ fn sweep_demo(c: &mut Criterion) {
     g.throughput(Throughput::Elements(keys as u64));
     g.sample_size(10);
     g.bench_function("demo_10k_extra_keys_loopback_c16", |b| {
-        b.iter(|| rt.block_on(sweep(&gw, &opts, &clock)))
+        b.iter(|| rt.block_on(source.sweep(&clock)))
     });
     g.finish();
-    drop(gw);
+    drop(source);
     rt.block_on(demo.shutdown());
 }
 

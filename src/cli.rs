@@ -18,9 +18,11 @@ use crate::notify::dispatcher::{Dispatcher, DispatcherOptions};
 use crate::notify::email::EmailSetup;
 use crate::orgs::OrgSource;
 use crate::quota::board::{Board, BoardSettings};
-use crate::quota::poller::{SweepOptions, sweep};
+use crate::quota::poller::SweepOptions;
+use crate::quota::source::Source;
 use crate::tyk::demo::{DemoGateway, DemoOptions};
 use crate::tyk::gateway::{DEFAULT_MAX_BODY, Gateway, GatewaySettings};
+use crate::tyk::redis::{RedisSettings, RedisSource};
 use crate::ui::theme::Theme;
 
 /// Flags shared by every command.
@@ -54,10 +56,20 @@ pub struct Setup {
     pub args: SetupArgs,
 }
 
-/// The gateway a run reads: a configured one, or the embedded demo.
+/// What quotas are read from.
+#[derive(Clone)]
+pub enum Reads {
+    /// The REST API, one request per key.
+    Rest(Gateway),
+    /// `[gateway.storage]`: Tyk's Redis, with the REST API (when configured) for `/hello`.
+    Redis(RedisSettings, Option<Gateway>),
+}
+
+/// The gateway a run reads: a configured one (its REST API, its Redis, or both), or the
+/// embedded demo.
 pub struct Target {
-    pub gateway: Gateway,
-    /// Shown in the header: the URL, or "DEMO".
+    pub reads: Reads,
+    /// Shown in the header: the URL or Redis address, or "DEMO".
     pub label: String,
     pub demo: Option<DemoGateway>,
     /// The demo's webhook receiver (with `demo`).
@@ -114,14 +126,36 @@ impl Setup {
         }
     }
 
+    /// `[gateway.storage]` with `TYK_GW_STORAGE_PASSWORD` applied, unless the demo is used.
+    pub fn storage_settings(&self) -> Option<RedisSettings> {
+        if self.args.demo {
+            return None;
+        }
+        let storage = self.config.gateway.storage.as_ref()?;
+        let password = std::env::var("TYK_GW_STORAGE_PASSWORD")
+            .ok()
+            .filter(|s| !s.is_empty());
+        Some(RedisSettings::from_config(storage, password))
+    }
+
     /// Connects to the configured gateway, or starts the embedded demo on 127.0.0.1.
     pub async fn connect(&self) -> Result<Target, SetupError> {
-        if let Some(url) = self.gateway_url() {
-            let gateway = Gateway::new(&self.gateway_settings(url, self.secret()))
-                .map_err(|e| SetupError::Gateway(e.to_string()))?;
-            let label = gateway.url().to_string();
+        let gateway = |url: String| {
+            Gateway::new(&self.gateway_settings(url, self.secret()))
+                .map_err(|e| SetupError::Gateway(e.to_string()))
+        };
+        let reads = match (self.storage_settings(), self.gateway_url()) {
+            (Some(storage), url) => Some(Reads::Redis(storage, url.map(gateway).transpose()?)),
+            (None, Some(url)) => Some(Reads::Rest(gateway(url)?)),
+            (None, None) => None,
+        };
+        if let Some(reads) = reads {
+            let label = match &reads {
+                Reads::Redis(s, _) => s.label(),
+                Reads::Rest(g) => g.url().to_string(),
+            };
             return Ok(Target {
-                gateway,
+                reads,
                 label,
                 demo: None,
                 receiver: None,
@@ -137,7 +171,7 @@ impl Setup {
             .map_err(|e| SetupError::Gateway(e.to_string()))?;
         let receiver = DemoReceiver::start().await.map_err(SetupError::Demo)?;
         Ok(Target {
-            gateway,
+            reads: Reads::Rest(gateway),
             label: "DEMO".to_string(),
             demo: Some(demo),
             receiver: Some(receiver),
@@ -183,6 +217,18 @@ impl Setup {
         }
     }
 
+    /// The quota source of `target`: Redis when `[gateway.storage]` is set (with the REST API
+    /// for health), else the REST API.
+    pub fn source(&self, target: &Target) -> Source {
+        let hash_keys = self.config.gateway.hash_keys;
+        match target.reads.clone() {
+            Reads::Redis(storage, gateway) => {
+                Source::Redis(Box::new(RedisSource::new(storage, gateway, hash_keys)))
+            }
+            Reads::Rest(gateway) => Source::rest(gateway, self.sweep_options(), hash_keys),
+        }
+    }
+
     pub fn sweep_options(&self) -> SweepOptions {
         SweepOptions {
             concurrency: self.config.gateway.concurrency,
@@ -221,10 +267,9 @@ pub async fn console(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> s
     let (config, data_dir, fresh) = setup.notification_setup(target);
     let poller = || {
         spawn_poller(
-            target.gateway.clone(),
+            setup.source(target),
             PollSettings {
                 interval: setup.config.gateway.poll_interval,
-                sweep: setup.sweep_options(),
                 max_backoff: Duration::from_secs(60),
             },
             clock.clone(),
@@ -309,7 +354,7 @@ fn console_options(
 
 /// One sweep, printed as a table or JSON lines. Exit 0 when the gateway was read, 2 otherwise.
 pub async fn snapshot(setup: &Setup, target: &Target, json: bool, clock: &dyn Clock) -> ExitCode {
-    let outcome = sweep(&target.gateway, &setup.sweep_options(), clock).await;
+    let outcome = setup.source(target).sweep(clock).await;
     if let Some(e) = &outcome.error {
         eprintln!("tykwatch: {e}");
         return ExitCode::from(2);

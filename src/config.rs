@@ -21,6 +21,9 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Unexpected, Visitor};
 use toml::de::{DeTable, DeValue};
 
+mod storage;
+pub use storage::{StorageConfig, check_addr};
+
 // ---------------------------------------------------------------------------------------------
 // Public configuration structs
 // ---------------------------------------------------------------------------------------------
@@ -60,6 +63,11 @@ pub struct GatewayConfig {
     /// How long quota history is kept (rates, ETA, sparklines).
     #[serde(deserialize_with = "de_positive_duration")]
     pub history: Duration,
+    /// tyk.conf `hash_keys`: whether the gateway stores keys by hash. Unset, tykwatch finds
+    /// out (the REST listing, or Redis key names).
+    pub hash_keys: Option<bool>,
+    /// `[gateway.storage]`: read quotas from Tyk's Redis instead of one REST call per key.
+    pub storage: Option<StorageConfig>,
 }
 
 impl Default for GatewayConfig {
@@ -71,6 +79,8 @@ impl Default for GatewayConfig {
             concurrency: 16,
             timeout: Duration::from_secs(10),
             history: Duration::from_secs(600),
+            hash_keys: None,
+            storage: None,
         }
     }
 }
@@ -651,9 +661,10 @@ impl Config {
         Ok(config)
     }
 
-    /// No gateway configured: run against the embedded demo gateway.
+    /// No gateway configured (neither its REST API nor its Redis): run against the embedded
+    /// demo gateway.
     pub fn is_demo(&self) -> bool {
-        self.gateway.url.is_none()
+        self.gateway.url.is_none() && self.gateway.storage.is_none()
     }
 
     fn resolve_relative_paths(&mut self, base: &Path) {
@@ -1610,6 +1621,9 @@ fn validate(config: &Config, at: &Located<'_, '_>) -> Vec<Problem> {
             "required when gateway.url is set (tyk.conf \"secret\"; e.g. secret = \"${TYK_GW_SECRET}\")"
                 .to_owned(),
         ));
+    }
+    if let Some(storage) = &gw.storage {
+        storage::validate(storage, at, &mut problems);
     }
     if gw.history < gw.poll_interval {
         problems.push(at.problem_at(

@@ -9,9 +9,9 @@ use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
 use crate::notify::feed::{FiredMark, Inspection, NotifyRequest, OutboxSnapshot};
-use crate::quota::poller::{SweepOptions, SweepOutcome, poll_key, sweep};
+use crate::quota::poller::SweepOutcome;
+use crate::quota::source::Source;
 use crate::store::EventRow;
-use crate::tyk::gateway::Gateway;
 
 /// What the engine tells its consumers.
 #[derive(Debug)]
@@ -61,7 +61,6 @@ impl std::fmt::Debug for RawKey {
 #[derive(Debug, Clone)]
 pub struct PollSettings {
     pub interval: Duration,
-    pub sweep: SweepOptions,
     /// Longest wait between attempts while the gateway is failing.
     pub max_backoff: Duration,
 }
@@ -70,7 +69,6 @@ impl Default for PollSettings {
     fn default() -> Self {
         PollSettings {
             interval: Duration::from_secs(2),
-            sweep: SweepOptions::default(),
             max_backoff: Duration::from_secs(60),
         }
     }
@@ -88,8 +86,13 @@ pub fn backoff(interval: Duration, attempt: u32, max: Duration) -> Duration {
     interval.saturating_mul(factor).min(max).max(interval)
 }
 
-/// Starts polling `gw` every `settings.interval` until `Command::Shutdown` or the receiver drops.
-pub fn spawn_poller(gw: Gateway, settings: PollSettings, clock: Arc<dyn Clock>) -> EngineHandle {
+/// Starts polling `source` every `settings.interval` until `Command::Shutdown` or the receiver
+/// drops. Keys the source reports changed (Redis pub/sub) are re-read at once.
+pub fn spawn_poller(
+    mut source: Source,
+    settings: PollSettings,
+    clock: Arc<dyn Clock>,
+) -> EngineHandle {
     let (ev_tx, ev_rx) = mpsc::channel(64);
     let (cmd_tx, mut cmd_rx) = mpsc::channel(16);
     let task = tokio::spawn(async move {
@@ -104,7 +107,7 @@ pub fn spawn_poller(gw: Gateway, settings: PollSettings, clock: Arc<dyn Clock>) 
             {
                 return;
             }
-            let outcome = sweep(&gw, &settings.sweep, clock.as_ref()).await;
+            let outcome = source.sweep(clock.as_ref()).await;
             let failed = outcome.error.is_some();
             if ev_tx
                 .send(EngineEvent::Sweep(Box::new(outcome)))
@@ -131,10 +134,16 @@ pub fn spawn_poller(gw: Gateway, settings: PollSettings, clock: Arc<dyn Clock>) 
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep_until(deadline) => break,
+                    changed = source.changed() => {
+                        let outcome = source.poll_suffixes(changed, clock.as_ref()).await;
+                        if ev_tx.send(EngineEvent::Sweep(Box::new(outcome))).await.is_err() {
+                            return;
+                        }
+                    }
                     cmd = cmd_rx.recv() => match cmd {
                         Some(Command::PollNow) => break,
                         Some(Command::PollKey(key)) => {
-                            let outcome = poll_key(&gw, &key.0, clock.as_ref()).await;
+                            let outcome = source.poll_key(&key.0, clock.as_ref()).await;
                             if ev_tx.send(EngineEvent::Sweep(Box::new(outcome))).await.is_err() {
                                 return;
                             }

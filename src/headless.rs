@@ -47,10 +47,9 @@ pub async fn run(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> Resul
         }
     });
     let mut engine = spawn_poller(
-        target.gateway.clone(),
+        setup.source(target),
         PollSettings {
             interval: setup.config.gateway.poll_interval,
-            sweep: setup.sweep_options(),
             max_backoff: Duration::from_secs(60),
         },
         clock.clone(),

@@ -338,10 +338,13 @@ fn outage_banner_80x24() {
             url: "http://tyk-gateway.internal:8080".into(),
             reason: "connection refused".into(),
         })),
-        error: Some(GatewayError::Unreachable {
-            url: "http://tyk-gateway.internal:8080".into(),
-            reason: "connection refused".into(),
-        }),
+        error: Some(
+            GatewayError::Unreachable {
+                url: "http://tyk-gateway.internal:8080".into(),
+                reason: "connection refused".into(),
+            }
+            .into(),
+        ),
         ..SweepOutcome::default()
     })));
     s.apply_engine(EngineEvent::Backoff {

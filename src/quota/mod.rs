@@ -5,6 +5,8 @@ pub mod board;
 pub mod history;
 pub mod model;
 pub mod poller;
+pub mod source;
 
 pub use board::{Board, Entry};
-pub use model::{Band, QuotaId, QuotaMeta, Sample, Scope, mask_key};
+pub use model::{Band, QuotaId, QuotaMeta, Sample, Scope, mask_hash, mask_key};
+pub use source::{Source, SourceError};

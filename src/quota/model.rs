@@ -74,12 +74,28 @@ pub fn mask_key(key: &str) -> String {
     format!("{head}…{tail}")
 }
 
+/// Abbreviates a key hash (`hash_keys: true`) for display. A hash is not a credential (the
+/// gateway only accepts raw tokens on its proxied APIs; Tyk's own Dashboard lists hashes), so
+/// enough of it is shown to tell keys apart: up to 16 hex chars whole, longer ones as the
+/// first 8 … last 4.
+pub fn mask_hash(hash: &str) -> String {
+    let chars: Vec<char> = hash.chars().collect();
+    if chars.len() <= 16 {
+        return hash.to_string();
+    }
+    let head: String = chars[..8].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}…{tail}")
+}
+
 /// What is known about a quota besides its counters; shared by all samples of one sweep.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct QuotaMeta {
     /// Raw key (empty for org quotas). Never displayed: use `masked`.
     pub key: Arc<str>,
     pub masked: String,
+    /// `key` is the hash the gateway stores the key under (`hash_keys: true`), not the token.
+    pub hashed: bool,
     pub alias: String,
     pub org_id: String,
     pub api_id: String,
@@ -153,10 +169,26 @@ impl Sample {
 
     /// The quotas of a key session: its top-level quota and each non-empty per-API limit.
     pub fn from_key_session(key: &str, s: &SessionState, at_ms: UnixMs) -> Vec<Sample> {
+        Sample::from_stored_session(key, false, s, at_ms)
+    }
+
+    /// Like `from_key_session`, for a key known by what the gateway stores: its hash when
+    /// `hashed`, else the raw token.
+    pub fn from_stored_session(
+        key: &str,
+        hashed: bool,
+        s: &SessionState,
+        at_ms: UnixMs,
+    ) -> Vec<Sample> {
         let key: Arc<str> = Arc::from(key);
         let base = QuotaMeta {
             key: key.clone(),
-            masked: mask_key(&key),
+            masked: if hashed {
+                mask_hash(&key)
+            } else {
+                mask_key(&key)
+            },
+            hashed,
             alias: s.alias.clone(),
             org_id: s.org_id.clone(),
             trigger_limits: s.monitor.trigger_limits.clone(),

@@ -7,8 +7,9 @@ use futures_util::StreamExt;
 use futures_util::stream;
 
 use super::model::Sample;
+use super::source::{RestSource, SourceError};
 use crate::clock::Clock;
-use crate::tyk::gateway::{Gateway, GatewayError};
+use crate::tyk::gateway::GatewayError;
 use crate::tyk::session::Hello;
 
 #[derive(Debug, Clone)]
@@ -39,10 +40,10 @@ pub struct SweepOutcome {
     pub duration: Duration,
     pub hello: Option<Result<Hello, GatewayError>>,
     pub samples: Vec<Sample>,
-    /// The sweep could not read the gateway at all (listing failed).
-    pub error: Option<GatewayError>,
+    /// The sweep could not read the source at all (listing failed, Redis down).
+    pub error: Option<SourceError>,
     /// Problems with single keys or orgs (deleted mid-sweep, one bad body).
-    pub item_errors: Vec<GatewayError>,
+    pub item_errors: Vec<SourceError>,
     /// Every listed key and org was read: quotas not seen are gone.
     pub complete: bool,
     pub keys: usize,
@@ -51,7 +52,8 @@ pub struct SweepOutcome {
 }
 
 /// Reads every key and org quota once.
-pub async fn sweep(gw: &Gateway, opts: &SweepOptions, clock: &dyn Clock) -> SweepOutcome {
+pub async fn sweep(src: &mut RestSource, clock: &dyn Clock) -> SweepOutcome {
+    let (gw, opts) = (&src.gateway, &src.opts);
     let started = Instant::now();
     let mut out = SweepOutcome {
         started_ms: clock.now_ms(),
@@ -80,7 +82,7 @@ pub async fn sweep(gw: &Gateway, opts: &SweepOptions, clock: &dyn Clock) -> Swee
     let keys = match keys {
         Ok(k) => k.unwrap_or_default(),
         Err(e) => {
-            out.error = Some(e);
+            out.error = Some(e.into());
             out.complete = false;
             Vec::new()
         }
@@ -88,7 +90,7 @@ pub async fn sweep(gw: &Gateway, opts: &SweepOptions, clock: &dyn Clock) -> Swee
     let orgs = match orgs {
         Ok(o) => o.unwrap_or_default(),
         Err(e) => {
-            out.item_errors.push(e);
+            out.item_errors.push(e.into());
             out.complete = false;
             Vec::new()
         }
@@ -112,7 +114,7 @@ pub async fn sweep(gw: &Gateway, opts: &SweepOptions, clock: &dyn Clock) -> Swee
                 if !e.is_per_key() {
                     out.complete = false;
                 }
-                out.item_errors.push(e);
+                out.item_errors.push(e.into());
             }
         }
     }
@@ -129,7 +131,7 @@ pub async fn sweep(gw: &Gateway, opts: &SweepOptions, clock: &dyn Clock) -> Swee
             Ok(None) => {}
             Err(e) => {
                 out.complete = false;
-                out.item_errors.push(e);
+                out.item_errors.push(e.into());
             }
         }
     }
@@ -139,7 +141,8 @@ pub async fn sweep(gw: &Gateway, opts: &SweepOptions, clock: &dyn Clock) -> Swee
 
 /// Reads one key at once (the push path: a gateway's own monitor reported it). The outcome is
 /// never `complete`, so the board keeps every other quota.
-pub async fn poll_key(gw: &Gateway, key: &str, clock: &dyn Clock) -> SweepOutcome {
+pub async fn poll_key(src: &mut RestSource, key: &str, clock: &dyn Clock) -> SweepOutcome {
+    let gw = &src.gateway;
     let started = Instant::now();
     let mut out = SweepOutcome {
         started_ms: clock.now_ms(),
@@ -151,7 +154,7 @@ pub async fn poll_key(gw: &Gateway, key: &str, clock: &dyn Clock) -> SweepOutcom
         Ok(s) => out
             .samples
             .extend(Sample::from_key_session(key, &s, clock.now_ms())),
-        Err(e) => out.item_errors.push(e),
+        Err(e) => out.item_errors.push(e.into()),
     }
     out.duration = started.elapsed();
     out

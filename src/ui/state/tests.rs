@@ -320,10 +320,13 @@ fn outage_and_backoff() {
     assert!(s.sweeping_since().is_some());
     s.apply_engine(EngineEvent::Sweep(Box::new(SweepOutcome {
         started_ms: T0 + 3000,
-        error: Some(GatewayError::Unreachable {
-            url: "http://gw:8080".into(),
-            reason: "connection refused".into(),
-        }),
+        error: Some(
+            GatewayError::Unreachable {
+                url: "http://gw:8080".into(),
+                reason: "connection refused".into(),
+            }
+            .into(),
+        ),
         ..SweepOutcome::default()
     })));
     s.apply_engine(EngineEvent::Backoff {
