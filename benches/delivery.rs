@@ -26,6 +26,7 @@ use tykwatch::notifier::{EventRouting, Notifier, spawn_console, start_intake};
 use tykwatch::notify::dispatcher::{Dispatcher, DispatcherOptions};
 use tykwatch::notify::email::EmailSetup;
 use tykwatch::notify::plan::{Channels, plan_all};
+use tykwatch::quota::Source;
 use tykwatch::quota::poller::SweepOptions;
 use tykwatch::quota::{QuotaId, QuotaMeta, Sample, mask_key};
 use tykwatch::store::Store;
@@ -233,10 +234,9 @@ fn latency_case(c: &mut Criterion, push: bool) {
         )
         .expect("dispatcher");
         let poller = spawn_poller(
-            gw.clone(),
+            Source::rest(gw.clone(), SweepOptions::default(), Some(false)),
             PollSettings {
                 interval: poll,
-                sweep: SweepOptions::default(),
                 max_backoff: Duration::from_secs(5),
             },
             clock,

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use common::{RawServer, Reply};
 use tykwatch::clock::SystemClock;
-use tykwatch::quota::poller::{SweepOptions, sweep};
+use tykwatch::quota::poller::SweepOptions;
+use tykwatch::quota::{Source, SourceError};
 use tykwatch::tyk::gateway::{DEFAULT_MAX_BODY, Gateway, GatewayError, GatewaySettings};
 
 const SECRET: &str = "s3cr3t-value-never-shown";
@@ -247,7 +248,8 @@ async fn a_key_deleted_between_list_and_get_is_skipped() {
     })
     .await;
     let gw = client(&srv.url(), 2000, DEFAULT_MAX_BODY);
-    let out = sweep(&gw, &SweepOptions::default(), &SystemClock).await;
+    let mut source = Source::rest(gw, SweepOptions::default(), None);
+    let out = source.sweep(&SystemClock).await;
     assert!(out.error.is_none());
     assert!(
         out.complete,
@@ -257,7 +259,7 @@ async fn a_key_deleted_between_list_and_get_is_skipped() {
     assert_eq!(out.item_errors.len(), 1);
     assert!(matches!(
         out.item_errors[0],
-        GatewayError::KeyVanished { .. }
+        SourceError::Gateway(GatewayError::KeyVanished { .. })
     ));
     assert_eq!(out.requests, 5);
 }

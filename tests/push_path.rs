@@ -16,6 +16,7 @@ use tykwatch::engine::{EngineEvent, PollSettings, spawn_poller};
 use tykwatch::notifier::{EventRouting, Notifier, spawn_console, start_intake};
 use tykwatch::notify::dispatcher::{Dispatcher, DispatcherOptions};
 use tykwatch::notify::email::EmailSetup;
+use tykwatch::quota::Source;
 use tykwatch::quota::poller::SweepOptions;
 use tykwatch::tyk::demo::{DemoGateway, DemoOptions};
 use tykwatch::tyk::gateway::{DEFAULT_MAX_BODY, Gateway, GatewaySettings};
@@ -106,10 +107,9 @@ async fn trigger_exceeded_on_intake_notifies_without_waiting_for_the_poll() {
     let intake = start_intake(&config, dir.path()).await.unwrap().unwrap();
     let intake_url = format!("http://{}/events", intake.addr);
     let poller = spawn_poller(
-        gw.clone(),
+        Source::rest(gw.clone(), SweepOptions::default(), None),
         PollSettings {
             interval: Duration::from_secs(60),
-            sweep: SweepOptions::default(),
             max_backoff: Duration::from_secs(60),
         },
         clock,

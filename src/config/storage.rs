@@ -214,8 +214,7 @@ pub(super) fn validate(s: &StorageConfig, at: &Located<'_, '_>, problems: &mut V
         problems.push(at.problem_at(
             &path("addrs"),
             &path("master_name"),
-            "required with master_name: the Sentinel addresses, e.g. [\"sentinel-1:26379\"]"
-                .into(),
+            "required with master_name: the Sentinel addresses, e.g. [\"sentinel-1:26379\"]".into(),
         ));
     }
     if s.cert_file.is_some() != s.key_file.is_some() {

@@ -74,7 +74,11 @@ impl Source {
     }
 
     /// Re-reads sessions by their stored suffix (what `changed` returned).
-    pub async fn poll_suffixes(&mut self, suffixes: Vec<String>, clock: &dyn Clock) -> SweepOutcome {
+    pub async fn poll_suffixes(
+        &mut self,
+        suffixes: Vec<String>,
+        clock: &dyn Clock,
+    ) -> SweepOutcome {
         match self {
             Source::Rest(_) => SweepOutcome::default(),
             Source::Redis(r) => r.poll_suffixes(suffixes, clock).await,

@@ -138,6 +138,8 @@ mod tests {
         assert!(looks_like_hash("4b26bbf6"));
         assert!(looks_like_hash("c78cdedcb3a706c0"));
         assert!(!looks_like_hash("4B26BBF6"));
-        assert!(!looks_like_hash("5e9d9544a1dcd60001d0ed208c0b3a2e6f1d4c7a9b5e2d1f0a3c4b5d"));
+        assert!(!looks_like_hash(
+            "5e9d9544a1dcd60001d0ed208c0b3a2e6f1d4c7a9b5e2d1f0a3c4b5d"
+        ));
     }
 }

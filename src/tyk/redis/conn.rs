@@ -29,11 +29,17 @@ pub enum Topology {
 /// A Redis problem, said so that an operator knows what to change.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StorageError {
-    #[error("cannot reach Tyk's Redis at {addr}: {reason} — is it running, and are [gateway.storage] host/port/addrs right?")]
+    #[error(
+        "cannot reach Tyk's Redis at {addr}: {reason} — is it running, and are [gateway.storage] host/port/addrs right?"
+    )]
     Unreachable { addr: String, reason: String },
-    #[error("Tyk's Redis at {addr} refused the credentials ({reason}) — set [gateway.storage] password (or TYK_GW_STORAGE_PASSWORD) and username to tyk.conf's storage values")]
+    #[error(
+        "Tyk's Redis at {addr} refused the credentials ({reason}) — set [gateway.storage] password (or TYK_GW_STORAGE_PASSWORD) and username to tyk.conf's storage values"
+    )]
     Auth { addr: String, reason: String },
-    #[error("Tyk's Redis did not answer {what} within {secs:.1}s — check its load, or raise [gateway.storage] timeout")]
+    #[error(
+        "Tyk's Redis did not answer {what} within {secs:.1}s — check its load, or raise [gateway.storage] timeout"
+    )]
     Timeout { what: String, secs: f64 },
     #[error("{what}: {reason}")]
     Command { what: String, reason: String },
@@ -48,7 +54,10 @@ pub enum StorageError {
 impl StorageError {
     /// A bad or vanished single session does not make the source unhealthy.
     pub fn is_per_key(&self) -> bool {
-        matches!(self, StorageError::BadSession { .. } | StorageError::Unsupported(_))
+        matches!(
+            self,
+            StorageError::BadSession { .. } | StorageError::Unsupported(_)
+        )
     }
 }
 
@@ -82,7 +91,11 @@ impl RedisSettings {
     /// What the header shows: `redis://host:port/db`, the cluster's seed, or the Sentinel master.
     pub fn label(&self) -> String {
         let scheme = if self.tls { "rediss" } else { "redis" };
-        let first = self.addrs.first().map(String::as_str).unwrap_or("localhost:6379");
+        let first = self
+            .addrs
+            .first()
+            .map(String::as_str)
+            .unwrap_or("localhost:6379");
         match &self.topology {
             Topology::Single => format!("{scheme}://{first}/{}", self.database),
             Topology::Cluster => format!("{scheme} cluster {first} (+{})", self.addrs.len() - 1),

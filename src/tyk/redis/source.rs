@@ -3,7 +3,15 @@ use crate::clock::Clock;
 use crate::quota::poller::SweepOutcome;
 
 pub struct RedisSource {}
-impl RedisSource { pub fn new(_s: super::RedisSettings, _g: Option<crate::tyk::gateway::Gateway>, _h: Option<bool>) -> Self { RedisSource {} } }
+impl RedisSource {
+    pub fn new(
+        _s: super::RedisSettings,
+        _g: Option<crate::tyk::gateway::Gateway>,
+        _h: Option<bool>,
+    ) -> Self {
+        RedisSource {}
+    }
+}
 
 impl RedisSource {
     pub async fn sweep(&mut self, _clock: &dyn Clock) -> SweepOutcome {
