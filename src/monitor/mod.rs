@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use crate::clock::UnixMs;
 use crate::config::MonitorConfig;
+use crate::quota::model::same_period;
 use crate::quota::{QuotaId, QuotaMeta, Sample, Scope};
 use crate::store::LedgerEntry;
 
@@ -314,7 +315,7 @@ impl Monitor {
         }
         // Quotas already seen since start-up pick up rows for their current period.
         for st in self.quotas.values_mut() {
-            if let Some(t) = lookup(&self.warm, &st.quota_key, st.period) {
+            if let Some((_, t)) = lookup(&self.warm, &st.quota_key, st.period) {
                 for x in t {
                     st.fired.push_unique(*x);
                 }
@@ -368,23 +369,24 @@ impl Monitor {
             Some(st) => st,
             None => {
                 let qk: Arc<str> = Arc::from(quota_key(&s.id));
-                let fired = Fired::from_slice(
-                    lookup(warm, &qk, s.quota_renews).map_or(&[], |v| v.as_slice()),
-                );
+                let (period, fired) = match lookup(warm, &qk, s.quota_renews) {
+                    Some((p, t)) => (p, Fired::from_slice(t)),
+                    None => (s.quota_renews, Fired::from_slice(&[])),
+                };
                 let st = QuotaState {
                     quota_key: qk,
-                    period: s.quota_renews,
+                    period,
                     fired,
                 };
                 quotas.entry(s.id.clone()).insert_entry(st).into_mut()
             }
         };
-        if st.period != s.quota_renews {
+        if !same_period(st.period, s.quota_renews) {
             // A renewal: every threshold re-arms (unless the ledger already has the new period).
-            st.period = s.quota_renews;
-            st.fired = Fired::from_slice(
-                lookup(warm, &st.quota_key, st.period).map_or(&[], |v| v.as_slice()),
-            );
+            (st.period, st.fired) = match lookup(warm, &st.quota_key, s.quota_renews) {
+                Some((p, t)) => (p, Fired::from_slice(t)),
+                None => (s.quota_renews, Fired::from_slice(&[])),
+            };
         }
         let d = detect(
             st.fired.as_slice(),
@@ -401,7 +403,7 @@ impl Monitor {
             quota_key: st.quota_key.clone(),
             quota_id: s.id.clone(),
             meta: s.meta.clone(),
-            period: s.quota_renews,
+            period: st.period,
             threshold: d.threshold,
             covered: d.covered,
             usage_pct: d.usage_pct,
@@ -466,15 +468,16 @@ impl Monitor {
     }
 }
 
+/// The ledger's period matching `period` (within the slack) and what fired in it.
 fn lookup<'a>(
     warm: &'a HashMap<Arc<str>, Vec<(i64, Vec<f64>)>>,
     quota_key: &str,
     period: i64,
-) -> Option<&'a Vec<f64>> {
+) -> Option<(i64, &'a [f64])> {
     warm.get(quota_key)?
         .iter()
-        .find(|(p, _)| *p == period)
-        .map(|(_, t)| t)
+        .find(|(p, _)| same_period(*p, period))
+        .map(|(p, t)| (*p, t.as_slice()))
 }
 
 fn push_unique(v: &mut Vec<f64>, t: f64) {

@@ -25,6 +25,13 @@ impl QuotaId {
             QuotaId::Org(_) => Scope::Org,
         }
     }
+    /// The API of a per-API limit.
+    pub fn api(&self) -> Option<&str> {
+        match self {
+            QuotaId::KeyApi(_, api) => Some(api),
+            _ => None,
+        }
+    }
     /// The raw API key, for keys and per-API limits.
     pub fn key(&self) -> Option<&str> {
         match self {
@@ -276,6 +283,17 @@ pub fn used(quota_max: i64, quota_remaining: i64) -> i64 {
 /// `(quota_max − quota_remaining) / quota_max × 100`, as Tyk computes it; never divides by ≤ 0.
 pub fn usage_pct(quota_max: i64, quota_remaining: i64) -> Option<f64> {
     (quota_max > 0).then(|| used(quota_max, quota_remaining) as f64 / quota_max as f64 * 100.0)
+}
+
+/// Seconds by which two readings of one period's `quota_renews` may differ. The REST API
+/// returns the stored value (exact); the Redis source derives it from the counter's PTTL
+/// (`now + PTTL`), which a clock tick or a round trip can move by a second — that must neither
+/// look like a renewal nor, after a restart, miss the ledger's row for the period.
+pub const PERIOD_SLACK: i64 = 2;
+
+/// True when two `quota_renews` values name the same period.
+pub fn same_period(a: i64, b: i64) -> bool {
+    a.abs_diff(b) <= PERIOD_SLACK.unsigned_abs()
 }
 
 /// Colour band of a quota, from its usage.

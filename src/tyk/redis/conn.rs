@@ -1,6 +1,19 @@
-//! Connecting to Tyk's Redis and the read-only commands tykwatch sends.
+//! Connecting to Tyk's Redis and the read-only commands tykwatch sends: `SCAN`, `MGET`, `GET`,
+//! `PTTL` (and `SUBSCRIBE`, `CLUSTER SHARDS`, `PING`). Nothing here writes — see the README.
+//!
+//! Topologies as Tyk picks them (TykTechnologies/storage `NewRedisV9WithOpts`): Sentinel when
+//! `master_name` is set, Redis Cluster with `enable_cluster`, else one server. On a cluster the
+//! client library routes each key to its slot's node (`MGET` split by slot, pipelines per node);
+//! `SCAN` is sent to every master.
 
 use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::{AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, IntoConnectionInfo,
+    RedisConnectionInfo, RedisError, Value};
 
 /// How to reach Tyk's Redis (from `[gateway.storage]`).
 #[derive(Debug, Clone, PartialEq)]
@@ -105,3 +118,450 @@ impl RedisSettings {
         }
     }
 }
+
+/// An open connection to Tyk's Redis.
+#[derive(Clone)]
+pub enum Conn {
+    /// One server, or the master a Sentinel named.
+    Single {
+        conn: MultiplexedConnection,
+        /// For `SUBSCRIBE` (a connection of its own).
+        client: Client,
+        addr: String,
+    },
+    Cluster {
+        conn: ClusterConnection,
+        /// Masters (`host`, `port`) to `SCAN`, from `CLUSTER SHARDS` / `CLUSTER SLOTS`.
+        masters: Vec<(String, u16)>,
+        /// For `SUBSCRIBE`: `PUBLISH` reaches every node of a cluster.
+        client: Client,
+    },
+}
+
+/// Where an incremental `SCAN` over every master stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanCursor {
+    node: usize,
+    cursor: u64,
+}
+
+impl ScanCursor {
+    pub fn is_start(&self) -> bool {
+        self.node == 0 && self.cursor == 0
+    }
+}
+
+impl RedisSettings {
+    fn node_info(&self, addr: &str) -> Result<ConnectionInfo, StorageError> {
+        let (host, port) = split_addr(addr)?;
+        let addr = if self.tls {
+            ConnectionAddr::TcpTls {
+                host,
+                port,
+                insecure: self.tls_insecure,
+                tls_params: None,
+            }
+        } else {
+            ConnectionAddr::Tcp(host, port)
+        };
+        let mut redis = RedisConnectionInfo::default().set_db(self.database);
+        if !self.username.is_empty() {
+            redis = redis.set_username(&self.username);
+        }
+        if !self.password.is_empty() {
+            redis = redis.set_password(&self.password);
+        }
+        addr.into_connection_info()
+            .map(|i| i.set_redis_settings(redis))
+            .map_err(|e| StorageError::Config(format!("[gateway.storage] {e}")))
+    }
+
+    fn async_config(&self) -> AsyncConnectionConfig {
+        AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
+    }
+
+    fn first_addr(&self) -> String {
+        self.addrs
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "localhost:6379".into())
+    }
+
+    /// Opens a connection as `[gateway.storage]` says; errors say what to fix.
+    pub async fn connect(&self) -> Result<Conn, StorageError> {
+        install_crypto_provider();
+        match &self.topology {
+            Topology::Single => {
+                let addr = self.first_addr();
+                self.connect_single(addr).await
+            }
+            Topology::Sentinel { master_name } => self.connect_sentinel(master_name).await,
+            Topology::Cluster => self.connect_cluster().await,
+        }
+    }
+
+    async fn connect_single(&self, addr: String) -> Result<Conn, StorageError> {
+        let client = Client::open(self.node_info(&addr)?)
+            .map_err(|e| StorageError::Config(format!("[gateway.storage] {e}")))?;
+        let mut conn = tokio::time::timeout(
+            self.timeout,
+            client.get_multiplexed_async_connection_with_config(&self.async_config()),
+        )
+        .await
+        .map_err(|_| self.timeout_error("connecting"))?
+        .map_err(|e| self.error("connecting", &addr, &e))?;
+        // A cluster node answers GET of most keys with MOVED: say what to set instead.
+        let info: String = redis::cmd("INFO")
+            .arg("cluster")
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.error("INFO", &addr, &e))?;
+        if info.contains("cluster_enabled:1") {
+            return Err(StorageError::Config(format!(
+                "{addr} is a Redis Cluster node — set [gateway.storage] enable_cluster = true (tyk.conf \"enable_cluster\")"
+            )));
+        }
+        Ok(Conn::Single { conn, client, addr })
+    }
+
+    async fn connect_sentinel(&self, master_name: &str) -> Result<Conn, StorageError> {
+        use redis::sentinel::{SentinelClientBuilder, SentinelServerType};
+        let mut sentinels = Vec::new();
+        for a in &self.addrs {
+            let (host, port) = split_addr(a)?;
+            sentinels.push(ConnectionAddr::Tcp(host, port));
+        }
+        let mut b = SentinelClientBuilder::new(sentinels, master_name, SentinelServerType::Master)
+            .map_err(|e| StorageError::Config(format!("[gateway.storage] {e}")))?
+            .set_client_to_redis_db(self.database);
+        if !self.username.is_empty() {
+            b = b.set_client_to_redis_username(&self.username);
+        }
+        if !self.password.is_empty() {
+            b = b.set_client_to_redis_password(&self.password);
+        }
+        if !self.sentinel_password.is_empty() {
+            b = b.set_client_to_sentinel_password(&self.sentinel_password);
+        }
+        let mut sentinel = b
+            .build()
+            .map_err(|e| StorageError::Config(format!("[gateway.storage] {e}")))?;
+        let seed = self.first_addr();
+        let client = tokio::time::timeout(self.timeout, sentinel.async_get_client())
+            .await
+            .map_err(|_| self.timeout_error("asking the Sentinels for the master"))?
+            .map_err(|e| match e.kind() {
+                redis::ErrorKind::MasterNameNotFoundBySentinel => StorageError::Config(format!(
+                    "the Sentinels at {seed} know no master named {master_name:?} — check [gateway.storage] master_name"
+                )),
+                _ => self.error("asking the Sentinels for the master", &seed, &e),
+            })?;
+        let addr = client.get_connection_info().addr().to_string();
+        let conn = tokio::time::timeout(
+            self.timeout,
+            client.get_multiplexed_async_connection_with_config(&self.async_config()),
+        )
+        .await
+        .map_err(|_| self.timeout_error("connecting"))?
+        .map_err(|e| self.error("connecting", &addr, &e))?;
+        Ok(Conn::Single { conn, client, addr })
+    }
+
+    async fn connect_cluster(&self) -> Result<Conn, StorageError> {
+        let seeds = self
+            .addrs
+            .iter()
+            .map(|a| self.node_info(a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut b = ClusterClientBuilder::new(seeds.clone())
+            .connection_timeout(self.timeout)
+            .response_timeout(self.timeout)
+            .retries(1);
+        if !self.username.is_empty() {
+            b = b.username(&self.username);
+        }
+        if !self.password.is_empty() {
+            b = b.password(&self.password);
+        }
+        if self.tls {
+            b = b.tls(if self.tls_insecure {
+                redis::cluster::TlsMode::Insecure
+            } else {
+                redis::cluster::TlsMode::Secure
+            });
+        }
+        let seed = self.first_addr();
+        let client = b
+            .build()
+            .map_err(|e| StorageError::Config(format!("[gateway.storage] {e}")))?;
+        let mut conn = tokio::time::timeout(self.timeout, client.get_async_connection())
+            .await
+            .map_err(|_| self.timeout_error("connecting to the cluster"))?
+            .map_err(|e| {
+                let text = e.to_string();
+                if text.contains("cluster support disabled") || text.contains("ERR This instance has cluster support disabled") {
+                    StorageError::Config(format!(
+                        "{seed} is not a Redis Cluster node — remove [gateway.storage] enable_cluster (tyk.conf \"enable_cluster\": false)"
+                    ))
+                } else {
+                    self.error("connecting to the cluster", &seed, &e)
+                }
+            })?;
+        let slots: Value = redis::cmd("CLUSTER")
+            .arg("SLOTS")
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.error("CLUSTER SLOTS", &seed, &e))?;
+        let mut masters = cluster_masters(&slots);
+        if masters.is_empty() {
+            return Err(StorageError::Config(format!(
+                "{seed} is a cluster node but the cluster has no slots assigned — is the cluster created (redis-cli --cluster create)?"
+            )));
+        }
+        masters.sort();
+        masters.dedup();
+        let client = Client::open(seeds[0].clone())
+            .map_err(|e| StorageError::Config(format!("[gateway.storage] {e}")))?;
+        Ok(Conn::Cluster {
+            conn,
+            masters,
+            client,
+        })
+    }
+
+    fn timeout_error(&self, what: &str) -> StorageError {
+        StorageError::Timeout {
+            what: what.to_string(),
+            secs: self.timeout.as_secs_f64(),
+        }
+    }
+
+    /// A Redis error in words an operator can act on. Never includes the password.
+    pub fn error(&self, what: &str, addr: &str, e: &RedisError) -> StorageError {
+        let code = e.code().unwrap_or_default();
+        let reason = e.to_string();
+        if e.kind() == redis::ErrorKind::AuthenticationFailed
+            || matches!(code, "NOAUTH" | "WRONGPASS" | "NOPERM")
+            || reason.contains("WRONGPASS")
+            || reason.contains("NOAUTH")
+        {
+            return StorageError::Auth {
+                addr: addr.to_string(),
+                reason: first_line(&reason),
+            };
+        }
+        if e.is_timeout() {
+            return self.timeout_error(what);
+        }
+        if e.is_io_error() || e.is_connection_refusal() || e.is_unrecoverable_error() {
+            return StorageError::Unreachable {
+                addr: addr.to_string(),
+                reason: first_line(&reason),
+            };
+        }
+        if reason.contains("DB index is out of range") {
+            return StorageError::Config(format!(
+                "Tyk's Redis at {addr} has no database {} — set [gateway.storage] database to tyk.conf's storage.database",
+                self.database
+            ));
+        }
+        StorageError::Command {
+            what: format!("Tyk's Redis ({addr}) {what}"),
+            reason: first_line(&reason),
+        }
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or_default().chars().take(300).collect()
+}
+
+/// rustls needs one process-wide crypto provider; the project's (aws-lc-rs, as lettre and
+/// reqwest use) is installed once when a TLS connection may be made.
+fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+fn split_addr(addr: &str) -> Result<(String, u16), StorageError> {
+    let bad = || StorageError::Config(format!("[gateway.storage] address {addr:?} is not host:port"));
+    let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
+    let port = port.parse::<u16>().map_err(|_| bad())?;
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    Ok((host, port))
+}
+
+/// Master addresses from `CLUSTER SLOTS`: `[[start, end, [host, port, id, …], replicas…], …]`.
+fn cluster_masters(v: &Value) -> Vec<(String, u16)> {
+    let mut out = Vec::new();
+    let Value::Array(ranges) = v else {
+        return out;
+    };
+    for r in ranges {
+        let Value::Array(parts) = r else { continue };
+        let Some(Value::Array(master)) = parts.get(2) else {
+            continue;
+        };
+        let host = match master.first() {
+            Some(Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+            Some(Value::SimpleString(s)) => s.clone(),
+            _ => continue,
+        };
+        let Some(Value::Int(port)) = master.get(1) else {
+            continue;
+        };
+        if let Ok(port) = u16::try_from(*port) {
+            out.push((host, port));
+        }
+    }
+    out
+}
+
+/// One counter as read: its value (when it exists and is an integer) and its PTTL in ms
+/// (`-2` absent, `-1` no expiry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CounterReading {
+    pub value: Option<i64>,
+    pub pttl_ms: i64,
+}
+
+impl Conn {
+    /// The address errors name.
+    pub fn addr(&self) -> String {
+        match self {
+            Conn::Single { addr, .. } => addr.clone(),
+            Conn::Cluster { masters, .. } => masters
+                .first()
+                .map(|(h, p)| format!("{h}:{p} (cluster)"))
+                .unwrap_or_default(),
+        }
+    }
+
+    /// A client for `SUBSCRIBE`.
+    pub fn pubsub_client(&self) -> Client {
+        match self {
+            Conn::Single { client, .. } | Conn::Cluster { client, .. } => client.clone(),
+        }
+    }
+
+    /// Up to `steps` `SCAN cursor MATCH pattern COUNT count` calls, moving from master to master;
+    /// returns the names and whether the pass over every master completed (cursor back at the
+    /// start).
+    pub async fn scan_steps(
+        &mut self,
+        cursor: &mut ScanCursor,
+        pattern: &str,
+        count: usize,
+        steps: usize,
+        names: &mut Vec<String>,
+    ) -> Result<bool, RedisError> {
+        for _ in 0..steps.max(1) {
+            let mut cmd = redis::cmd("SCAN");
+            cmd.arg(cursor.cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(count);
+            let (next, mut batch): (u64, Vec<String>) = match self {
+                Conn::Single { conn, .. } => cmd.query_async(conn).await?,
+                Conn::Cluster { conn, masters, .. } => {
+                    let Some((host, port)) = masters.get(cursor.node).cloned() else {
+                        *cursor = ScanCursor::default();
+                        return Ok(true);
+                    };
+                    let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                        host,
+                        port,
+                    });
+                    let v = conn.route_command(cmd, routing).await?;
+                    redis::from_redis_value(v)?
+                }
+            };
+            names.append(&mut batch);
+            cursor.cursor = next;
+            if next == 0 {
+                let nodes = match self {
+                    Conn::Single { .. } => 1,
+                    Conn::Cluster { masters, .. } => masters.len(),
+                };
+                cursor.node += 1;
+                if cursor.node >= nodes {
+                    *cursor = ScanCursor::default();
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// `MGET` of `keys` (split by slot on a cluster); `None` for absent keys.
+    pub async fn mget(&mut self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, RedisError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut cmd = redis::cmd("MGET");
+        for k in keys {
+            cmd.arg(k);
+        }
+        let v: Value = match self {
+            Conn::Single { conn, .. } => cmd.query_async(conn).await?,
+            Conn::Cluster { conn, .. } => cmd.query_async(conn).await?,
+        };
+        Ok(bulk_values(v, keys.len()))
+    }
+
+    /// `GET` + `PTTL` of every counter, pipelined (per node on a cluster). A value that is not
+    /// an integer (not a counter Tyk wrote) reads as absent.
+    pub async fn counters(&mut self, keys: &[&str]) -> Result<Vec<CounterReading>, RedisError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for k in keys {
+            pipe.cmd("GET").arg(*k).cmd("PTTL").arg(*k);
+        }
+        let vals: Vec<Value> = match self {
+            Conn::Single { conn, .. } => pipe.query_async(conn).await?,
+            Conn::Cluster { conn, .. } => pipe.query_async(conn).await?,
+        };
+        let mut out = Vec::with_capacity(keys.len());
+        let mut it = vals.into_iter();
+        while let (Some(v), Some(t)) = (it.next(), it.next()) {
+            let value = match v {
+                Value::BulkString(b) => std::str::from_utf8(&b).ok().and_then(|s| s.trim().parse().ok()),
+                Value::Int(i) => Some(i),
+                _ => None,
+            };
+            let pttl_ms = match t {
+                Value::Int(i) => i,
+                _ => -2,
+            };
+            out.push(CounterReading { value, pttl_ms });
+        }
+        Ok(out)
+    }
+
+    pub async fn ping(&mut self) -> Result<(), RedisError> {
+        let cmd = redis::cmd("PING");
+        match self {
+            Conn::Single { conn, .. } => cmd.query_async::<String>(conn).await.map(|_| ()),
+            Conn::Cluster { conn, .. } => cmd.query_async::<String>(conn).await.map(|_| ()),
+        }
+    }
+}
+
+fn bulk_values(v: Value, n: usize) -> Vec<Option<Vec<u8>>> {
+    let mut out = Vec::with_capacity(n);
+    if let Value::Array(items) = v {
+        for item in items {
+            out.push(match item {
+                Value::BulkString(b) => Some(b),
+                Value::SimpleString(s) => Some(s.into_bytes()),
+                _ => None,
+            });
+        }
+    }
+    out.resize(n, None);
+    out
+}
+
+/// How long to wait between reconnect attempts is the engine's backoff; this is the pause
+/// before re-subscribing after the pub/sub connection dropped.
+pub const RESUBSCRIBE_DELAY: Duration = Duration::from_secs(2);

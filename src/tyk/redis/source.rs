@@ -1,29 +1,696 @@
-//! Placeholder while the Redis source is written.
-use crate::clock::Clock;
-use crate::quota::poller::SweepOutcome;
+//! The Redis quota source: a cache of Tyk's sessions, and the live counters read every sweep.
+//!
+//! Sessions are large and rarely change, counters are small and always change, so they are read
+//! differently (TykTechnologies/tyk `gateway/session_manager.go RedisQuotaExceeded` writes the
+//! counters, `gateway/auth_manager.go UpdateSession` the sessions):
+//! - **Sessions** (`apikey-*`, `orgkey.*`) are loaded once by `SCAN` + `MGET` in batches, then
+//!   refreshed incrementally: a new `SCAN` pass starts every `session_refresh` and advances a few
+//!   steps per sweep, re-reading the sessions it meets and finding new ones; at the end of a pass
+//!   the sessions it did not meet are gone. Keys named on `tyk.cluster.notifications` are re-read
+//!   at once.
+//! - **Counters** (`quota-[<scope>-]<suffix>`) are read every sweep with pipelined `GET` + `PTTL`:
+//!   remaining = `quota_max − counter` (floored at 0), renews = now + PTTL; no counter means a
+//!   fresh window. The stored `quota_remaining` / `quota_renews` are snapshots of the last request
+//!   and are never used as live values.
 
-pub struct RedisSource {}
-impl RedisSource {
-    pub fn new(
-        _s: super::RedisSettings,
-        _g: Option<crate::tyk::gateway::Gateway>,
-        _h: Option<bool>,
-    ) -> Self {
-        RedisSource {}
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::conn::{Conn, CounterReading, RESUBSCRIBE_DELAY, RedisSettings, ScanCursor, StorageError};
+use super::layout::{self, HashMode};
+use crate::clock::Clock;
+use crate::quota::model::same_period;
+use crate::quota::model::Sample;
+use crate::quota::poller::SweepOutcome;
+use crate::quota::source::SourceError;
+use crate::tyk::gateway::Gateway;
+use crate::tyk::keyhash;
+use crate::tyk::session::SessionState;
+
+/// `SCAN` pattern matching both `apikey-*` and `orgkey.*` in one pass (the few other names it
+/// lets through are dropped by `layout`).
+const SESSION_PATTERN: &str = "[ao][pr][ig]key[-.]*";
+
+/// Pipelines of counter reads in flight at once.
+const PARALLEL_BATCHES: usize = 4;
+
+/// Most distinct keys held from notifications between two deliveries; past that the sweep
+/// catches up.
+const MAX_PENDING_CHANGES: usize = 10_000;
+
+/// How often notified changes are handed to the engine (they are coalesced in between: Tyk
+/// publishes one after every proxied request that touched a session).
+const CHANGE_BATCH_EVERY: Duration = Duration::from_millis(200);
+
+/// One quota of a cached session.
+struct Quota {
+    /// The sample as stored (meta, `quota_max`, renewal rate); counters are filled in per sweep.
+    template: Sample,
+    /// The counter to read; `None` for unlimited quotas and `rate_limit_pattern` keys.
+    counter: Option<Arc<str>>,
+    /// Org quotas when the hash mode is unknown: the second candidate counter.
+    alt_counter: Option<Arc<str>>,
+    /// The window end last reported, kept while new readings stay within the period slack.
+    renews: i64,
+}
+
+struct Cached {
+    quotas: Vec<Quota>,
+    /// The `SCAN` pass that last read this session.
+    seen_pass: u64,
+}
+
+/// Round trips and sizes, for the header and the benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RedisStats {
+    pub sessions: usize,
+    pub orgs: usize,
+    pub counters: usize,
+    pub round_trips: usize,
+}
+
+pub struct RedisSource {
+    settings: RedisSettings,
+    gateway: Option<Gateway>,
+    mode: HashMode,
+    conn: Option<Conn>,
+    keys: HashMap<Arc<str>, Cached>,
+    orgs: HashMap<Arc<str>, Cached>,
+    loaded: bool,
+    cursor: ScanCursor,
+    pass: u64,
+    pass_running: bool,
+    last_pass_start: Option<Instant>,
+    last_pass_calls: usize,
+    pass_calls: usize,
+    last_sweep: Option<Instant>,
+    sweep_interval: Duration,
+    changes: Option<mpsc::Receiver<Vec<String>>>,
+    subscriber: Option<JoinHandle<()>>,
+    /// The last sweep's figures.
+    pub stats: RedisStats,
+}
+
+impl Drop for RedisSource {
+    fn drop(&mut self) {
+        if let Some(t) = self.subscriber.take() {
+            t.abort();
+        }
     }
 }
 
 impl RedisSource {
-    pub async fn sweep(&mut self, _clock: &dyn Clock) -> SweepOutcome {
-        SweepOutcome::default()
+    /// Nothing is connected until the first sweep, so a Redis that is down at start shows as an
+    /// outage with backoff rather than a failed start.
+    pub fn new(settings: RedisSettings, gateway: Option<Gateway>, hash_keys: Option<bool>) -> Self {
+        let mode = match hash_keys {
+            Some(true) => HashMode::Hashed,
+            Some(false) => HashMode::Plain,
+            None => HashMode::Unknown,
+        };
+        RedisSource {
+            settings,
+            gateway,
+            mode,
+            conn: None,
+            keys: HashMap::new(),
+            orgs: HashMap::new(),
+            loaded: false,
+            cursor: ScanCursor::default(),
+            pass: 0,
+            pass_running: false,
+            last_pass_start: None,
+            last_pass_calls: 0,
+            pass_calls: 0,
+            last_sweep: None,
+            sweep_interval: Duration::from_secs(2),
+            changes: None,
+            subscriber: None,
+            stats: RedisStats::default(),
+        }
     }
-    pub async fn poll_key(&mut self, _key: &str, _clock: &dyn Clock) -> SweepOutcome {
-        SweepOutcome::default()
+
+    /// Sessions held in the cache.
+    pub fn cached_sessions(&self) -> usize {
+        self.keys.len()
     }
+
+    /// Reads every quota: the session cache brought up to date (a bounded part of a `SCAN` pass),
+    /// then every counter.
+    pub async fn sweep(&mut self, clock: &dyn Clock) -> SweepOutcome {
+        let started = Instant::now();
+        if let Some(prev) = self.last_sweep.replace(started) {
+            self.sweep_interval = started.duration_since(prev).max(Duration::from_millis(100));
+        }
+        let mut out = SweepOutcome {
+            started_ms: clock.now_ms(),
+            complete: true,
+            ..SweepOutcome::default()
+        };
+        let gateway = self.gateway.clone();
+        let (hello, result) = tokio::join!(
+            async {
+                match &gateway {
+                    Some(g) => Some(g.hello().await),
+                    None => None,
+                }
+            },
+            self.sweep_redis(&mut out, clock)
+        );
+        out.hello = hello;
+        if let Err(e) = result {
+            out.error = Some(SourceError::Storage(e));
+            out.complete = false;
+            out.samples.clear();
+            // Reconnect on the next attempt; the cache (and so the board) is kept.
+            self.conn = None;
+        }
+        out.keys = self.keys.len();
+        out.orgs = self.orgs.len();
+        out.requests = self.stats.round_trips;
+        out.duration = started.elapsed();
+        out
+    }
+
+    async fn sweep_redis(
+        &mut self,
+        out: &mut SweepOutcome,
+        clock: &dyn Clock,
+    ) -> Result<(), StorageError> {
+        self.stats.round_trips = 0;
+        self.ensure_connected().await?;
+        if !self.loaded {
+            self.start_pass();
+            while !self.scan_some(usize::MAX, out).await? {}
+            self.loaded = true;
+        } else {
+            let due = self
+                .last_pass_start
+                .is_none_or(|t| t.elapsed() >= self.settings.session_refresh);
+            if !self.pass_running && due {
+                self.start_pass();
+            }
+            if self.pass_running {
+                let steps = self.steps_per_sweep();
+                self.scan_some(steps, out).await?;
+            }
+        }
+        let keys: Vec<Arc<str>> = self.keys.keys().cloned().collect();
+        let orgs: Vec<Arc<str>> = self.orgs.keys().cloned().collect();
+        out.samples = self.read_counters(&keys, &orgs, clock).await?;
+        self.stats.sessions = self.keys.len();
+        self.stats.orgs = self.orgs.len();
+        Ok(())
+    }
+
+    /// SCAN calls per sweep so that a pass takes about `session_refresh`.
+    fn steps_per_sweep(&self) -> usize {
+        let sweeps = (self.settings.session_refresh.as_secs_f64()
+            / self.sweep_interval.as_secs_f64().max(0.1))
+        .max(1.0);
+        ((self.last_pass_calls.max(1) as f64 / sweeps).ceil() as usize).max(1)
+    }
+
+    fn start_pass(&mut self) {
+        self.pass += 1;
+        self.pass_running = true;
+        self.pass_calls = 0;
+        self.cursor = ScanCursor::default();
+        self.last_pass_start = Some(Instant::now());
+    }
+
+    async fn ensure_connected(&mut self) -> Result<(), StorageError> {
+        if self.conn.is_none() {
+            let conn = self.settings.connect().await?;
+            if self.settings.subscribe && self.subscriber.is_none() {
+                let (tx, rx) = mpsc::channel(16);
+                self.subscriber = Some(tokio::spawn(subscribe(conn.pubsub_client(), tx)));
+                self.changes = Some(rx);
+            }
+            self.conn = Some(conn);
+        }
+        Ok(())
+    }
+
+    fn conn(&mut self) -> Result<&mut Conn, StorageError> {
+        self.conn
+            .as_mut()
+            .ok_or_else(|| StorageError::Unsupported("not connected to Tyk's Redis".into()))
+    }
+
+    fn redis_error(&self, what: &str, e: &redis::RedisError) -> StorageError {
+        let addr = self.conn.as_ref().map(Conn::addr).unwrap_or_default();
+        self.settings.error(what, &addr, e)
+    }
+
+    /// Up to `steps` SCAN calls of the running pass, reading the sessions they name. Returns
+    /// whether the pass completed (then sessions it did not meet are dropped).
+    async fn scan_some(
+        &mut self,
+        steps: usize,
+        out: &mut SweepOutcome,
+    ) -> Result<bool, StorageError> {
+        let batch = self.settings.batch;
+        let mut remaining = steps;
+        loop {
+            let chunk = remaining.min(8);
+            let mut names = Vec::new();
+            let mut cursor = std::mem::take(&mut self.cursor);
+            let r = self
+                .conn()?
+                .scan_steps(&mut cursor, SESSION_PATTERN, batch, chunk, &mut names)
+                .await;
+            self.cursor = cursor;
+            let done = r.map_err(|e| self.redis_error("SCAN", &e))?;
+            self.pass_calls += chunk;
+            self.stats.round_trips += chunk;
+            self.read_sessions(&names, out).await?;
+            remaining = remaining.saturating_sub(chunk);
+            if done {
+                self.finish_pass();
+                return Ok(true);
+            }
+            if remaining == 0 {
+                return Ok(false);
+            }
+        }
+    }
+
+    fn finish_pass(&mut self) {
+        let pass = self.pass;
+        self.keys.retain(|_, c| c.seen_pass >= pass);
+        self.orgs.retain(|_, c| c.seen_pass >= pass);
+        self.pass_running = false;
+        self.last_pass_calls = self.pass_calls;
+    }
+
+    /// Reads the sessions stored under `names` (in `MGET` batches) into the cache. A name that
+    /// no longer exists leaves the cache; a value that is not a session is an item error and
+    /// keeps what was cached before.
+    async fn read_sessions(
+        &mut self,
+        names: &[String],
+        out: &mut SweepOutcome,
+    ) -> Result<Vec<Arc<str>>, StorageError> {
+        let wanted: Vec<&String> = names
+            .iter()
+            .filter(|n| layout::session_suffix(n).is_some() || layout::org_suffix(n).is_some())
+            .collect();
+        let mut found = Vec::new();
+        for chunk in wanted.chunks(self.settings.batch) {
+            let keys: Vec<String> = chunk.iter().map(|s| s.to_string()).collect();
+            let values = self
+                .conn()?
+                .mget(&keys)
+                .await
+                .map_err(|e| self.redis_error("MGET", &e))?;
+            self.stats.round_trips += 1;
+            for (name, value) in keys.iter().zip(values) {
+                if let Some(s) = self.store_session(name, value, out) {
+                    found.push(s);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Caches one session read under `name`; returns its suffix when it is cached now.
+    fn store_session(
+        &mut self,
+        name: &str,
+        value: Option<Vec<u8>>,
+        out: &mut SweepOutcome,
+    ) -> Option<Arc<str>> {
+        let (suffix, is_org) = match (layout::session_suffix(name), layout::org_suffix(name)) {
+            (Some(s), _) => (s, false),
+            (None, Some(o)) => (o, true),
+            (None, None) => return None,
+        };
+        let map = if is_org { &mut self.orgs } else { &mut self.keys };
+        let Some(value) = value else {
+            map.remove(suffix);
+            return None;
+        };
+        let session = match SessionState::from_slice(&value) {
+            Ok(s) => s,
+            Err(e) => {
+                out.item_errors.push(SourceError::Storage(StorageError::BadSession {
+                    name: display_name(name, is_org, self.mode),
+                    detail: e.to_string(),
+                }));
+                if let Some(c) = map.get_mut(suffix) {
+                    c.seen_pass = self.pass;
+                    return Some(Arc::from(suffix));
+                }
+                return None;
+            }
+        };
+        let suffix: Arc<str> = Arc::from(suffix);
+        let quotas = if is_org {
+            org_quotas(&suffix, &session, self.mode)
+        } else {
+            let hashed = match self.mode {
+                HashMode::Hashed => true,
+                HashMode::Plain => false,
+                HashMode::Unknown => keyhash::looks_like_hash(&suffix),
+            };
+            if layout::has_rate_limit_pattern(&session) {
+                out.item_errors.push(SourceError::Storage(StorageError::Unsupported(format!(
+                    "key {} counts its quota under meta_data.rate_limit_pattern, which only the gateway can expand — shown from the stored session",
+                    display_name(name, false, self.mode)
+                ))));
+            }
+            key_quotas(&suffix, hashed, &session)
+        };
+        let previous = map.insert(
+            suffix.clone(),
+            Cached {
+                quotas,
+                seen_pass: self.pass,
+            },
+        );
+        // Keep the reported window ends of quotas that were already cached.
+        if let (Some(prev), Some(now)) = (previous, map.get_mut(&suffix)) {
+            for q in &mut now.quotas {
+                if let Some(p) = prev.quotas.iter().find(|p| p.template.id == q.template.id) {
+                    q.renews = p.renews;
+                }
+            }
+        }
+        Some(suffix)
+    }
+
+    /// Reads the counters of the given keys and orgs (pipelines of `batch` counters, a few at
+    /// once) and returns their samples with live values.
+    async fn read_counters(
+        &mut self,
+        keys: &[Arc<str>],
+        orgs: &[Arc<str>],
+        clock: &dyn Clock,
+    ) -> Result<Vec<Sample>, StorageError> {
+        let mut names: Vec<Arc<str>> = Vec::new();
+        let quotas = keys
+            .iter()
+            .filter_map(|k| self.keys.get(k))
+            .chain(orgs.iter().filter_map(|o| self.orgs.get(o)))
+            .flat_map(|c| c.quotas.iter());
+        for q in quotas {
+            names.extend(q.counter.iter().cloned());
+            names.extend(q.alt_counter.iter().cloned());
+        }
+        let conn = self.conn()?.clone();
+        let owned: Vec<Vec<Arc<str>>> = names
+            .chunks(self.settings.batch)
+            .map(<[Arc<str>]>::to_vec)
+            .collect();
+        let mut batches = futures_util::stream::iter(owned.into_iter().map(move |chunk| {
+            let mut conn = conn.clone();
+            async move {
+                let refs: Vec<&str> = chunk.iter().map(|s| &**s).collect();
+                let r = conn.counters(&refs).await;
+                drop(refs);
+                r.map(|readings| (chunk, readings))
+            }
+        }))
+        .buffered(PARALLEL_BATCHES);
+        let mut readings: HashMap<Arc<str>, CounterReading> = HashMap::with_capacity(names.len());
+        while let Some(r) = batches.next().await {
+            let (chunk, r) = r.map_err(|e| self.redis_error("GET/PTTL of quota counters", &e))?;
+            self.stats.round_trips += 1;
+            readings.extend(chunk.into_iter().zip(r));
+        }
+        drop(batches);
+        self.stats.counters = names.len();
+        let now_ms = clock.now_ms();
+        let mut samples = Vec::with_capacity(names.len() + keys.len() / 4);
+        for (map, ids) in [(&mut self.keys, keys), (&mut self.orgs, orgs)] {
+            for id in ids {
+                if let Some(c) = map.get_mut(id) {
+                    for q in &mut c.quotas {
+                        samples.push(live_sample(q, &readings, now_ms));
+                    }
+                }
+            }
+        }
+        Ok(samples)
+    }
+
+    /// The push path: re-reads the key a raw token is stored under (the token itself or its
+    /// hash), so the samples carry the same id as the sweep's. Never `complete`.
+    pub async fn poll_key(&mut self, token: &str, clock: &dyn Clock) -> SweepOutcome {
+        let names = layout::token_suffixes(token, self.mode)
+            .into_iter()
+            .map(|s| format!("{}{s}", layout::SESSION_PREFIX))
+            .collect();
+        self.poll_names(names, clock).await
+    }
+
+    /// Re-reads keys named by `tyk.cluster.notifications` (a hash or a raw token each).
+    pub async fn poll_suffixes(&mut self, items: Vec<String>, clock: &dyn Clock) -> SweepOutcome {
+        let mut names = Vec::new();
+        for item in items {
+            if self.keys.contains_key(item.as_str()) {
+                names.push(format!("{}{item}", layout::SESSION_PREFIX));
+            } else {
+                for s in layout::token_suffixes(&item, self.mode) {
+                    names.push(format!("{}{s}", layout::SESSION_PREFIX));
+                }
+            }
+        }
+        names.sort();
+        names.dedup();
+        self.poll_names(names, clock).await
+    }
+
+    async fn poll_names(&mut self, names: Vec<String>, clock: &dyn Clock) -> SweepOutcome {
+        let started = Instant::now();
+        let mut out = SweepOutcome {
+            started_ms: clock.now_ms(),
+            ..SweepOutcome::default()
+        };
+        self.stats.round_trips = 0;
+        let result = async {
+            self.ensure_connected().await?;
+            let found = self.read_sessions(&names, &mut out).await?;
+            self.read_counters(&found, &[], clock).await
+        }
+        .await;
+        match result {
+            Ok(samples) => out.samples = samples,
+            Err(e) => {
+                out.item_errors.push(SourceError::Storage(e));
+                self.conn = None;
+            }
+        }
+        out.keys = names.len();
+        out.requests = self.stats.round_trips;
+        out.duration = started.elapsed();
+        out
+    }
+
+    /// Keys named on `tyk.cluster.notifications` since the last call, coalesced. Pending
+    /// forever without a subscription.
     pub async fn changed(&mut self) -> Vec<String> {
-        std::future::pending().await
+        match self.changes.as_mut() {
+            Some(rx) => match rx.recv().await {
+                Some(v) => v,
+                None => {
+                    self.changes = None;
+                    std::future::pending().await
+                }
+            },
+            None => std::future::pending().await,
+        }
     }
-    pub async fn poll_suffixes(&mut self, _s: Vec<String>, _clock: &dyn Clock) -> SweepOutcome {
-        SweepOutcome::default()
+}
+
+/// How a session is named in messages: org ids as they are, keys masked.
+fn display_name(name: &str, is_org: bool, mode: HashMode) -> String {
+    if is_org {
+        return name.to_string();
+    }
+    let suffix = layout::session_suffix(name).unwrap_or_default();
+    let hashed = mode == HashMode::Hashed
+        || (mode == HashMode::Unknown && keyhash::looks_like_hash(suffix));
+    if hashed {
+        format!("{}{}", layout::SESSION_PREFIX, crate::quota::mask_hash(suffix))
+    } else {
+        format!("{}{}", layout::SESSION_PREFIX, crate::quota::mask_key(suffix))
+    }
+}
+
+fn key_quotas(suffix: &Arc<str>, hashed: bool, s: &SessionState) -> Vec<Quota> {
+    let counters = if layout::has_rate_limit_pattern(s) {
+        Vec::new()
+    } else {
+        layout::key_counters(suffix, s)
+    };
+    Sample::from_stored_session(suffix, hashed, s, 0)
+        .into_iter()
+        .map(|template| {
+            let api = template.id.api();
+            let counter = counters
+                .iter()
+                .find(|c| c.api_id.as_deref() == api)
+                .map(|c| Arc::from(c.name.as_str()));
+            Quota {
+                template,
+                counter,
+                alt_counter: None,
+                renews: 0,
+            }
+        })
+        .collect()
+}
+
+fn org_quotas(org: &Arc<str>, s: &SessionState, mode: HashMode) -> Vec<Quota> {
+    let template = Sample::from_org_session(org, s, 0);
+    let (counter, alt_counter) = if s.quota_max > 0 {
+        let mut c = layout::org_counters(org, mode).into_iter();
+        (c.next().map(Arc::from), c.next().map(Arc::from))
+    } else {
+        (None, None)
+    };
+    vec![Quota {
+        template,
+        counter,
+        alt_counter,
+        renews: 0,
+    }]
+}
+
+/// The sample of `q` with the counter's live values.
+fn live_sample(q: &mut Quota, readings: &HashMap<Arc<str>, CounterReading>, now_ms: i64) -> Sample {
+    let mut s = q.template.clone();
+    s.at_ms = now_ms;
+    let Some(name) = &q.counter else {
+        return s;
+    };
+    let reading = |n: &Arc<str>| readings.get(n).copied().filter(|r| r.pttl_ms != -2);
+    let r = reading(name).or_else(|| q.alt_counter.as_ref().and_then(reading));
+    let used = r.and_then(|r| r.value).unwrap_or(0).max(0);
+    s.quota_remaining = (s.quota_max - used).max(0);
+    match r {
+        Some(r) if r.pttl_ms > 0 => {
+            let end = (now_ms + r.pttl_ms + 999).div_euclid(1000);
+            if q.renews == 0 || !same_period(q.renews, end) {
+                q.renews = end;
+            }
+            s.quota_renews = q.renews;
+        }
+        // No counter: the window has not started (the next request opens one); no expiry: the
+        // quota never renews. Either way the stored value is only a hint.
+        _ => q.renews = 0,
+    }
+    s
+}
+
+/// Follows `tyk.cluster.notifications` and hands the keys of `KeySpaceUpdateNotification`s to
+/// `tx`, coalesced; re-subscribes after a dropped connection.
+async fn subscribe(client: redis::Client, tx: mpsc::Sender<Vec<String>>) {
+    loop {
+        if let Ok(mut pubsub) = client.get_async_pubsub().await
+            && pubsub.subscribe(layout::NOTIFICATIONS_CHANNEL).await.is_ok()
+        {
+            let mut stream = pubsub.on_message();
+            let mut pending: Vec<String> = Vec::new();
+            let mut tick = tokio::time::interval(CHANGE_BATCH_EVERY);
+            loop {
+                tokio::select! {
+                    msg = stream.next() => {
+                        let Some(msg) = msg else { break };
+                        let payload: Vec<u8> = msg.get_payload_bytes().to_vec();
+                        for key in notified_keys(&payload) {
+                            if pending.len() < MAX_PENDING_CHANGES && !pending.contains(&key) {
+                                pending.push(key);
+                            }
+                        }
+                    }
+                    _ = tick.tick() => {
+                        if !pending.is_empty() {
+                            match tx.try_send(std::mem::take(&mut pending)) {
+                                Ok(()) => {}
+                                Err(mpsc::error::TrySendError::Full(v)) => pending = v,
+                                Err(mpsc::error::TrySendError::Closed(_)) => return,
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if tx.is_closed() {
+            return;
+        }
+        tokio::time::sleep(RESUBSCRIBE_DELAY).await;
+    }
+}
+
+/// The keys of a `KeySpaceUpdateNotification` (TykTechnologies/tyk `gateway/redis_signals.go`):
+/// the payload is a hash or a raw token, or a comma-separated list whose items may carry a
+/// `:suffix`. Other commands name no key.
+pub fn notified_keys(message: &[u8]) -> Vec<String> {
+    #[derive(serde::Deserialize)]
+    struct Notification {
+        #[serde(default)]
+        command: String,
+        #[serde(default)]
+        payload: String,
+    }
+    let Ok(n) = serde_json::from_slice::<Notification>(message) else {
+        return Vec::new();
+    };
+    if n.command != "KeySpaceUpdateNotification" {
+        return Vec::new();
+    }
+    n.payload
+        .split(',')
+        .map(|item| item.split(':').next().unwrap_or_default().trim())
+        .filter(|k| !k.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notifications_name_keys() {
+        assert_eq!(
+            notified_keys(br#"{"command":"KeySpaceUpdateNotification","payload":"45a0a4f9","signature":"","algorithm":5}"#),
+            vec!["45a0a4f9"]
+        );
+        assert_eq!(
+            notified_keys(br#"{"command":"KeySpaceUpdateNotification","payload":"a:oauth,b"}"#),
+            vec!["a", "b"]
+        );
+        assert!(notified_keys(br#"{"command":"ApiUpdated","payload":"x"}"#).is_empty());
+        assert!(notified_keys(b"not json").is_empty());
+    }
+
+    #[test]
+    fn window_ends_stay_put_within_the_slack() {
+        let s = SessionState::from_slice(br#"{"quota_max":100,"quota_renewal_rate":3600}"#)
+            .expect("session");
+        let mut q = key_quotas(&Arc::from("4b26bbf6"), true, &s).remove(0);
+        let name = q.counter.clone().expect("counter");
+        let mut readings = HashMap::new();
+        readings.insert(name.clone(), CounterReading { value: Some(30), pttl_ms: 600_400 });
+        let a = live_sample(&mut q, &readings, 1_000_000_000);
+        assert_eq!((a.quota_remaining, a.quota_renews), (70, 1_000_601));
+        // 1.7 s later the PTTL went down by 1.65 s: ceil lands a second earlier, same period.
+        readings.insert(name.clone(), CounterReading { value: Some(130), pttl_ms: 598_750 });
+        let b = live_sample(&mut q, &readings, 1_000_001_700);
+        assert_eq!((b.quota_remaining, b.quota_renews), (0, 1_000_601));
+        // The counter expired and a new window started: a new period.
+        readings.insert(name, CounterReading { value: Some(1), pttl_ms: 3_600_000 });
+        let c = live_sample(&mut q, &readings, 1_000_700_000);
+        assert_eq!((c.quota_remaining, c.quota_renews), (99, 1_004_300));
+        assert!(a.meta.hashed && a.meta.masked == "4b26bbf6");
     }
 }
