@@ -6,14 +6,17 @@
 //! client library routes each key to its slot's node (`MGET` split by slot, pipelines per node);
 //! `SCAN` is sent to every master.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
-use redis::{AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, IntoConnectionInfo,
-    RedisConnectionInfo, RedisError, Value};
+use redis::{
+    AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, IntoConnectionInfo,
+    RedisConnectionInfo, RedisError, Value,
+};
 
 /// How to reach Tyk's Redis (from `[gateway.storage]`).
 #[derive(Debug, Clone, PartialEq)]
@@ -131,8 +134,10 @@ pub enum Conn {
     },
     Cluster {
         conn: ClusterConnection,
-        /// Masters (`host`, `port`) to `SCAN`, from `CLUSTER SHARDS` / `CLUSTER SLOTS`.
+        /// Masters (`host`, `port`) to `SCAN`, from `CLUSTER SLOTS`.
         masters: Vec<(String, u16)>,
+        /// `(first slot, last slot, index into masters)`, to send each master one pipeline.
+        slots: Arc<Vec<(u16, u16, usize)>>,
         /// For `SUBSCRIBE`: `PUBLISH` reaches every node of a cluster.
         client: Client,
     },
@@ -314,7 +319,8 @@ impl RedisSettings {
             .query_async(&mut conn)
             .await
             .map_err(|e| self.error("CLUSTER SLOTS", &seed, &e))?;
-        let mut masters = cluster_masters(&slots);
+        let ranges = cluster_slots(&slots);
+        let mut masters: Vec<(String, u16)> = ranges.iter().map(|r| r.2.clone()).collect();
         if masters.is_empty() {
             return Err(StorageError::Config(format!(
                 "{seed} is a cluster node but the cluster has no slots assigned — is the cluster created (redis-cli --cluster create)?"
@@ -322,11 +328,16 @@ impl RedisSettings {
         }
         masters.sort();
         masters.dedup();
+        let slots = ranges
+            .iter()
+            .filter_map(|(a, b, m)| Some((*a, *b, masters.iter().position(|x| x == m)?)))
+            .collect();
         let client = Client::open(seeds[0].clone())
             .map_err(|e| StorageError::Config(format!("[gateway.storage] {e}")))?;
         Ok(Conn::Cluster {
             conn,
             masters,
+            slots: Arc::new(slots),
             client,
         })
     }
@@ -375,7 +386,12 @@ impl RedisSettings {
 }
 
 fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or_default().chars().take(300).collect()
+    s.lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(300)
+        .collect()
 }
 
 /// rustls needs one process-wide crypto provider; the project's (aws-lc-rs, as lettre and
@@ -385,15 +401,23 @@ fn install_crypto_provider() {
 }
 
 fn split_addr(addr: &str) -> Result<(String, u16), StorageError> {
-    let bad = || StorageError::Config(format!("[gateway.storage] address {addr:?} is not host:port"));
+    let bad = || {
+        StorageError::Config(format!(
+            "[gateway.storage] address {addr:?} is not host:port"
+        ))
+    };
     let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
     let port = port.parse::<u16>().map_err(|_| bad())?;
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
     Ok((host, port))
 }
 
-/// Master addresses from `CLUSTER SLOTS`: `[[start, end, [host, port, id, …], replicas…], …]`.
-fn cluster_masters(v: &Value) -> Vec<(String, u16)> {
+/// Slot ranges and their masters from `CLUSTER SLOTS`:
+/// `[[start, end, [host, port, id, …], replicas…], …]`.
+fn cluster_slots(v: &Value) -> Vec<(u16, u16, (String, u16))> {
     let mut out = Vec::new();
     let Value::Array(ranges) = v else {
         return out;
@@ -408,11 +432,17 @@ fn cluster_masters(v: &Value) -> Vec<(String, u16)> {
             Some(Value::SimpleString(s)) => s.clone(),
             _ => continue,
         };
-        let Some(Value::Int(port)) = master.get(1) else {
+        let (Some(Value::Int(start)), Some(Value::Int(end)), Some(Value::Int(port))) =
+            (parts.first(), parts.get(1), master.get(1))
+        else {
             continue;
         };
-        if let Ok(port) = u16::try_from(*port) {
-            out.push((host, port));
+        if let (Ok(start), Ok(end), Ok(port)) = (
+            u16::try_from(*start),
+            u16::try_from(*end),
+            u16::try_from(*port),
+        ) {
+            out.push((start, end, (host, port)));
         }
     }
     out
@@ -446,8 +476,8 @@ impl Conn {
     }
 
     /// Up to `steps` `SCAN cursor MATCH pattern COUNT count` calls, moving from master to master;
-    /// returns the names and whether the pass over every master completed (cursor back at the
-    /// start).
+    /// returns whether the pass over every master completed (cursor back at the start) and the
+    /// calls made.
     pub async fn scan_steps(
         &mut self,
         cursor: &mut ScanCursor,
@@ -455,21 +485,23 @@ impl Conn {
         count: usize,
         steps: usize,
         names: &mut Vec<String>,
-    ) -> Result<bool, RedisError> {
-        for _ in 0..steps.max(1) {
+    ) -> Result<(bool, usize), RedisError> {
+        for call in 1..=steps.max(1) {
             let mut cmd = redis::cmd("SCAN");
-            cmd.arg(cursor.cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(count);
+            cmd.arg(cursor.cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(count);
             let (next, mut batch): (u64, Vec<String>) = match self {
                 Conn::Single { conn, .. } => cmd.query_async(conn).await?,
                 Conn::Cluster { conn, masters, .. } => {
                     let Some((host, port)) = masters.get(cursor.node).cloned() else {
                         *cursor = ScanCursor::default();
-                        return Ok(true);
+                        return Ok((true, call - 1));
                     };
-                    let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
-                        host,
-                        port,
-                    });
+                    let routing =
+                        RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port });
                     let v = conn.route_command(cmd, routing).await?;
                     redis::from_redis_value(v)?
                 }
@@ -484,11 +516,11 @@ impl Conn {
                 cursor.node += 1;
                 if cursor.node >= nodes {
                     *cursor = ScanCursor::default();
-                    return Ok(true);
+                    return Ok((true, call));
                 }
             }
         }
-        Ok(false)
+        Ok((false, steps.max(1)))
     }
 
     /// `MGET` of `keys` (split by slot on a cluster); `None` for absent keys.
@@ -513,19 +545,65 @@ impl Conn {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let mut pipe = redis::pipe();
-        for k in keys {
-            pipe.cmd("GET").arg(*k).cmd("PTTL").arg(*k);
-        }
         let vals: Vec<Value> = match self {
-            Conn::Single { conn, .. } => pipe.query_async(conn).await?,
-            Conn::Cluster { conn, .. } => pipe.query_async(conn).await?,
+            Conn::Single { conn, .. } => {
+                let mut pipe = redis::pipe();
+                for k in keys {
+                    pipe.cmd("GET").arg(*k).cmd("PTTL").arg(*k);
+                }
+                pipe.query_async(conn).await?
+            }
+            Conn::Cluster {
+                conn,
+                masters,
+                slots,
+                ..
+            } => {
+                // One pipeline per master (a pipeline must not cross slots' nodes).
+                let mut groups: Vec<Vec<usize>> = vec![Vec::new(); masters.len()];
+                for (i, k) in keys.iter().enumerate() {
+                    let slot = key_slot(k.as_bytes());
+                    let m = slots
+                        .iter()
+                        .find(|(a, b, _)| (*a..=*b).contains(&slot))
+                        .map_or(0, |r| r.2);
+                    groups[m].push(i);
+                }
+                let mut vals = vec![Value::Nil; keys.len() * 2];
+                let mut calls = Vec::new();
+                for (m, idx) in groups.iter().enumerate().filter(|(_, g)| !g.is_empty()) {
+                    let mut pipe = redis::pipe();
+                    for &i in idx {
+                        pipe.cmd("GET").arg(keys[i]).cmd("PTTL").arg(keys[i]);
+                    }
+                    let (host, port) = masters[m].clone();
+                    let route = SingleNodeRoutingInfo::ByAddress { host, port };
+                    let mut conn = conn.clone();
+                    calls.push(async move {
+                        conn.route_pipeline(pipe, 0, idx.len() * 2, route)
+                            .await
+                            .map(|v| (idx, v))
+                    });
+                }
+                for r in futures_util::future::join_all(calls).await {
+                    let (idx, v) = r?;
+                    for (j, pair) in idx.iter().zip(v.chunks(2)) {
+                        if let [a, b] = pair {
+                            vals[j * 2] = a.clone();
+                            vals[j * 2 + 1] = b.clone();
+                        }
+                    }
+                }
+                vals
+            }
         };
         let mut out = Vec::with_capacity(keys.len());
         let mut it = vals.into_iter();
         while let (Some(v), Some(t)) = (it.next(), it.next()) {
             let value = match v {
-                Value::BulkString(b) => std::str::from_utf8(&b).ok().and_then(|s| s.trim().parse().ok()),
+                Value::BulkString(b) => std::str::from_utf8(&b)
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok()),
                 Value::Int(i) => Some(i),
                 _ => None,
             };
@@ -538,6 +616,21 @@ impl Conn {
         Ok(out)
     }
 
+    /// `INFO <section>` (of one node on a cluster).
+    pub async fn info(&mut self, section: &str) -> Result<String, RedisError> {
+        let mut cmd = redis::cmd("INFO");
+        cmd.arg(section);
+        match self {
+            Conn::Single { conn, .. } => cmd.query_async(conn).await,
+            Conn::Cluster { conn, .. } => {
+                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random);
+                Ok(redis::from_redis_value(
+                    conn.route_command(cmd, routing).await?,
+                )?)
+            }
+        }
+    }
+
     pub async fn ping(&mut self) -> Result<(), RedisError> {
         let cmd = redis::cmd("PING");
         match self {
@@ -545,6 +638,20 @@ impl Conn {
             Conn::Cluster { conn, .. } => cmd.query_async::<String>(conn).await.map(|_| ()),
         }
     }
+}
+
+/// The cluster slot of a key: CRC16 (XMODEM) of the key, or of its `{hash tag}`, mod 16384.
+fn key_slot(key: &[u8]) -> u16 {
+    let tagged = key
+        .iter()
+        .position(|&b| b == b'{')
+        .and_then(|open| {
+            let rest = &key[open + 1..];
+            let close = rest.iter().position(|&b| b == b'}')?;
+            (close > 0).then(|| &rest[..close])
+        })
+        .unwrap_or(key);
+    crc16::State::<crc16::XMODEM>::calculate(tagged) % 16384
 }
 
 fn bulk_values(v: Value, n: usize) -> Vec<Option<Vec<u8>>> {

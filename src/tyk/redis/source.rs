@@ -21,11 +21,13 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::conn::{Conn, CounterReading, RESUBSCRIBE_DELAY, RedisSettings, ScanCursor, StorageError};
+use super::conn::{
+    Conn, CounterReading, RESUBSCRIBE_DELAY, RedisSettings, ScanCursor, StorageError,
+};
 use super::layout::{self, HashMode};
 use crate::clock::Clock;
-use crate::quota::model::same_period;
 use crate::quota::model::Sample;
+use crate::quota::model::same_period;
 use crate::quota::poller::SweepOutcome;
 use crate::quota::source::SourceError;
 use crate::tyk::gateway::Gateway;
@@ -188,6 +190,9 @@ impl RedisSource {
             self.start_pass();
             while !self.scan_some(usize::MAX, out).await? {}
             self.loaded = true;
+            if self.keys.is_empty() && self.orgs.is_empty() {
+                self.hint_empty(out).await;
+            }
         } else {
             let due = self
                 .last_pass_start
@@ -203,9 +208,41 @@ impl RedisSource {
         let keys: Vec<Arc<str>> = self.keys.keys().cloned().collect();
         let orgs: Vec<Arc<str>> = self.orgs.keys().cloned().collect();
         out.samples = self.read_counters(&keys, &orgs, clock).await?;
+        if self.stats.round_trips == 0 {
+            // Nothing to read: still make sure Redis answers (and still takes the password).
+            let r = self.conn()?.ping().await;
+            r.map_err(|e| self.redis_error("PING", &e))?;
+            self.stats.round_trips = 1;
+        }
         self.stats.sessions = self.keys.len();
         self.stats.orgs = self.orgs.len();
         Ok(())
+    }
+
+    /// Nothing to read: if other databases hold keys, the configured one is probably wrong.
+    async fn hint_empty(&mut self, out: &mut SweepOutcome) {
+        let db = self.settings.database;
+        let Ok(conn) = self.conn() else { return };
+        let Ok(info) = conn.info("keyspace").await else {
+            return;
+        };
+        let others: Vec<&str> = info
+            .lines()
+            .filter(|l| l.starts_with("db") && !l.starts_with(&format!("db{db}:")))
+            .filter_map(|l| l.split(':').next())
+            .collect();
+        let text = if others.is_empty() {
+            format!(
+                "Tyk's Redis holds no sessions (apikey-*, orgkey.*) in database {db} — is this the gateway's storage?"
+            )
+        } else {
+            format!(
+                "database {db} of Tyk's Redis holds no sessions (apikey-*, orgkey.*), but {} hold keys — set [gateway.storage] database to tyk.conf's storage.database",
+                others.join(", ")
+            )
+        };
+        out.item_errors
+            .push(SourceError::Storage(StorageError::Unsupported(text)));
     }
 
     /// SCAN calls per sweep so that a pass takes about `session_refresh`.
@@ -266,9 +303,9 @@ impl RedisSource {
                 .scan_steps(&mut cursor, SESSION_PATTERN, batch, chunk, &mut names)
                 .await;
             self.cursor = cursor;
-            let done = r.map_err(|e| self.redis_error("SCAN", &e))?;
-            self.pass_calls += chunk;
-            self.stats.round_trips += chunk;
+            let (done, calls) = r.map_err(|e| self.redis_error("SCAN", &e))?;
+            self.pass_calls += calls;
+            self.stats.round_trips += calls;
             self.read_sessions(&names, out).await?;
             remaining = remaining.saturating_sub(chunk);
             if done {
@@ -331,7 +368,11 @@ impl RedisSource {
             (None, Some(o)) => (o, true),
             (None, None) => return None,
         };
-        let map = if is_org { &mut self.orgs } else { &mut self.keys };
+        let map = if is_org {
+            &mut self.orgs
+        } else {
+            &mut self.keys
+        };
         let Some(value) = value else {
             map.remove(suffix);
             return None;
@@ -339,10 +380,11 @@ impl RedisSource {
         let session = match SessionState::from_slice(&value) {
             Ok(s) => s,
             Err(e) => {
-                out.item_errors.push(SourceError::Storage(StorageError::BadSession {
-                    name: display_name(name, is_org, self.mode),
-                    detail: e.to_string(),
-                }));
+                out.item_errors
+                    .push(SourceError::Storage(StorageError::BadSession {
+                        name: display_name(name, is_org, self.mode),
+                        detail: e.to_string(),
+                    }));
                 if let Some(c) = map.get_mut(suffix) {
                     c.seen_pass = self.pass;
                     return Some(Arc::from(suffix));
@@ -515,12 +557,20 @@ fn display_name(name: &str, is_org: bool, mode: HashMode) -> String {
         return name.to_string();
     }
     let suffix = layout::session_suffix(name).unwrap_or_default();
-    let hashed = mode == HashMode::Hashed
-        || (mode == HashMode::Unknown && keyhash::looks_like_hash(suffix));
+    let hashed =
+        mode == HashMode::Hashed || (mode == HashMode::Unknown && keyhash::looks_like_hash(suffix));
     if hashed {
-        format!("{}{}", layout::SESSION_PREFIX, crate::quota::mask_hash(suffix))
+        format!(
+            "{}{}",
+            layout::SESSION_PREFIX,
+            crate::quota::mask_hash(suffix)
+        )
     } else {
-        format!("{}{}", layout::SESSION_PREFIX, crate::quota::mask_key(suffix))
+        format!(
+            "{}{}",
+            layout::SESSION_PREFIX,
+            crate::quota::mask_key(suffix)
+        )
     }
 }
 
@@ -595,7 +645,10 @@ fn live_sample(q: &mut Quota, readings: &HashMap<Arc<str>, CounterReading>, now_
 async fn subscribe(client: redis::Client, tx: mpsc::Sender<Vec<String>>) {
     loop {
         if let Ok(mut pubsub) = client.get_async_pubsub().await
-            && pubsub.subscribe(layout::NOTIFICATIONS_CHANNEL).await.is_ok()
+            && pubsub
+                .subscribe(layout::NOTIFICATIONS_CHANNEL)
+                .await
+                .is_ok()
         {
             let mut stream = pubsub.on_message();
             let mut pending: Vec<String> = Vec::new();
@@ -680,15 +733,33 @@ mod tests {
         let mut q = key_quotas(&Arc::from("4b26bbf6"), true, &s).remove(0);
         let name = q.counter.clone().expect("counter");
         let mut readings = HashMap::new();
-        readings.insert(name.clone(), CounterReading { value: Some(30), pttl_ms: 600_400 });
+        readings.insert(
+            name.clone(),
+            CounterReading {
+                value: Some(30),
+                pttl_ms: 600_400,
+            },
+        );
         let a = live_sample(&mut q, &readings, 1_000_000_000);
         assert_eq!((a.quota_remaining, a.quota_renews), (70, 1_000_601));
         // 1.7 s later the PTTL went down by 1.65 s: ceil lands a second earlier, same period.
-        readings.insert(name.clone(), CounterReading { value: Some(130), pttl_ms: 598_750 });
+        readings.insert(
+            name.clone(),
+            CounterReading {
+                value: Some(130),
+                pttl_ms: 598_750,
+            },
+        );
         let b = live_sample(&mut q, &readings, 1_000_001_700);
         assert_eq!((b.quota_remaining, b.quota_renews), (0, 1_000_601));
         // The counter expired and a new window started: a new period.
-        readings.insert(name, CounterReading { value: Some(1), pttl_ms: 3_600_000 });
+        readings.insert(
+            name,
+            CounterReading {
+                value: Some(1),
+                pttl_ms: 3_600_000,
+            },
+        );
         let c = live_sample(&mut q, &readings, 1_000_700_000);
         assert_eq!((c.quota_remaining, c.quota_renews), (99, 1_004_300));
         assert!(a.meta.hashed && a.meta.masked == "4b26bbf6");
