@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 
 use super::http::{BodyError, read_capped, request_error};
 use super::session::{ApiStatus, Hello, KeyList, SessionState};
-use crate::quota::mask_key;
+use crate::quota::{mask_hash, mask_key};
 
 /// Largest response body read; a list of 100k keys is about 6 MB.
 pub const DEFAULT_MAX_BODY: usize = 64 * 1024 * 1024;
@@ -44,11 +44,17 @@ pub enum GatewayError {
     )]
     Forbidden { message: String },
     #[error(
-        "the gateway hashes keys and does not list them (404: {message}) — set \"enable_hashed_keys_listing\": true in tyk.conf"
+        "the gateway hashes keys and does not list them (404: {message}) — either set \"enable_hashed_keys_listing\": true in tyk.conf (and restart the gateway), or read Tyk's Redis instead with [gateway.storage] (no gateway change needed)"
     )]
     HashedListingDisabled { message: String },
+    #[error(
+        "{what} answered 400 ({message}): the gateway does not hash keys — set [gateway] hash_keys = false, or remove it so tykwatch detects the mode"
+    )]
+    HashingNotEnabled { what: String, message: String },
     #[error("key {key} was deleted between listing and reading it")]
     KeyVanished { key: String },
+    #[error("the gateway listed {listed} keys but none could be read (each answered 404): {hint}")]
+    NoKeyReadable { listed: usize, hint: String },
     #[error("{what} answered {status}: {message}")]
     Status {
         what: String,
@@ -177,10 +183,41 @@ impl Gateway {
     /// `GET /tyk/keys/{id}`: the session with `quota_remaining` recomputed live by the gateway.
     pub async fn get_key(&self, key: &str) -> Result<SessionState, GatewayError> {
         let url = self.url_for(&["tyk", "keys", key]);
-        let what = format!("GET /tyk/keys/{}", mask_key(key));
+        self.read_key(url, &mask_key(key)).await
+    }
+
+    /// `GET /tyk/keys/{hash}?hashed=true`: the session a gateway with `hash_keys: true` stores
+    /// under `hash` (what its listing returns). A gateway that does not hash keys answers 400:
+    /// [`GatewayError::HashingNotEnabled`].
+    pub async fn get_key_by_hash(&self, hash: &str) -> Result<SessionState, GatewayError> {
+        let mut url = self.url_for(&["tyk", "keys", hash]);
+        url.query_pairs_mut().append_pair("hashed", "true");
+        self.read_key(url, &mask_hash(hash)).await
+    }
+
+    async fn read_key(&self, url: Url, masked: &str) -> Result<SessionState, GatewayError> {
+        let hashed = url.query().is_some();
+        let what = if hashed {
+            format!("GET /tyk/keys/{masked}?hashed=true")
+        } else {
+            format!("GET /tyk/keys/{masked}")
+        };
         let (status, body) = self.get(url, &what).await?;
         if status == StatusCode::NOT_FOUND {
-            return Err(GatewayError::KeyVanished { key: mask_key(key) });
+            return Err(GatewayError::KeyVanished {
+                key: masked.to_string(),
+            });
+        }
+        if hashed && status == StatusCode::BAD_REQUEST {
+            let message = error_message(&body);
+            if message.contains("hashing is not enabled") {
+                return Err(GatewayError::HashingNotEnabled { what, message });
+            }
+            return Err(GatewayError::Status {
+                what,
+                status: status.as_u16(),
+                message,
+            });
         }
         if !status.is_success() {
             return Err(self.status_error(&what, status, &body));
