@@ -171,7 +171,7 @@ fn sweep_line(o: &SweepOutcome) -> Value {
 pub fn crossing_line(c: &Crossing) -> Value {
     json!({
         "event": "threshold_crossed",
-        "quota_id": c.quota_id.to_string(),
+        "quota_id": c.meta.display_id(&c.quota_id),
         "quota_key": c.quota_key.as_ref(),
         "alias": c.meta.alias,
         "org_id": c.meta.org_id,

@@ -41,7 +41,9 @@ impl QuotaId {
     }
 }
 
-/// Displays with the key masked: safe for logs, JSON output and the screen.
+/// Displays with the key masked by [`mask_key`]: safe for logs, JSON output and the screen.
+/// For a quota whose key may be a hash, prefer [`QuotaMeta::display_id`] (an 8-char murmur32
+/// hash would show as `****` here).
 impl fmt::Display for QuotaId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -123,6 +125,23 @@ pub struct QuotaMeta {
 impl QuotaMeta {
     pub fn is_expired(&self, now_secs: i64) -> bool {
         self.expires >= 1 && self.expires < now_secs
+    }
+
+    /// `id` as `key:<masked>`, `key:<masked>:api:<api>` or `org:<org>`, with the key masked as
+    /// this quota's own `masked` (a hash abbreviated by [`mask_hash`], a token by [`mask_key`]).
+    pub fn display_id(&self, id: &QuotaId) -> String {
+        let masked = |k: &str| {
+            if self.masked.is_empty() {
+                mask_key(k)
+            } else {
+                self.masked.clone()
+            }
+        };
+        match id {
+            QuotaId::Key(k) => format!("key:{}", masked(k)),
+            QuotaId::KeyApi(k, api) => format!("key:{}:api:{api}", masked(k)),
+            QuotaId::Org(o) => format!("org:{o}"),
+        }
     }
 
     /// The name shown for the quota: alias, else masked key, else org id.
@@ -346,6 +365,24 @@ mod tests {
             QuotaId::KeyApi(Arc::from(k), Arc::from("api")).to_string(),
             "key:5e9d…ef6d:api:api"
         );
+    }
+
+    #[test]
+    fn display_id_uses_the_samples_own_masking() {
+        let s = crate::tyk::session::SessionState::default();
+        let hashed = Sample::from_stored_session("45a0a4f9", true, &s, 0);
+        assert_eq!(hashed[0].id.to_string(), "key:****");
+        assert_eq!(hashed[0].meta.display_id(&hashed[0].id), "key:45a0a4f9");
+        let k = "5e9d9544a1dcd60001d0ed20a2290376f89846b798b7e5197584ef6d";
+        let plain = Sample::from_key_session(k, &s, 0);
+        assert_eq!(plain[0].meta.display_id(&plain[0].id), "key:5e9d…ef6d");
+        let api = QuotaId::KeyApi(Arc::from("45a0a4f9"), Arc::from("orders"));
+        assert_eq!(hashed[0].meta.display_id(&api), "key:45a0a4f9:api:orders");
+        let long = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        let sha = Sample::from_stored_session(long, true, &s, 0);
+        assert_eq!(sha[0].meta.display_id(&sha[0].id), "key:ba7816bf…15ad");
+        let org = QuotaMeta::default();
+        assert_eq!(org.display_id(&QuotaId::Org(Arc::from("o1"))), "org:o1");
     }
 
     #[test]
