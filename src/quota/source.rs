@@ -32,6 +32,8 @@ pub struct RestSource {
     pub opts: SweepOptions,
     /// tyk.conf `hash_keys`; `None` until configured or detected.
     pub hash_keys: Option<bool>,
+    /// `hash_keys` was learnt from the gateway (the sweep's probe), not configured.
+    pub detected: bool,
 }
 
 pub enum Source {
@@ -45,6 +47,7 @@ impl Source {
             gateway,
             opts,
             hash_keys,
+            detected: false,
         })
     }
 
