@@ -215,6 +215,8 @@ pub fn plan(c: &Crossing, channels: &Channels) -> serde_json::Result<Vec<OutboxR
         .into_iter()
         .map(|(channel_id, recipients)| {
             let id = idem_key(&c.quota_key, c.period, c.threshold, &channel_id);
+            // The key as the gateway knows it: the raw token, or on a gateway that hashes keys
+            // the hash it listed (the token itself is never known then).
             let raw_key = (channel_id == CHANNEL_TYK)
                 .then(|| c.quota_id.key().map(str::to_owned))
                 .flatten();
@@ -384,6 +386,29 @@ mod tests {
         assert_eq!(ids, ["tyk", "webhook:ops", "email:ops", "email:org"]);
         let p = NotificationPayload::from_json(&rows[0].payload_json).unwrap();
         assert_eq!((p.key, p.scope.as_str()), (None, "org"));
+    }
+
+    #[test]
+    fn a_hashed_key_reaches_the_tyk_body_as_the_hash_the_gateway_listed() {
+        const HASH: &str = "45a0a4f9";
+        let meta = QuotaMeta {
+            key: Arc::from(HASH),
+            masked: crate::quota::mask_hash(HASH),
+            hashed: true,
+            ..key_meta()
+        };
+        let c = crossing(QuotaId::Key(Arc::from(HASH)), meta);
+        let rows = plan(&c, &Channels::from_config(&all_channels())).unwrap();
+        let tyk = NotificationPayload::from_json(&rows[0].payload_json).unwrap();
+        assert_eq!(
+            (tyk.channel_id.as_str(), tyk.key.as_deref()),
+            ("tyk", Some(HASH))
+        );
+        let body = crate::notify::webhook::tyk_event_message(&tyk);
+        assert_eq!(body.meta["Key"], HASH);
+        // Other channels see the (hash-)masked key only.
+        let std = NotificationPayload::from_json(&rows[1].payload_json).unwrap();
+        assert_eq!((std.key, std.key_masked.as_str()), (None, HASH));
     }
 
     #[test]
