@@ -180,6 +180,15 @@ fn duration_and_size_forms() {
     assert_eq!(c.intake.max_body, 2 * 1024 * 1024);
 }
 
+#[test]
+fn hash_keys_is_unset_true_or_false() {
+    assert_eq!(load("[gateway]\n").unwrap().gateway.hash_keys, None);
+    for (text, want) in [("true", Some(true)), ("false", Some(false))] {
+        let c = load(&format!("[gateway]\nhash_keys = {text}\n")).unwrap();
+        assert_eq!(c.gateway.hash_keys, want);
+    }
+}
+
 // --- each kind of error: dotted key and :LINE: ----------------------------------------------
 
 #[test]
@@ -220,6 +229,16 @@ fn unknown_key_in_each_section_is_named_with_its_line() {
     }
     let msg = load_err("\n\nbogus_key = 1\n");
     assert!(msg.contains(":3:1: bogus_key: unknown key"), "{msg}");
+}
+
+#[test]
+fn hash_keys_as_a_string_is_refused_with_its_line() {
+    let msg = load_err("[gateway]\nurl = \"http://localhost:8080\"\nhash_keys = \"yes\"\n");
+    assert!(
+        msg.contains("config.toml:3:") && msg.contains("gateway.hash_keys"),
+        "{msg}"
+    );
+    assert!(msg.contains("bool"), "{msg}");
 }
 
 #[test]
@@ -500,26 +519,53 @@ fn struct_fields(header: &str) -> Vec<String> {
 }
 
 /// Sections of the example in file order: (header path, key lines with their preceding line).
+/// A commented-out key (`# key = value`) or header (`# [gateway.storage]`) counts as documented:
+/// optional settings whose mere presence changes behaviour are shown that way.
 fn example_sections(text: &str) -> HashMap<String, Vec<(String, String)>> {
+    fn header(line: &str) -> Option<&str> {
+        line.strip_prefix("[[")
+            .and_then(|h| h.strip_suffix("]]"))
+            .or_else(|| line.strip_prefix('[').and_then(|h| h.strip_suffix(']')))
+    }
+    fn key(line: &str) -> Option<&str> {
+        line.split_once('=').map(|(k, _)| k.trim())
+    }
+    fn commented_key(line: Option<&str>) -> Option<&str> {
+        line.and_then(key).and_then(plain)
+    }
+    // In a comment only a plain name counts: prose such as "Default: absent = …" is no key.
+    fn plain(name: &str) -> Option<&str> {
+        (!name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_' || b == b'.'))
+        .then_some(name)
+    }
     let mut sections: HashMap<String, Vec<(String, String)>> = HashMap::new();
     let mut current = String::new();
     let mut previous = String::new();
     for line in text.lines() {
         let trimmed = line.trim();
-        if let Some(h) = trimmed
-            .strip_prefix("[[")
-            .and_then(|h| h.strip_suffix("]]"))
-        {
+        let commented = trimmed.strip_prefix("# ");
+        if let Some(h) = header(trimmed).or_else(|| commented.and_then(header).and_then(plain)) {
             current = h.to_owned();
-        } else if let Some(h) = trimmed.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-            current = h.to_owned();
-        } else if !trimmed.starts_with('#')
-            && let Some((key, _)) = trimmed.split_once('=')
-        {
+        } else if let Some(k) = if trimmed.starts_with('#') {
+            commented_key(commented)
+        } else {
+            key(trimmed)
+        } {
+            // A commented-out key needs a comment of its own above it, not another key.
+            let documented = previous.trim_start().starts_with('#')
+                && commented_key(previous.trim_start().strip_prefix("# ")).is_none();
+            let before = if documented {
+                previous.clone()
+            } else {
+                String::new()
+            };
             sections
                 .entry(current.clone())
                 .or_default()
-                .push((key.trim().to_owned(), previous.clone()));
+                .push((k.to_owned(), before));
         }
         previous = line.to_owned();
     }
@@ -534,6 +580,7 @@ fn example_documents_every_key_with_a_comment() {
     let mut checked = 0;
     for (section, header) in [
         ("gateway", "[gateway]"),
+        ("gateway.storage", "[gateway.storage]"),
         ("dashboard", "[dashboard]"),
         ("monitor", "[monitor]"),
         ("monitor.configuration", "[monitor.configuration]"),
