@@ -410,8 +410,15 @@ fn by_usage(board: &Board) -> Vec<&crate::quota::Entry> {
 /// Plain-text table: what a cron job mails or a person greps.
 pub fn snapshot_table(board: &Board, now_ms: i64) -> String {
     let entries = by_usage(board);
+    // Wide enough for a murmur64 hash (16) or an abbreviated sha256 one, shown as they are.
+    let key_w = entries
+        .iter()
+        .map(|e| e.meta.masked.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(10);
     let mut out = format!(
-        "{:<2} {:<24} {:<10} {:<24} {:<16} {:>7} {:>21} {:>10} {:>12}\n",
+        "{:<2} {:<24} {:<key_w$} {:<24} {:<16} {:>7} {:>21} {:>10} {:>12}\n",
         "", "ALIAS", "KEY", "ORG", "SCOPE", "USED%", "USED/MAX", "REMAINING", "RENEWS IN"
     );
     for e in entries {
@@ -440,7 +447,7 @@ pub fn snapshot_table(board: &Board, now_ms: i64) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<2} {:<24} {:<10} {:<24} {:<16} {:>7} {:>21} {:>10} {:>12}",
+            "{:<2} {:<24} {:<key_w$} {:<24} {:<16} {:>7} {:>21} {:>10} {:>12}",
             e.band().glyph(),
             clip(&plain(&e.meta.alias), 24),
             e.meta.masked,

@@ -516,6 +516,20 @@ async fn snapshot_of_a_hashing_gateway_prints_the_hashes() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let table = text(&out.stdout);
     assert!(table.contains(M32) && table.contains(M64), "{table}");
+    // The KEY column fits the 16-char murmur64 hash: the ORG column stays aligned.
+    let org_at: Vec<Option<usize>> = table
+        .lines()
+        .map(|l| {
+            l.find("ORG")
+                .or_else(|| l.find("5e9d9544a1dcd60001d0ed20"))
+                .map(|b| l[..b].chars().count())
+        })
+        .collect();
+    assert_eq!(org_at.len(), 3, "{table}");
+    assert!(
+        org_at.iter().all(|c| c.is_some() && *c == org_at[0]),
+        "{table}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
