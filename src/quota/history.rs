@@ -65,10 +65,14 @@ impl History {
     pub fn push(&mut self, t: u32, used: i64, spacing: u32, retention: u32) {
         let n = self.len();
         // Keep the newest sample always; replace the last point while it is within `spacing`
-        // of the one before it, so a run of fast samples leaves one point per `spacing`.
+        // of the one before it, so a run of fast samples leaves one point per `spacing`. A flat
+        // run (an idle key: most of a large fleet) keeps only its first and newest points —
+        // the line between them is the same, and an idle quota costs two points, not 120.
         if n >= 2 {
-            let (prev_t, _) = self.get(n - 2).unwrap_or((0, 0));
-            if t.saturating_sub(prev_t) < spacing {
+            let (prev_t, prev_used) = self.get(n - 2).unwrap_or((0, 0));
+            let (_, last_used) = self.last().unwrap_or((0, 0));
+            let flat = used == last_used && used == prev_used;
+            if flat || t.saturating_sub(prev_t) < spacing {
                 let p = self.physical(n - 1);
                 self.times[p] = t;
                 self.used[p] = used;
@@ -184,6 +188,21 @@ mod tests {
                 .all(|w| w[1].0 - w[0].0 >= 4 * SEC)
         );
         assert_eq!(h.last(), Some((99 * SEC, 99)));
+    }
+
+    #[test]
+    fn a_flat_run_keeps_its_first_and_newest_points() {
+        let mut h = History::default();
+        h.push(0, 5, 2 * SEC, 600 * SEC);
+        for i in 1..100u32 {
+            h.push(i * 2 * SEC, 5, 2 * SEC, 600 * SEC);
+        }
+        assert_eq!(h.iter().collect::<Vec<_>>(), vec![(0, 5), (198 * SEC, 5)]);
+        assert_eq!(h.rate_per_min(300 * SEC), Some(0.0));
+        // Movement starts a new point; the flat run stays as it was.
+        h.push(200 * SEC, 9, 2 * SEC, 600 * SEC);
+        assert_eq!(h.len(), 3);
+        assert!(h.heap_bytes() <= 4 * 12, "an idle quota costs a few points");
     }
 
     #[test]
