@@ -448,14 +448,6 @@ fn cluster_slots(v: &Value) -> Vec<(u16, u16, (String, u16))> {
     out
 }
 
-/// One counter as read: its value (when it exists and is an integer) and its PTTL in ms
-/// (`-2` absent, `-1` no expiry).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CounterReading {
-    pub value: Option<i64>,
-    pub pttl_ms: i64,
-}
-
 impl Conn {
     /// The address errors name.
     pub fn addr(&self) -> String {
@@ -539,81 +531,106 @@ impl Conn {
         Ok(bulk_values(v, keys.len()))
     }
 
-    /// `GET` + `PTTL` of every counter, pipelined (per node on a cluster). A value that is not
-    /// an integer (not a counter Tyk wrote) reads as absent.
-    pub async fn counters(&mut self, keys: &[&str]) -> Result<Vec<CounterReading>, RedisError> {
+    /// The integer values of `keys` (`MGET`; one pipeline of `GET`s per master on a cluster).
+    /// Absent keys and values that are not integers (not a counter Tyk wrote) read as `None`.
+    pub async fn values(&mut self, keys: &[&str]) -> Result<Vec<Option<i64>>, RedisError> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let vals: Vec<Value> = match self {
+        let vals = match self {
             Conn::Single { conn, .. } => {
-                let mut pipe = redis::pipe();
+                let mut cmd = redis::cmd("MGET");
                 for k in keys {
-                    pipe.cmd("GET").arg(*k).cmd("PTTL").arg(*k);
+                    cmd.arg(*k);
                 }
-                pipe.query_async(conn).await?
+                match cmd.query_async::<Value>(conn).await? {
+                    Value::Array(v) => v,
+                    _ => Vec::new(),
+                }
             }
-            Conn::Cluster {
-                conn,
-                masters,
-                slots,
-                ..
-            } => {
-                // One pipeline per master (a pipeline must not cross slots' nodes).
-                let mut groups: Vec<Vec<usize>> = vec![Vec::new(); masters.len()];
-                for (i, k) in keys.iter().enumerate() {
-                    let slot = key_slot(k.as_bytes());
-                    let m = slots
-                        .iter()
-                        .find(|(a, b, _)| (*a..=*b).contains(&slot))
-                        .map_or(0, |r| r.2);
-                    groups[m].push(i);
-                }
-                let mut vals = vec![Value::Nil; keys.len() * 2];
-                let mut calls = Vec::new();
-                for (m, idx) in groups.iter().enumerate().filter(|(_, g)| !g.is_empty()) {
-                    let mut pipe = redis::pipe();
-                    for &i in idx {
-                        pipe.cmd("GET").arg(keys[i]).cmd("PTTL").arg(keys[i]);
-                    }
-                    let (host, port) = masters[m].clone();
-                    let route = SingleNodeRoutingInfo::ByAddress { host, port };
-                    let mut conn = conn.clone();
-                    calls.push(async move {
-                        conn.route_pipeline(pipe, 0, idx.len() * 2, route)
-                            .await
-                            .map(|v| (idx, v))
-                    });
-                }
-                for r in futures_util::future::join_all(calls).await {
-                    let (idx, v) = r?;
-                    for (j, pair) in idx.iter().zip(v.chunks(2)) {
-                        if let [a, b] = pair {
-                            vals[j * 2] = a.clone();
-                            vals[j * 2 + 1] = b.clone();
-                        }
-                    }
-                }
-                vals
-            }
+            Conn::Cluster { .. } => self.per_master("GET", keys).await?,
         };
-        let mut out = Vec::with_capacity(keys.len());
-        let mut it = vals.into_iter();
-        while let (Some(v), Some(t)) = (it.next(), it.next()) {
-            let value = match v {
+        let mut out: Vec<Option<i64>> = vals
+            .into_iter()
+            .map(|v| match v {
                 Value::BulkString(b) => std::str::from_utf8(&b)
                     .ok()
                     .and_then(|s| s.trim().parse().ok()),
                 Value::Int(i) => Some(i),
                 _ => None,
-            };
-            let pttl_ms = match t {
-                Value::Int(i) => i,
-                _ => -2,
-            };
-            out.push(CounterReading { value, pttl_ms });
-        }
+            })
+            .collect();
+        out.resize(keys.len(), None);
         Ok(out)
+    }
+
+    /// `PTTL` of `keys` in ms (`-2` absent, `-1` no expiry), pipelined (per master on a cluster).
+    pub async fn pttls(&mut self, keys: &[&str]) -> Result<Vec<i64>, RedisError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let vals = match self {
+            Conn::Single { conn, .. } => {
+                let mut pipe = redis::pipe();
+                for k in keys {
+                    pipe.cmd("PTTL").arg(*k);
+                }
+                pipe.query_async::<Vec<Value>>(conn).await?
+            }
+            Conn::Cluster { .. } => self.per_master("PTTL", keys).await?,
+        };
+        let mut out: Vec<i64> = vals
+            .into_iter()
+            .map(|v| if let Value::Int(i) = v { i } else { -2 })
+            .collect();
+        out.resize(keys.len(), -2);
+        Ok(out)
+    }
+
+    /// `CMD key` for every key, as one pipeline per master (a cluster pipeline must not cross
+    /// nodes); the replies in the order of `keys`.
+    async fn per_master(&mut self, cmd: &str, keys: &[&str]) -> Result<Vec<Value>, RedisError> {
+        let Conn::Cluster {
+            conn,
+            masters,
+            slots,
+            ..
+        } = self
+        else {
+            return Ok(Vec::new());
+        };
+        let mut groups: Vec<Vec<usize>> = vec![Vec::new(); masters.len()];
+        for (i, k) in keys.iter().enumerate() {
+            let slot = key_slot(k.as_bytes());
+            let m = slots
+                .iter()
+                .find(|(a, b, _)| (*a..=*b).contains(&slot))
+                .map_or(0, |r| r.2);
+            groups[m].push(i);
+        }
+        let mut vals = vec![Value::Nil; keys.len()];
+        let mut calls = Vec::new();
+        for (m, idx) in groups.into_iter().enumerate().filter(|(_, g)| !g.is_empty()) {
+            let mut pipe = redis::pipe();
+            for &i in &idx {
+                pipe.cmd(cmd).arg(keys[i]);
+            }
+            let (host, port) = masters[m].clone();
+            let route = SingleNodeRoutingInfo::ByAddress { host, port };
+            let mut conn = conn.clone();
+            calls.push(async move {
+                conn.route_pipeline(pipe, 0, idx.len(), route)
+                    .await
+                    .map(|v| (idx, v))
+            });
+        }
+        for r in futures_util::future::join_all(calls).await {
+            let (idx, v) = r?;
+            for (j, value) in idx.into_iter().zip(v) {
+                vals[j] = value;
+            }
+        }
+        Ok(vals)
     }
 
     /// `INFO <section>` (of one node on a cluster).

@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::conn::{
-    Conn, CounterReading, RESUBSCRIBE_DELAY, RedisSettings, ScanCursor, StorageError,
+    Conn, RESUBSCRIBE_DELAY, RedisSettings, ScanCursor, StorageError,
 };
 use super::layout::{self, HashMode};
 use crate::clock::Clock;
@@ -57,8 +57,11 @@ struct Quota {
     counter: Option<Arc<str>>,
     /// Org quotas when the hash mode is unknown: the second candidate counter.
     alt_counter: Option<Arc<str>>,
-    /// The window end last reported, kept while new readings stay within the period slack.
-    renews: i64,
+    /// The window end (Unix s) last reported, kept while new readings stay within the period
+    /// slack; `WINDOW_UNKNOWN` or `WINDOW_NEVER`.
+    window: i64,
+    /// The counter at the last sweep: a drop means a new window.
+    last_used: Option<i64>,
 }
 
 struct Cached {
@@ -205,9 +208,7 @@ impl RedisSource {
                 self.scan_some(steps, out).await?;
             }
         }
-        let keys: Vec<Arc<str>> = self.keys.keys().cloned().collect();
-        let orgs: Vec<Arc<str>> = self.orgs.keys().cloned().collect();
-        out.samples = self.read_counters(&keys, &orgs, clock).await?;
+        out.samples = self.read_counters(None, clock).await?;
         if self.stats.round_trips == 0 {
             // Nothing to read: still make sure Redis answers (and still takes the password).
             let r = self.conn()?.ping().await;
@@ -420,30 +421,69 @@ impl RedisSource {
         if let (Some(prev), Some(now)) = (previous, map.get_mut(&suffix)) {
             for q in &mut now.quotas {
                 if let Some(p) = prev.quotas.iter().find(|p| p.template.id == q.template.id) {
-                    q.renews = p.renews;
+                    q.window = p.window;
+                    q.last_used = p.last_used;
                 }
             }
         }
         Some(suffix)
     }
 
-    /// Reads the counters of the given keys and orgs (pipelines of `batch` counters, a few at
-    /// once) and returns their samples with live values.
+    /// Reads the counters of the given keys and orgs (all of them for `None`) and returns their
+    /// samples with live values. Values are read every time (`MGET` in batches, a few at once);
+    /// a counter's PTTL only when its window end is not known yet, its value dropped (a new
+    /// window), or the known end has passed — the end of a window does not move while it runs.
     async fn read_counters(
         &mut self,
-        keys: &[Arc<str>],
-        orgs: &[Arc<str>],
+        only: Option<&[Arc<str>]>,
         clock: &dyn Clock,
     ) -> Result<Vec<Sample>, StorageError> {
         let mut names: Vec<Arc<str>> = Vec::new();
-        let quotas = keys
-            .iter()
-            .filter_map(|k| self.keys.get(k))
-            .chain(orgs.iter().filter_map(|o| self.orgs.get(o)))
-            .flat_map(|c| c.quotas.iter());
-        for q in quotas {
+        for q in select(&mut self.keys, &mut self.orgs, only) {
             names.extend(q.counter.iter().cloned());
             names.extend(q.alt_counter.iter().cloned());
+        }
+        let values = self.batched(&names, Read::Values).await?;
+        let now_ms = clock.now_ms();
+        let now_s = now_ms.div_euclid(1000);
+        // Which counters need their PTTL (the index into `names` of the one each quota reads).
+        let mut want = Vec::new();
+        let mut i = 0;
+        for q in select(&mut self.keys, &mut self.orgs, only) {
+            let Some((at, used)) = q.chosen(&values, &mut i) else {
+                continue;
+            };
+            let renewed = q.last_used.is_some_and(|last| used < last);
+            let passed = q.window > 0 && now_s >= q.window;
+            if q.window == WINDOW_UNKNOWN || renewed || passed {
+                want.push(at);
+            }
+        }
+        let want_names: Vec<Arc<str>> = want.iter().map(|&i| names[i].clone()).collect();
+        let pttls = self.batched(&want_names, Read::Pttls).await?;
+        let mut pttl_of = want.iter().zip(pttls.iter().map(|p| p.pttl));
+        let mut next_pttl = pttl_of.next();
+        let mut samples = Vec::with_capacity(names.len() + names.len() / 8);
+        let mut i = 0;
+        for q in select(&mut self.keys, &mut self.orgs, only) {
+            let chosen = q.chosen(&values, &mut i);
+            let pttl = match (chosen, next_pttl) {
+                (Some((at, _)), Some((&w, p))) if w == at => {
+                    next_pttl = pttl_of.next();
+                    Some(p)
+                }
+                _ => None,
+            };
+            samples.push(q.live(chosen.map(|(_, used)| used), pttl, now_ms));
+        }
+        self.stats.counters = names.len();
+        Ok(samples)
+    }
+
+    /// Values or PTTLs of `names` in batches of `batch`, `PARALLEL_BATCHES` at once, in order.
+    async fn batched(&mut self, names: &[Arc<str>], what: Read) -> Result<Vec<Reading>, StorageError> {
+        if names.is_empty() {
+            return Ok(Vec::new());
         }
         let conn = self.conn()?.clone();
         let owned: Vec<Vec<Arc<str>>> = names
@@ -454,32 +494,32 @@ impl RedisSource {
             let mut conn = conn.clone();
             async move {
                 let refs: Vec<&str> = chunk.iter().map(|s| &**s).collect();
-                let r = conn.counters(&refs).await;
-                drop(refs);
-                r.map(|readings| (chunk, readings))
+                match what {
+                    Read::Values => conn.values(&refs).await.map(|v| {
+                        v.into_iter()
+                            .map(|value| Reading { value, pttl: 0 })
+                            .collect::<Vec<_>>()
+                    }),
+                    Read::Pttls => conn.pttls(&refs).await.map(|v| {
+                        v.into_iter()
+                            .map(|pttl| Reading { value: None, pttl })
+                            .collect::<Vec<_>>()
+                    }),
+                }
             }
         }))
         .buffered(PARALLEL_BATCHES);
-        let mut readings: HashMap<Arc<str>, CounterReading> = HashMap::with_capacity(names.len());
+        let mut out = Vec::with_capacity(names.len());
         while let Some(r) = batches.next().await {
-            let (chunk, r) = r.map_err(|e| self.redis_error("GET/PTTL of quota counters", &e))?;
+            let what = match what {
+                Read::Values => "MGET of quota counters",
+                Read::Pttls => "PTTL of quota counters",
+            };
+            let mut r = r.map_err(|e| self.redis_error(what, &e))?;
             self.stats.round_trips += 1;
-            readings.extend(chunk.into_iter().zip(r));
+            out.append(&mut r);
         }
-        drop(batches);
-        self.stats.counters = names.len();
-        let now_ms = clock.now_ms();
-        let mut samples = Vec::with_capacity(names.len() + keys.len() / 4);
-        for (map, ids) in [(&mut self.keys, keys), (&mut self.orgs, orgs)] {
-            for id in ids {
-                if let Some(c) = map.get_mut(id) {
-                    for q in &mut c.quotas {
-                        samples.push(live_sample(q, &readings, now_ms));
-                    }
-                }
-            }
-        }
-        Ok(samples)
+        Ok(out)
     }
 
     /// The push path: re-reads the key a raw token is stored under (the token itself or its
@@ -519,7 +559,7 @@ impl RedisSource {
         let result = async {
             self.ensure_connected().await?;
             let found = self.read_sessions(&names, &mut out).await?;
-            self.read_counters(&found, &[], clock).await
+            self.read_counters(Some(&found), clock).await
         }
         .await;
         match result {
@@ -592,7 +632,8 @@ fn key_quotas(suffix: &Arc<str>, hashed: bool, s: &SessionState) -> Vec<Quota> {
                 template,
                 counter,
                 alt_counter: None,
-                renews: 0,
+                window: WINDOW_UNKNOWN,
+                last_used: None,
             }
         })
         .collect()
@@ -610,34 +651,108 @@ fn org_quotas(org: &Arc<str>, s: &SessionState, mode: HashMode) -> Vec<Quota> {
         template,
         counter,
         alt_counter,
-        renews: 0,
+        window: WINDOW_UNKNOWN,
+        last_used: None,
     }]
 }
 
-/// The sample of `q` with the counter's live values.
-fn live_sample(q: &mut Quota, readings: &HashMap<Arc<str>, CounterReading>, now_ms: i64) -> Sample {
-    let mut s = q.template.clone();
-    s.at_ms = now_ms;
-    let Some(name) = &q.counter else {
-        return s;
-    };
-    let reading = |n: &Arc<str>| readings.get(n).copied().filter(|r| r.pttl_ms != -2);
-    let r = reading(name).or_else(|| q.alt_counter.as_ref().and_then(reading));
-    let used = r.and_then(|r| r.value).unwrap_or(0).max(0);
-    s.quota_remaining = (s.quota_max - used).max(0);
-    match r {
-        Some(r) if r.pttl_ms > 0 => {
-            let end = (now_ms + r.pttl_ms + 999).div_euclid(1000);
-            if q.renews == 0 || !same_period(q.renews, end) {
-                q.renews = end;
+#[derive(Clone, Copy)]
+enum Read {
+    Values,
+    Pttls,
+}
+
+#[derive(Clone, Copy)]
+struct Reading {
+    value: Option<i64>,
+    pttl: i64,
+}
+
+/// `Quota::window`: not known yet; the counter has no expiry (the quota never renews).
+const WINDOW_UNKNOWN: i64 = 0;
+const WINDOW_NEVER: i64 = -1;
+
+/// The quotas of the selected sessions (every one for `None`), in an order that is the same
+/// on every call as long as the maps are not changed in between.
+fn select<'a>(
+    keys: &'a mut HashMap<Arc<str>, Cached>,
+    orgs: &'a mut HashMap<Arc<str>, Cached>,
+    only: Option<&[Arc<str>]>,
+) -> Vec<&'a mut Quota> {
+    match only {
+        None => keys
+            .values_mut()
+            .chain(orgs.values_mut())
+            .flat_map(|c| c.quotas.iter_mut())
+            .collect(),
+        Some(ids) => {
+            let mut out = Vec::new();
+            let mut chosen: Vec<&Arc<str>> = ids.iter().collect();
+            chosen.sort();
+            chosen.dedup();
+            for (id, c) in keys.iter_mut().chain(orgs.iter_mut()) {
+                if chosen.binary_search(&id).is_ok() {
+                    out.extend(c.quotas.iter_mut());
+                }
             }
-            s.quota_renews = q.renews;
+            out
         }
-        // No counter: the window has not started (the next request opens one); no expiry: the
-        // quota never renews. Either way the stored value is only a hint.
-        _ => q.renews = 0,
     }
-    s
+}
+
+impl Quota {
+    /// Of this quota's counters (advancing `i` over them in `values`), the one that exists:
+    /// its index and value.
+    fn chosen(&self, values: &[Reading], i: &mut usize) -> Option<(usize, i64)> {
+        let mut found = None;
+        for present in [self.counter.is_some(), self.alt_counter.is_some()] {
+            if present {
+                let at = *i;
+                *i += 1;
+                if found.is_none()
+                    && let Some(v) = values.get(at).and_then(|r| r.value)
+                {
+                    found = Some((at, v));
+                }
+            }
+        }
+        found
+    }
+
+    /// The sample with the counter's live values: `used` (`None`: no counter, a window not
+    /// started) and, when it was read, the PTTL.
+    fn live(&mut self, used: Option<i64>, pttl_ms: Option<i64>, now_ms: i64) -> Sample {
+        let mut s = self.template.clone();
+        s.at_ms = now_ms;
+        if self.counter.is_none() {
+            return s;
+        }
+        let Some(used) = used else {
+            // No counter: nothing used; the next request opens a window (the stored renews is
+            // only a hint, the stored remaining a stale snapshot).
+            s.quota_remaining = s.quota_max;
+            self.window = WINDOW_UNKNOWN;
+            self.last_used = None;
+            return s;
+        };
+        s.quota_remaining = (s.quota_max - used.max(0)).max(0);
+        self.last_used = Some(used);
+        match pttl_ms {
+            Some(p) if p > 0 => {
+                let end = (now_ms + p + 999).div_euclid(1000);
+                if self.window <= 0 || !same_period(self.window, end) {
+                    self.window = end;
+                }
+            }
+            Some(-1) => self.window = WINDOW_NEVER,
+            Some(_) => self.window = WINDOW_UNKNOWN,
+            None => {}
+        }
+        if self.window > 0 {
+            s.quota_renews = self.window;
+        }
+        s
+    }
 }
 
 /// Follows `tyk.cluster.notifications` and hands the keys of `KeySpaceUpdateNotification`s to
@@ -731,37 +846,21 @@ mod tests {
         let s = SessionState::from_slice(br#"{"quota_max":100,"quota_renewal_rate":3600}"#)
             .expect("session");
         let mut q = key_quotas(&Arc::from("4b26bbf6"), true, &s).remove(0);
-        let name = q.counter.clone().expect("counter");
-        let mut readings = HashMap::new();
-        readings.insert(
-            name.clone(),
-            CounterReading {
-                value: Some(30),
-                pttl_ms: 600_400,
-            },
-        );
-        let a = live_sample(&mut q, &readings, 1_000_000_000);
+        assert!(q.counter.is_some());
+        let a = q.live(Some(30), Some(600_400), 1_000_000_000);
         assert_eq!((a.quota_remaining, a.quota_renews), (70, 1_000_601));
-        // 1.7 s later the PTTL went down by 1.65 s: ceil lands a second earlier, same period.
-        readings.insert(
-            name.clone(),
-            CounterReading {
-                value: Some(130),
-                pttl_ms: 598_750,
-            },
-        );
-        let b = live_sample(&mut q, &readings, 1_000_001_700);
+        // 1.7 s later, read again: ceil lands a second earlier, the same period.
+        let b = q.live(Some(130), Some(598_750), 1_000_001_700);
         assert_eq!((b.quota_remaining, b.quota_renews), (0, 1_000_601));
+        // Not read again: the known end stays.
+        let b2 = q.live(Some(131), None, 1_000_003_000);
+        assert_eq!(b2.quota_renews, 1_000_601);
         // The counter expired and a new window started: a new period.
-        readings.insert(
-            name,
-            CounterReading {
-                value: Some(1),
-                pttl_ms: 3_600_000,
-            },
-        );
-        let c = live_sample(&mut q, &readings, 1_000_700_000);
+        let c = q.live(Some(1), Some(3_600_000), 1_000_700_000);
         assert_eq!((c.quota_remaining, c.quota_renews), (99, 1_004_300));
+        // No counter: a fresh window, the stored hint.
+        let d = q.live(None, None, 1_000_800_000);
+        assert_eq!(d.quota_remaining, 100);
         assert!(a.meta.hashed && a.meta.masked == "4b26bbf6");
     }
 }
