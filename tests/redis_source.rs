@@ -245,6 +245,7 @@ async fn every_shape_from_a_single_server_and_nothing_written() {
     let before = sample(&out, &key(M64)).quota_renews;
     srv.cli(&["SET", &format!("quota-{M64}"), "0", "EX", "3600"]);
     srv.cli(&["INCRBY", &format!("quota-{M64}"), "1"]);
+    srv.cli(&["CONFIG", "RESETSTAT"]);
     let out = source.sweep(&SystemClock).await;
     let m64 = sample(&out, &key(M64));
     assert_eq!(m64.quota_remaining, 99);
