@@ -522,3 +522,61 @@ async fn a_ten_megabyte_value_is_read_without_trouble() {
     assert!(out.samples.iter().any(|s| s.id == key("aaaabbbb")));
     assert_eq!(out.item_errors.len(), 1, "the 10 MB non-JSON value");
 }
+
+/// The real binary: `tykwatch snapshot` with `[gateway.storage]` and no REST URL.
+fn tykwatch(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tykwatch"));
+    cmd.args(args)
+        .env_remove("TYKWATCH_CONFIG")
+        .env_remove("TYK_GW_SECRET")
+        .env_remove("TYK_GW_STORAGE_PASSWORD")
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env("XDG_DATA_HOME", dir.join("data"))
+        .env("HOME", dir);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("tykwatch runs")
+}
+
+#[test]
+fn snapshot_reads_tyks_redis() {
+    let srv = RedisServer::start_with(&["--requirepass", "redis-pass-9f1"]);
+    let cli = |a: &[&str]| srv.cli(a);
+    load_fixture(&cli);
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[gateway]\nhash_keys = true\n\n[gateway.storage]\nhost = \"127.0.0.1\"\nport = {}\npassword = \"${{REDIS_PW}}\"\n",
+            srv.port()
+        ),
+    )
+    .expect("config");
+    let cfg = config.to_str().expect("path");
+    let out = tykwatch(
+        dir.path(),
+        &["--config", cfg, "snapshot", "--json"],
+        &[("REDIS_PW", "redis-pass-9f1")],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains(r#""key":"45a0a4f9""#), "{stdout}");
+    assert!(stdout.contains(r#""quota_remaining":3766"#), "{stdout}");
+    assert!(stdout.contains(&format!(r#""quota_id":"org:{ORG}""#)), "{stdout}");
+    assert!(stderr.contains("deadbeef"), "the broken session is a warning: {stderr}");
+    assert!(!stdout.contains("redis-pass") && !stderr.contains("redis-pass"));
+
+    // The password in the environment, as tyk.conf's TYK_GW_STORAGE_PASSWORD; a wrong one says
+    // what to set, without echoing it.
+    let out = tykwatch(
+        dir.path(),
+        &["--config", cfg, "snapshot"],
+        &[("REDIS_PW", "x"), ("TYK_GW_STORAGE_PASSWORD", "not-it-4c2")],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("password") && !stderr.contains("not-it-4c2"), "{stderr}");
+}
