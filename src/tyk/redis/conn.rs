@@ -30,6 +30,10 @@ pub struct RedisSettings {
     pub tls: bool,
     pub tls_insecure: bool,
     pub timeout: Duration,
+    /// PEM files: a CA instead of the system roots, a client certificate and key (mTLS).
+    pub ca_file: Option<std::path::PathBuf>,
+    pub cert_file: Option<std::path::PathBuf>,
+    pub key_file: Option<std::path::PathBuf>,
     pub batch: usize,
     pub subscribe: bool,
     pub session_refresh: Duration,
@@ -98,6 +102,9 @@ impl RedisSettings {
             tls: c.use_ssl,
             tls_insecure: c.ssl_insecure_skip_verify,
             timeout: c.timeout,
+            ca_file: c.ca_file.clone(),
+            cert_file: c.cert_file.clone(),
+            key_file: c.key_file.clone(),
             batch: c.batch,
             subscribe: c.subscribe,
             session_refresh: c.session_refresh,
@@ -181,6 +188,46 @@ impl RedisSettings {
             .map_err(|e| StorageError::Config(format!("[gateway.storage] {e}")))
     }
 
+    /// The TLS files of `[gateway.storage]`, read now; `None` without any.
+    fn tls_certificates(&self) -> Result<Option<redis::TlsCertificates>, StorageError> {
+        let read = |key: &str, path: &std::path::Path| {
+            std::fs::read(path).map_err(|e| {
+                StorageError::Config(format!(
+                    "[gateway.storage] {key} {}: {e}",
+                    path.display()
+                ))
+            })
+        };
+        let root_cert = match &self.ca_file {
+            Some(p) => Some(read("ca_file", p)?),
+            None => None,
+        };
+        let client_tls = match (&self.cert_file, &self.key_file) {
+            (Some(c), Some(k)) => Some(redis::ClientTlsConfig {
+                client_cert: read("cert_file", c)?,
+                client_key: read("key_file", k)?,
+            }),
+            _ => None,
+        };
+        Ok((root_cert.is_some() || client_tls.is_some()).then_some(redis::TlsCertificates {
+            client_tls,
+            root_cert,
+        }))
+    }
+
+    fn client(&self, info: ConnectionInfo) -> Result<Client, StorageError> {
+        let certs = if self.tls {
+            self.tls_certificates()?
+        } else {
+            None
+        };
+        match certs {
+            Some(c) => Client::build_with_tls(info, c),
+            None => Client::open(info),
+        }
+        .map_err(|e| StorageError::Config(format!("[gateway.storage] {e}")))
+    }
+
     fn async_config(&self) -> AsyncConnectionConfig {
         AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.timeout))
@@ -208,8 +255,7 @@ impl RedisSettings {
     }
 
     async fn connect_single(&self, addr: String) -> Result<Conn, StorageError> {
-        let client = Client::open(self.node_info(&addr)?)
-            .map_err(|e| StorageError::Config(format!("[gateway.storage] {e}")))?;
+        let client = self.client(self.node_info(&addr)?)?;
         let mut conn = tokio::time::timeout(
             self.timeout,
             client.get_multiplexed_async_connection_with_config(&self.async_config()),
@@ -249,6 +295,16 @@ impl RedisSettings {
         }
         if !self.sentinel_password.is_empty() {
             b = b.set_client_to_sentinel_password(&self.sentinel_password);
+        }
+        if self.tls {
+            b = b.set_client_to_redis_tls_mode(if self.tls_insecure {
+                redis::TlsMode::Insecure
+            } else {
+                redis::TlsMode::Secure
+            });
+            if let Some(certs) = self.tls_certificates()? {
+                b = b.set_client_to_redis_certificates(certs);
+            }
         }
         let mut sentinel = b
             .build()
@@ -291,6 +347,9 @@ impl RedisSettings {
             b = b.password(&self.password);
         }
         if self.tls {
+            if let Some(certs) = self.tls_certificates()? {
+                b = b.certs(certs);
+            }
             b = b.tls(if self.tls_insecure {
                 redis::cluster::TlsMode::Insecure
             } else {
@@ -332,8 +391,7 @@ impl RedisSettings {
             .iter()
             .filter_map(|(a, b, m)| Some((*a, *b, masters.iter().position(|x| x == m)?)))
             .collect();
-        let client = Client::open(seeds[0].clone())
-            .map_err(|e| StorageError::Config(format!("[gateway.storage] {e}")))?;
+        let client = self.client(seeds[0].clone())?;
         Ok(Conn::Cluster {
             conn,
             masters,
