@@ -67,7 +67,10 @@ async fn load(conn: &mut redis::aio::MultiplexedConnection, n: usize) {
             let session = format!(
                 r#"{{"rate":100,"per":60,"quota_max":100000,"quota_renewal_rate":86400,"quota_remaining":99000,"org_id":"{ORG}","alias":"customer-{i}","monitor":{{"trigger_limits":[90,75,50]}},"meta_data":{{"tyk_developer_id":"62b3fb9a1d5e4f00017226f5"}},"tags":["edge"]{per_api}}}"#
             );
-            pipe.cmd("SET").arg(format!("apikey-{h}")).arg(session).ignore();
+            pipe.cmd("SET")
+                .arg(format!("apikey-{h}"))
+                .arg(session)
+                .ignore();
             pipe.cmd("SET")
                 .arg(format!("quota-{h}"))
                 .arg(i % 90_000)
@@ -92,7 +95,12 @@ async fn load(conn: &mut redis::aio::MultiplexedConnection, n: usize) {
 }
 
 /// Moves the counters of `share` of the keys.
-async fn traffic(conn: &mut redis::aio::MultiplexedConnection, n: usize, round: usize, share: usize) {
+async fn traffic(
+    conn: &mut redis::aio::MultiplexedConnection,
+    n: usize,
+    round: usize,
+    share: usize,
+) {
     for chunk in (0..n).step_by(share).collect::<Vec<_>>().chunks(2000) {
         let mut pipe = redis::pipe();
         for &i in chunk {

@@ -62,7 +62,7 @@ pub enum Reads {
     /// The REST API, one request per key.
     Rest(Gateway),
     /// `[gateway.storage]`: Tyk's Redis, with the REST API (when configured) for `/hello`.
-    Redis(RedisSettings, Option<Gateway>),
+    Redis(Box<RedisSettings>, Option<Gateway>),
 }
 
 /// The gateway a run reads: a configured one (its REST API, its Redis, or both), or the
@@ -145,7 +145,10 @@ impl Setup {
                 .map_err(|e| SetupError::Gateway(e.to_string()))
         };
         let reads = match (self.storage_settings(), self.gateway_url()) {
-            (Some(storage), url) => Some(Reads::Redis(storage, url.map(gateway).transpose()?)),
+            (Some(storage), url) => Some(Reads::Redis(
+                Box::new(storage),
+                url.map(gateway).transpose()?,
+            )),
             (None, Some(url)) => Some(Reads::Rest(gateway(url)?)),
             (None, None) => None,
         };
@@ -223,7 +226,7 @@ impl Setup {
         let hash_keys = self.config.gateway.hash_keys;
         match target.reads.clone() {
             Reads::Redis(storage, gateway) => {
-                Source::Redis(Box::new(RedisSource::new(storage, gateway, hash_keys)))
+                Source::Redis(Box::new(RedisSource::new(*storage, gateway, hash_keys)))
             }
             Reads::Rest(gateway) => Source::rest(gateway, self.sweep_options(), hash_keys),
         }

@@ -565,8 +565,14 @@ fn snapshot_reads_tyks_redis() {
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains(r#""key":"45a0a4f9""#), "{stdout}");
     assert!(stdout.contains(r#""quota_remaining":3766"#), "{stdout}");
-    assert!(stdout.contains(&format!(r#""quota_id":"org:{ORG}""#)), "{stdout}");
-    assert!(stderr.contains("deadbeef"), "the broken session is a warning: {stderr}");
+    assert!(
+        stdout.contains(&format!(r#""quota_id":"org:{ORG}""#)),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("deadbeef"),
+        "the broken session is a warning: {stderr}"
+    );
     assert!(!stdout.contains("redis-pass") && !stderr.contains("redis-pass"));
 
     // The password in the environment, as tyk.conf's TYK_GW_STORAGE_PASSWORD; a wrong one says
@@ -578,5 +584,8 @@ fn snapshot_reads_tyks_redis() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("password") && !stderr.contains("not-it-4c2"), "{stderr}");
+    assert!(
+        stderr.contains("password") && !stderr.contains("not-it-4c2"),
+        "{stderr}"
+    );
 }

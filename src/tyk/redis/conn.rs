@@ -135,6 +135,9 @@ pub enum Conn {
     /// One server, or the master a Sentinel named.
     Single {
         conn: MultiplexedConnection,
+        /// More connections to the same server: replies of parallel batches are parsed on as
+        /// many tasks (one connection's replies are parsed by one task).
+        lanes: Arc<Vec<MultiplexedConnection>>,
         /// For `SUBSCRIBE` (a connection of its own).
         client: Client,
         addr: String,
@@ -192,10 +195,7 @@ impl RedisSettings {
     fn tls_certificates(&self) -> Result<Option<redis::TlsCertificates>, StorageError> {
         let read = |key: &str, path: &std::path::Path| {
             std::fs::read(path).map_err(|e| {
-                StorageError::Config(format!(
-                    "[gateway.storage] {key} {}: {e}",
-                    path.display()
-                ))
+                StorageError::Config(format!("[gateway.storage] {key} {}: {e}", path.display()))
             })
         };
         let root_cert = match &self.ca_file {
@@ -209,10 +209,12 @@ impl RedisSettings {
             }),
             _ => None,
         };
-        Ok((root_cert.is_some() || client_tls.is_some()).then_some(redis::TlsCertificates {
-            client_tls,
-            root_cert,
-        }))
+        Ok(
+            (root_cert.is_some() || client_tls.is_some()).then_some(redis::TlsCertificates {
+                client_tls,
+                root_cert,
+            }),
+        )
     }
 
     fn client(&self, info: ConnectionInfo) -> Result<Client, StorageError> {
@@ -274,7 +276,30 @@ impl RedisSettings {
                 "{addr} is a Redis Cluster node — set [gateway.storage] enable_cluster = true (tyk.conf \"enable_cluster\")"
             )));
         }
-        Ok(Conn::Single { conn, client, addr })
+        let lanes = self.lanes(&client, &conn, &addr).await?;
+        Ok(Conn::Single {
+            conn,
+            lanes,
+            client,
+            addr,
+        })
+    }
+
+    async fn lanes(
+        &self,
+        client: &Client,
+        first: &MultiplexedConnection,
+        addr: &str,
+    ) -> Result<Arc<Vec<MultiplexedConnection>>, StorageError> {
+        let mut lanes = vec![first.clone()];
+        for _ in 1..LANES {
+            let c = client
+                .get_multiplexed_async_connection_with_config(&self.async_config())
+                .await
+                .map_err(|e| self.error("connecting", addr, &e))?;
+            lanes.push(c);
+        }
+        Ok(Arc::new(lanes))
     }
 
     async fn connect_sentinel(&self, master_name: &str) -> Result<Conn, StorageError> {
@@ -327,7 +352,13 @@ impl RedisSettings {
         .await
         .map_err(|_| self.timeout_error("connecting"))?
         .map_err(|e| self.error("connecting", &addr, &e))?;
-        Ok(Conn::Single { conn, client, addr })
+        let lanes = self.lanes(&client, &conn, &addr).await?;
+        Ok(Conn::Single {
+            conn,
+            lanes,
+            client,
+            addr,
+        })
     }
 
     async fn connect_cluster(&self) -> Result<Conn, StorageError> {
@@ -506,7 +537,22 @@ fn cluster_slots(v: &Value) -> Vec<(u16, u16, (String, u16))> {
     out
 }
 
+/// Connections per server for parallel batches (the machine-wide parse work is what they
+/// spread; more than the cores helps nothing).
+const LANES: usize = 2;
+
 impl Conn {
+    /// A handle for the `i`-th of several parallel batches: on one server, one of its lanes.
+    pub fn lane(&self, i: usize) -> Conn {
+        let mut c = self.clone();
+        if let Conn::Single { conn, lanes, .. } = &mut c
+            && !lanes.is_empty()
+        {
+            *conn = lanes[i % lanes.len()].clone();
+        }
+        c
+    }
+
     /// The address errors name.
     pub fn addr(&self) -> String {
         match self {
@@ -668,7 +714,11 @@ impl Conn {
         }
         let mut vals = vec![Value::Nil; keys.len()];
         let mut calls = Vec::new();
-        for (m, idx) in groups.into_iter().enumerate().filter(|(_, g)| !g.is_empty()) {
+        for (m, idx) in groups
+            .into_iter()
+            .enumerate()
+            .filter(|(_, g)| !g.is_empty())
+        {
             let mut pipe = redis::pipe();
             for &i in &idx {
                 pipe.cmd(cmd).arg(keys[i]);

@@ -21,9 +21,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::conn::{
-    Conn, RESUBSCRIBE_DELAY, RedisSettings, ScanCursor, StorageError,
-};
+use super::conn::{Conn, RESUBSCRIBE_DELAY, RedisSettings, ScanCursor, StorageError};
 use super::layout::{self, HashMode};
 use crate::clock::Clock;
 use crate::quota::model::Sample;
@@ -481,7 +479,11 @@ impl RedisSource {
     }
 
     /// Values or PTTLs of `names` in batches of `batch`, `PARALLEL_BATCHES` at once, in order.
-    async fn batched(&mut self, names: &[Arc<str>], what: Read) -> Result<Vec<Reading>, StorageError> {
+    async fn batched(
+        &mut self,
+        names: &[Arc<str>],
+        what: Read,
+    ) -> Result<Vec<Reading>, StorageError> {
         if names.is_empty() {
             return Ok(Vec::new());
         }
@@ -490,25 +492,26 @@ impl RedisSource {
             .chunks(self.settings.batch)
             .map(<[Arc<str>]>::to_vec)
             .collect();
-        let mut batches = futures_util::stream::iter(owned.into_iter().map(move |chunk| {
-            let mut conn = conn.clone();
-            async move {
-                let refs: Vec<&str> = chunk.iter().map(|s| &**s).collect();
-                match what {
-                    Read::Values => conn.values(&refs).await.map(|v| {
-                        v.into_iter()
-                            .map(|value| Reading { value, pttl: 0 })
-                            .collect::<Vec<_>>()
-                    }),
-                    Read::Pttls => conn.pttls(&refs).await.map(|v| {
-                        v.into_iter()
-                            .map(|pttl| Reading { value: None, pttl })
-                            .collect::<Vec<_>>()
-                    }),
+        let mut batches =
+            futures_util::stream::iter(owned.into_iter().enumerate().map(move |(i, chunk)| {
+                let mut conn = conn.lane(i);
+                async move {
+                    let refs: Vec<&str> = chunk.iter().map(|s| &**s).collect();
+                    match what {
+                        Read::Values => conn.values(&refs).await.map(|v| {
+                            v.into_iter()
+                                .map(|value| Reading { value, pttl: 0 })
+                                .collect::<Vec<_>>()
+                        }),
+                        Read::Pttls => conn.pttls(&refs).await.map(|v| {
+                            v.into_iter()
+                                .map(|pttl| Reading { value: None, pttl })
+                                .collect::<Vec<_>>()
+                        }),
+                    }
                 }
-            }
-        }))
-        .buffered(PARALLEL_BATCHES);
+            }))
+            .buffered(PARALLEL_BATCHES);
         let mut out = Vec::with_capacity(names.len());
         while let Some(r) = batches.next().await {
             let what = match what {
