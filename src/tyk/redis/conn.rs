@@ -258,13 +258,7 @@ impl RedisSettings {
 
     async fn connect_single(&self, addr: String) -> Result<Conn, StorageError> {
         let client = self.client(self.node_info(&addr)?)?;
-        let mut conn = tokio::time::timeout(
-            self.timeout,
-            client.get_multiplexed_async_connection_with_config(&self.async_config()),
-        )
-        .await
-        .map_err(|_| self.timeout_error("connecting"))?
-        .map_err(|e| self.error("connecting", &addr, &e))?;
+        let mut conn = self.open(&client, &addr).await?;
         // A cluster node answers GET of most keys with MOVED: say what to set instead.
         let info: String = redis::cmd("INFO")
             .arg("cluster")
@@ -276,30 +270,41 @@ impl RedisSettings {
                 "{addr} is a Redis Cluster node — set [gateway.storage] enable_cluster = true (tyk.conf \"enable_cluster\")"
             )));
         }
-        let lanes = self.lanes(&client, &conn, &addr).await?;
+        self.single(client, conn, addr).await
+    }
+
+    /// One connection to a server, within the timeout.
+    async fn open(
+        &self,
+        client: &Client,
+        addr: &str,
+    ) -> Result<MultiplexedConnection, StorageError> {
+        tokio::time::timeout(
+            self.timeout,
+            client.get_multiplexed_async_connection_with_config(&self.async_config()),
+        )
+        .await
+        .map_err(|_| self.timeout_error("connecting"))?
+        .map_err(|e| self.error("connecting", addr, &e))
+    }
+
+    /// A connected single server (or Sentinel master), with its extra lanes.
+    async fn single(
+        &self,
+        client: Client,
+        conn: MultiplexedConnection,
+        addr: String,
+    ) -> Result<Conn, StorageError> {
+        let mut lanes = vec![conn.clone()];
+        for _ in 1..LANES {
+            lanes.push(self.open(&client, &addr).await?);
+        }
         Ok(Conn::Single {
             conn,
-            lanes,
+            lanes: Arc::new(lanes),
             client,
             addr,
         })
-    }
-
-    async fn lanes(
-        &self,
-        client: &Client,
-        first: &MultiplexedConnection,
-        addr: &str,
-    ) -> Result<Arc<Vec<MultiplexedConnection>>, StorageError> {
-        let mut lanes = vec![first.clone()];
-        for _ in 1..LANES {
-            let c = client
-                .get_multiplexed_async_connection_with_config(&self.async_config())
-                .await
-                .map_err(|e| self.error("connecting", addr, &e))?;
-            lanes.push(c);
-        }
-        Ok(Arc::new(lanes))
     }
 
     async fn connect_sentinel(&self, master_name: &str) -> Result<Conn, StorageError> {
@@ -345,20 +350,8 @@ impl RedisSettings {
                 _ => self.error("asking the Sentinels for the master", &seed, &e),
             })?;
         let addr = client.get_connection_info().addr().to_string();
-        let conn = tokio::time::timeout(
-            self.timeout,
-            client.get_multiplexed_async_connection_with_config(&self.async_config()),
-        )
-        .await
-        .map_err(|_| self.timeout_error("connecting"))?
-        .map_err(|e| self.error("connecting", &addr, &e))?;
-        let lanes = self.lanes(&client, &conn, &addr).await?;
-        Ok(Conn::Single {
-            conn,
-            lanes,
-            client,
-            addr,
-        })
+        let conn = self.open(&client, &addr).await?;
+        self.single(client, conn, addr).await
     }
 
     async fn connect_cluster(&self) -> Result<Conn, StorageError> {
