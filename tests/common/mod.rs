@@ -2,6 +2,8 @@
 //! paths (hangs, truncated bodies, garbage) are real socket behaviour, not mocks.
 #![allow(dead_code)]
 
+pub mod redis;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
