@@ -100,6 +100,13 @@ enum Command {
         /// Simulated-traffic speed multiplier
         #[arg(long, default_value_t = 1.0)]
         speed: f64,
+        /// Also write the demo's state into the Redis on this port, in Tyk's layout (as a
+        /// gateway with hash_keys: true), to try [gateway.storage] on the demo
+        #[arg(long)]
+        redis_port: Option<u16>,
+        /// Host of that Redis
+        #[arg(long, default_value = "127.0.0.1")]
+        redis_host: String,
     },
 }
 
@@ -190,18 +197,27 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         secret,
         extra_keys,
         speed,
+        redis_port,
+        redis_host,
     }) = cli.command
     {
+        let redis = redis_port.map(|p| format!("redis://{redis_host}:{p}/"));
         let opts = DemoOptions {
             port,
             secret,
             extra_keys,
             speed,
+            redis: redis.clone(),
             ..DemoOptions::default()
         };
         println!(
             "demo gateway on http://127.0.0.1:{port} (x-tyk-authorization: the --secret / TYK_GW_SECRET value); Ctrl-C stops it"
         );
+        if let Some(url) = &redis {
+            println!(
+                "writing its state to {url} as Tyk does with hash_keys: true (read it with [gateway.storage] and hash_keys = true)"
+            );
+        }
         return tokio::select! {
             r = serve_forever(opts) => r.map(|_| ExitCode::SUCCESS).map_err(|e| format!("demo gateway: {e}")),
             _ = tokio::signal::ctrl_c() => Ok(ExitCode::SUCCESS),

@@ -19,6 +19,7 @@ mod dashboard;
 mod gojson;
 mod model;
 mod population;
+mod redis_mirror;
 mod rng;
 mod server;
 mod simulator;
@@ -59,6 +60,8 @@ pub struct DemoOptions {
     pub seed: u64,
     /// Run the traffic simulator task.
     pub simulate: bool,
+    /// Also write the state into this Redis (`redis://host:port/`) in Tyk's layout.
+    pub redis: Option<String>,
 }
 
 impl Default for DemoOptions {
@@ -71,6 +74,7 @@ impl Default for DemoOptions {
             speed: 1.0,
             seed: 1,
             simulate: true,
+            redis: None,
         }
     }
 }
@@ -130,6 +134,16 @@ impl DemoGateway {
         } else {
             1.0
         };
+        if let Some(url) = &opts.redis {
+            redis_mirror::check(url)
+                .await
+                .map_err(|e| std::io::Error::other(format!("Redis for the demo: {e}")))?;
+            tokio::spawn(redis_mirror::run(
+                Arc::clone(&state),
+                url.clone(),
+                stop_rx.clone(),
+            ));
+        }
         let simulator = opts
             .simulate
             .then(|| tokio::spawn(simulator::run(state, speed, stop_rx)));
