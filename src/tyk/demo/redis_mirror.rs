@@ -19,8 +19,8 @@ use crate::tyk::redis::layout::{NOTIFICATIONS_CHANNEL, ORG_PREFIX, QUOTA_PREFIX,
 
 /// How often counters are written (the simulator's pace).
 const EVERY: Duration = Duration::from_secs(1);
-/// Notifications published per round at most.
-const MAX_NOTIFY: usize = 20;
+/// Keys named in one round's notification at most (Tyk itself sends comma-separated lists).
+const MAX_NOTIFY: usize = 200;
 
 /// One round's writes: `(name, value, ttl in ms)` and the sessions whose JSON changed.
 struct Round {
@@ -38,7 +38,7 @@ fn snapshot(st: &State, last: &mut HashMap<String, Vec<u8>>) -> Round {
     };
     let counter = |r: &mut Round, name: String, used: i64, renews: i64| {
         // A window that ended has no counter: the next request opens a new one.
-        if used > 0 && renews > now {
+        if renews > now {
             r.names.insert(name.clone());
             r.sets.push((
                 name,
@@ -71,15 +71,17 @@ fn snapshot(st: &State, last: &mut HashMap<String, Vec<u8>>) -> Round {
         }
         for acl in session.access_rights.iter().flat_map(|a| a.values()) {
             let l = &acl.limit;
-            if acl.allowance_scope.is_empty() || l.quota_max <= 0 {
+            if l.is_empty() || l.quota_max <= 0 {
                 continue;
             }
-            let used = entry
-                .counters
-                .get(&acl.allowance_scope)
-                .copied()
-                .unwrap_or(0);
-            let name = format!("{QUOTA_PREFIX}{}-{hash}", acl.allowance_scope);
+            // An empty scope (a key with policies) shares the session's counter.
+            let scope = acl.allowance_scope.as_str();
+            let used = entry.counters.get(scope).copied().unwrap_or(0);
+            let name = if scope.is_empty() {
+                format!("{QUOTA_PREFIX}{hash}")
+            } else {
+                format!("{QUOTA_PREFIX}{scope}-{hash}")
+            };
             counter(&mut r, name, used, l.quota_renews);
         }
     }
