@@ -446,7 +446,7 @@ fn integrity_holds_after_many_writes() {
     let mut s = Store::open(&path).unwrap();
     let mut m = monitor();
     for round in 0..20 {
-        let (c, r) = batch(&mut m, 250, P1 + round);
+        let (c, r) = batch(&mut m, 250, P1 + round * 3600);
         assert_eq!(s.record_crossings(&c, &r).unwrap(), 250);
         for (i, row) in s.claim_due(NOW_MS, 400).unwrap().iter().enumerate() {
             match i % 4 {
