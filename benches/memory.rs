@@ -2,6 +2,10 @@
 //! interval (300 sweeps). Target: ≤ 256 MB. Not a criterion bench: it measures bytes, once.
 //! Run: `cargo bench --bench memory`.
 
+#[path = "common/rss.rs"]
+mod rss;
+use rss::rss_mb;
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,19 +15,6 @@ use tykwatch::quota::{QuotaId, QuotaMeta, Sample, mask_key};
 const QUOTAS: usize = 100_000;
 const SWEEPS: i64 = 300;
 const LIMIT_MB: f64 = 256.0;
-
-fn rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
-}
 
 fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` passes nothing: run either way.

@@ -13,6 +13,10 @@
 //! Not a criterion bench: each figure is one wall-clock measurement of real round trips, repeated
 //! `REPEAT` times for the steady sweep (median and max printed).
 
+#[path = "common/rss.rs"]
+mod rss;
+use rss::rss_mb;
+
 #[path = "../tests/common/redis.rs"]
 mod harness;
 
@@ -31,19 +35,6 @@ use tykwatch::tyk::redis::{RedisSettings, RedisSource};
 
 const ORG: &str = "5e9d9544a1dcd60001d0ed20";
 const REPEAT: usize = 7;
-
-fn rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
-}
 
 fn token(i: usize) -> String {
     format!("{ORG}{i:032x}")
@@ -126,18 +117,24 @@ fn source(addr: String) -> Source {
     )))
 }
 
+/// A throw-away `redis-server` and a connection to load it.
+async fn server() -> (harness::RedisServer, redis::aio::MultiplexedConnection) {
+    let srv = harness::RedisServer::start();
+    let client = redis::Client::open(srv.url()).expect("client");
+    let conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    (srv, conn)
+}
+
 fn stats(mut v: Vec<Duration>) -> (Duration, Duration) {
     v.sort();
     (v[v.len() / 2], v[v.len() - 1])
 }
 
 async fn redis_sweeps(n: usize, history: bool) {
-    let srv = harness::RedisServer::start();
-    let client = redis::Client::open(srv.url()).expect("client");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect");
+    let (srv, mut conn) = server().await;
     load(&mut conn, n).await;
     let base = rss_mb();
     let mut src = source(srv.addr());
@@ -223,12 +220,7 @@ async fn rest_vs_redis() {
         rest.sweep(&SystemClock).await;
         rest_times.push(t.elapsed());
     }
-    let srv = harness::RedisServer::start();
-    let client = redis::Client::open(srv.url()).expect("client");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect");
+    let (srv, mut conn) = server().await;
     load(&mut conn, first.keys).await;
     let mut red = source(srv.addr());
     red.sweep(&SystemClock).await;
