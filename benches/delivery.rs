@@ -28,7 +28,7 @@ use tykwatch::notify::email::EmailSetup;
 use tykwatch::notify::plan::{Channels, plan_all};
 use tykwatch::quota::Source;
 use tykwatch::quota::poller::SweepOptions;
-use tykwatch::quota::{QuotaId, QuotaMeta, Sample, mask_key};
+use tykwatch::quota::{QuotaId, QuotaMeta, Sample, SessionMeta, mask_key};
 use tykwatch::store::Store;
 use tykwatch::tyk::demo::{DemoGateway, DemoOptions};
 use tykwatch::tyk::gateway::{DEFAULT_MAX_BODY, Gateway, GatewaySettings};
@@ -79,12 +79,12 @@ fn samples(n: usize, period: i64) -> Vec<Sample> {
             let key: Arc<str> = Arc::from(format!("5e9d9544a1dcd60001d0ed20{i:032x}"));
             Sample {
                 id: QuotaId::Key(key.clone()),
-                meta: Arc::new(QuotaMeta {
+                meta: QuotaMeta::from(SessionMeta {
                     masked: mask_key(&key),
                     key,
                     org_id: "5e9d9544a1dcd60001d0ed20".into(),
                     alias: format!("key-{i}"),
-                    ..QuotaMeta::default()
+                    ..SessionMeta::default()
                 }),
                 at_ms: 0,
                 quota_max: 1000,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tykwatch::quota::board::{Board, BoardSettings};
-use tykwatch::quota::{QuotaId, QuotaMeta, Sample, mask_key};
+use tykwatch::quota::{QuotaId, QuotaMeta, Sample, SessionMeta, mask_key};
 
 const QUOTAS: usize = 100_000;
 const SWEEPS: i64 = 300;
@@ -28,17 +28,17 @@ fn main() {
         board.begin_sweep();
         for (i, key) in keys.iter().enumerate() {
             // Every quota moves every sweep: the worst case for history.
-            let meta = QuotaMeta {
+            let meta = QuotaMeta::from(SessionMeta {
                 key: key.clone(),
                 masked: mask_key(key),
                 alias: format!("customer-{i}"),
                 org_id: "5e9d9544a1dcd60001d0ed20".into(),
-                trigger_limits: vec![90.0, 75.0, 50.0],
-                ..QuotaMeta::default()
-            };
+                trigger_limits: Arc::from([90.0, 75.0, 50.0]),
+                ..SessionMeta::default()
+            });
             board.ingest(Sample {
                 id: QuotaId::Key(key.clone()),
-                meta: Arc::new(meta),
+                meta,
                 at_ms: sweep * 2000,
                 quota_max: 1_000_000,
                 quota_remaining: 1_000_000 - sweep * (1 + i as i64 % 7),

@@ -10,7 +10,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tykwatch::config::{Config, WebhookConfig};
 use tykwatch::monitor::{Crossing, Monitor, MonitorSettings};
 use tykwatch::notify::plan::{Channels, plan_all};
-use tykwatch::quota::{QuotaId, QuotaMeta, Sample, mask_key};
+use tykwatch::quota::{QuotaId, QuotaMeta, Sample, SessionMeta, mask_key};
 use tykwatch::store::{OutboxRow, Store};
 
 const NOW_MS: i64 = 1_800_000_000_000;
@@ -23,18 +23,18 @@ fn samples(n: usize, used_pct: i64, renews: i64) -> Vec<Sample> {
             let key: Arc<str> = Arc::from(format!("5e9d9544a1dcd60001d0ed20{i:032x}"));
             Sample {
                 id: QuotaId::Key(key.clone()),
-                meta: Arc::new(QuotaMeta {
+                meta: QuotaMeta::from(SessionMeta {
                     masked: mask_key(&key),
                     key,
                     org_id: "5e9d9544a1dcd60001d0ed20".into(),
                     alias: format!("key-{i}"),
                     // a third of the keys carry their own thresholds, as Tyk sessions do
                     trigger_limits: if i % 3 == 0 {
-                        vec![90.0, 75.0]
+                        Arc::from([90.0, 75.0])
                     } else {
-                        Vec::new()
+                        Arc::from([])
                     },
-                    ..QuotaMeta::default()
+                    ..SessionMeta::default()
                 }),
                 at_ms: NOW_MS,
                 quota_max: 1_000_000,

@@ -13,7 +13,7 @@ use tykwatch::engine::EngineEvent;
 use tykwatch::quota::Source;
 use tykwatch::quota::board::{Board, BoardSettings};
 use tykwatch::quota::poller::{SweepOptions, SweepOutcome};
-use tykwatch::quota::{QuotaId, QuotaMeta, Sample, mask_key};
+use tykwatch::quota::{ApiMeta, QuotaId, QuotaMeta, Sample, SessionMeta, mask_key};
 use tykwatch::tyk::demo::{DemoGateway, DemoOptions};
 use tykwatch::tyk::gateway::{DEFAULT_MAX_BODY, Gateway, GatewaySettings};
 use tykwatch::tyk::session::SessionState;
@@ -39,10 +39,10 @@ pub fn samples(n: usize, at_ms: i64, used: i64) -> Vec<Sample> {
             let key: Arc<str> = Arc::from(format!("5e9d9544a1dcd60001d0ed20{i:032x}"));
             Sample {
                 id: QuotaId::Key(key.clone()),
-                meta: Arc::new(QuotaMeta {
+                meta: QuotaMeta::from(SessionMeta {
                     key,
                     alias: format!("key-{i}"),
-                    ..QuotaMeta::default()
+                    ..SessionMeta::default()
                 }),
                 at_ms,
                 quota_max: 1_000_000,
@@ -106,8 +106,8 @@ const APIS: [(&str, &str); 8] = [
 ];
 
 /// A fleet of `n` quotas shaped like a real gateway's: 20 orgs, a key quota for every key and
-/// a per-API limit for every other key, aliases on most keys, and a filled `haystack` (what
-/// `/` filters on, as `Sample::from_key_session` builds it). Sweep `sweep` consumes a little
+/// a per-API limit for every other key, aliases on most keys, and the names `/` filters on
+/// (as `Sample::from_key_session` fills them). Sweep `sweep` consumes a little
 /// of every quota, so after two sweeps every quota has a rate and an ETA.
 fn fleet(n: usize, sweep: i64) -> Vec<Sample> {
     let at_ms = NOW + sweep * 2000;
@@ -127,25 +127,29 @@ fn fleet(n: usize, sweep: i64) -> Vec<Sample> {
                 let (name, api) = APIS[k % APIS.len()];
                 (QuotaId::KeyApi(key.clone(), Arc::from(api)), name, api)
             };
-            let haystack = [alias.as_str(), &key, &org, api_name, api_id]
-                .join("\u{1f}")
-                .to_lowercase();
             let quota_max = [1_000, 10_000, 100_000, 1_000_000][i % 4];
             let used = ((i as i64 * 7919) % quota_max) / 2 + sweep * (1 + i as i64 % 5);
             Sample {
                 id,
-                meta: Arc::new(QuotaMeta {
-                    masked: mask_key(&key),
-                    key,
-                    alias,
-                    org_id: org,
-                    api_id: api_id.to_string(),
-                    api_name: api_name.to_string(),
-                    rate: 50.0,
-                    per: 1.0,
-                    haystack,
-                    ..QuotaMeta::default()
-                }),
+                meta: QuotaMeta {
+                    session: Arc::new(SessionMeta {
+                        masked: mask_key(&key),
+                        key,
+                        alias,
+                        org_id: Arc::from(org),
+                        rate: 50.0,
+                        per: 1.0,
+                        ..SessionMeta::default()
+                    }),
+                    api: (!api_id.is_empty()).then(|| {
+                        Arc::new(ApiMeta {
+                            api_id: Arc::from(api_id),
+                            api_name: Arc::from(api_name),
+                            rate: 50.0,
+                            per: 1.0,
+                        })
+                    }),
+                },
                 at_ms,
                 quota_max,
                 quota_remaining: (quota_max - used).max(0),

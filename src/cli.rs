@@ -366,11 +366,7 @@ pub async fn snapshot(setup: &Setup, target: &Target, json: bool, clock: &dyn Cl
         eprintln!("tykwatch: warning: {e}");
     }
     let mut board = Board::new(setup.board_settings(), outcome.started_ms);
-    board.begin_sweep();
-    for s in outcome.samples {
-        board.ingest(s);
-    }
-    board.end_sweep(outcome.complete);
+    board.ingest_sweep(outcome.samples, outcome.complete);
     let entries = by_usage(&board);
     let mut out = String::new();
     if json {
@@ -378,10 +374,10 @@ pub async fn snapshot(setup: &Setup, target: &Target, json: bool, clock: &dyn Cl
             let line = json!({
                 // The sample's own masking: a hash shows enough to tell keys apart.
                 "quota_id": e.meta.display_id(&e.id),
-                "key": e.meta.masked,
+                "key": e.meta.masked(),
                 "alias": e.meta.alias,
                 "org_id": e.meta.org_id,
-                "api_id": e.meta.api_id,
+                "api_id": e.meta.api_id(),
                 "quota_max": e.quota_max,
                 "quota_remaining": e.quota_remaining,
                 "used": e.used(),
@@ -416,7 +412,7 @@ pub fn snapshot_table(board: &Board, now_ms: i64) -> String {
     // Wide enough for a murmur64 hash (16) or an abbreviated sha256 one, shown as they are.
     let key_w = entries
         .iter()
-        .map(|e| e.meta.masked.chars().count())
+        .map(|e| e.meta.masked().chars().count())
         .max()
         .unwrap_or(0)
         .max(10);
@@ -426,7 +422,7 @@ pub fn snapshot_table(board: &Board, now_ms: i64) -> String {
     );
     for e in entries {
         let scope = match e.id.scope() {
-            crate::quota::Scope::Api => e.meta.api_name.as_str(),
+            crate::quota::Scope::Api => e.meta.api_name(),
             s => s.as_str(),
         };
         let pct = e
@@ -453,7 +449,7 @@ pub fn snapshot_table(board: &Board, now_ms: i64) -> String {
             "{:<2} {:<24} {:<key_w$} {:<24} {:<16} {:>7} {:>21} {:>10} {:>12}",
             e.band().glyph(),
             clip(&plain(&e.meta.alias), 24),
-            e.meta.masked,
+            e.meta.masked(),
             clip(&e.meta.org_id, 24),
             clip(&plain(scope), 16),
             pct,

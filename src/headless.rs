@@ -175,7 +175,7 @@ pub fn crossing_line(c: &Crossing) -> Value {
         "quota_key": c.quota_key.as_ref(),
         "alias": c.meta.alias,
         "org_id": c.meta.org_id,
-        "api_id": c.meta.api_id,
+        "api_id": c.meta.api_id(),
         "threshold": c.threshold,
         "covered": c.covered,
         "usage_pct": c.usage_pct,

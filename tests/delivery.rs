@@ -19,7 +19,7 @@ use tykwatch::notify::dispatcher::{Dispatcher, DispatcherOptions};
 use tykwatch::notify::email::EmailSetup;
 use tykwatch::notify::plan::{Channels, plan};
 use tykwatch::notify::retry::NoJitter;
-use tykwatch::quota::{QuotaId, QuotaMeta, mask_key};
+use tykwatch::quota::{ApiMeta, QuotaId, QuotaMeta, SessionMeta, mask_key};
 use tykwatch::store::{OutboxFilter, OutboxRow, OutboxState, Store};
 
 const RAW: &str = "5e9d9544a1dcd60001d0ed20a2290376f89846b798b7e5197584ef6d";
@@ -151,15 +151,20 @@ fn crossing(threshold: f64, at_ms: i64, sequence: i64) -> Crossing {
     Crossing {
         quota_key: Arc::from(quota_key(&id)),
         quota_id: id,
-        meta: Arc::new(QuotaMeta {
-            key: Arc::from(RAW),
-            masked: mask_key(RAW),
-            alias: "acme-prod".into(),
-            org_id: ORG.into(),
-            api_id: "api1".into(),
-            api_name: "Orders".into(),
-            ..QuotaMeta::default()
-        }),
+        meta: QuotaMeta {
+            session: Arc::new(SessionMeta {
+                key: Arc::from(RAW),
+                masked: mask_key(RAW),
+                alias: "acme-prod".into(),
+                org_id: ORG.into(),
+                ..SessionMeta::default()
+            }),
+            api: Some(Arc::new(ApiMeta {
+                api_id: "api1".into(),
+                api_name: "Orders".into(),
+                ..ApiMeta::default()
+            })),
+        },
         period: 1_900_000_000,
         threshold,
         covered: vec![],

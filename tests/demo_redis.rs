@@ -59,7 +59,7 @@ async fn the_demo_mirrored_into_redis_reads_like_its_rest_api() {
     // Every sample's key is a hash and its alias matches a REST sample with the same usage
     // band (traffic moves between the two reads, so values are compared loosely).
     for s in red.samples.iter().filter(|s| s.id.scope() == Scope::Key) {
-        assert!(s.meta.hashed, "{:?}", s.meta.masked);
+        assert!(s.meta.hashed, "{:?}", s.meta.masked());
         if s.meta.alias.is_empty() {
             continue;
         }

@@ -24,8 +24,9 @@ use tykwatch::notify::dispatcher::{Dispatcher, DispatcherOptions};
 use tykwatch::notify::email::{DISABLED_REASON, EmailSetup, decode_id, encode_id, file_name};
 use tykwatch::notify::plan::{Channels, plan};
 use tykwatch::notify::retry::NoJitter;
-use tykwatch::quota::{QuotaId, QuotaMeta, mask_key};
+use tykwatch::quota::{ApiMeta, QuotaId, QuotaMeta, SessionMeta, mask_key};
 use tykwatch::store::{OutboxFilter, OutboxRow, OutboxState, Store};
+use tykwatch::tyk::session::MetaData;
 
 const RAW: &str = "5e9d9544a1dcd60001d0ed20a2290376f89846b798b7e5197584ef6d";
 const ORG: &str = "5e9d9544a1dcd60001d0ed20";
@@ -247,16 +248,21 @@ fn crossing(alias: &str, usage: f64, remaining: i64) -> Crossing {
     Crossing {
         quota_key: Arc::from(quota_key(&id)),
         quota_id: id,
-        meta: Arc::new(QuotaMeta {
-            key: Arc::from(RAW),
-            masked: mask_key(RAW),
-            alias: alias.into(),
-            org_id: ORG.into(),
-            api_id: "api1".into(),
-            api_name: "Orders".into(),
-            meta_data,
-            ..QuotaMeta::default()
-        }),
+        meta: QuotaMeta {
+            session: Arc::new(SessionMeta {
+                key: Arc::from(RAW),
+                masked: mask_key(RAW),
+                alias: alias.into(),
+                org_id: ORG.into(),
+                meta_data: MetaData::from_map(&meta_data),
+                ..SessionMeta::default()
+            }),
+            api: Some(Arc::new(ApiMeta {
+                api_id: "api1".into(),
+                api_name: "Orders".into(),
+                ..ApiMeta::default()
+            })),
+        },
         period: 1_800_003_600,
         threshold: 80.0,
         covered: vec![],

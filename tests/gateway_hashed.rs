@@ -244,11 +244,11 @@ async fn a_hashing_gateway_is_detected_and_each_hash_read_with_hashed_true() {
     let m32 = sample(&out, M32);
     assert_eq!((m32.quota_max, m32.quota_remaining), (1000, 250));
     assert!(m32.meta.hashed);
-    assert_eq!(m32.meta.masked, M32, "a murmur32 hash is shown whole");
+    assert_eq!(m32.meta.masked(), M32, "a murmur32 hash is shown whole");
     assert_eq!(m32.meta.display_id(&m32.id), format!("key:{M32}"));
     let m64 = sample(&out, M64);
     assert_eq!((m64.quota_max, m64.quota_remaining), (100, 40));
-    assert_eq!(m64.meta.masked, M64);
+    assert_eq!(m64.meta.masked(), M64);
     // The probe is the read of the first hash: one request per key, all by hash.
     assert_eq!(out.requests, 5);
     let mut reads = gw.key_reads();
@@ -291,7 +291,8 @@ async fn a_plain_gateway_with_hash_like_keys_is_probed_once() {
     let custom = sample(&out, CUSTOM);
     assert!(!custom.meta.hashed);
     assert_eq!(
-        custom.meta.masked, "0123…cdef",
+        custom.meta.masked(),
+        "0123…cdef",
         "a token is masked as a token"
     );
     assert_eq!(out.requests, 6, "hello, 2 lists, the probe, 2 reads");
@@ -425,7 +426,7 @@ async fn poll_key_of_a_raw_token_yields_the_quota_id_of_the_sweep() {
         let s = &one.samples[0];
         assert_eq!(s.id, QuotaId::Key(Arc::from(hash)));
         assert!(ids.contains(&&s.id), "{:?} not among {ids:?}", s.id);
-        assert!(s.meta.hashed && s.meta.masked == hash);
+        assert!(s.meta.hashed && s.meta.masked() == hash);
         assert_eq!(s.quota_remaining, remaining);
         assert_eq!(gw.key_reads(), [format!("/tyk/keys/{hash}?hashed=true")]);
         assert!(

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tykwatch::config::MonitorConfig;
 use tykwatch::monitor::{Crossing, Monitor, MonitorSettings, detect, evaluate_sample, quota_key};
-use tykwatch::quota::{QuotaId, QuotaMeta, Sample, mask_key};
+use tykwatch::quota::{QuotaId, QuotaMeta, Sample, SessionMeta, mask_key};
 use tykwatch::store::{LedgerEntry, LedgerState};
 
 const RAW: &str = "5e9d9544a1dcd60001d0ed20a2290376f89846b798b7e5197584ef6d";
@@ -25,16 +25,16 @@ fn org() -> QuotaId {
 }
 
 fn sample(id: &QuotaId, limits: &[f64], max: i64, remaining: i64, renews: i64) -> Sample {
-    let meta = QuotaMeta {
+    let meta = QuotaMeta::from(SessionMeta {
         key: Arc::from(id.key().unwrap_or("")),
         masked: id.key().map(mask_key).unwrap_or_default(),
         org_id: "5e9d9544a1dcd60001d0ed20".into(),
-        trigger_limits: limits.to_vec(),
-        ..QuotaMeta::default()
-    };
+        trigger_limits: Arc::from(limits),
+        ..SessionMeta::default()
+    });
     Sample {
         id: id.clone(),
-        meta: Arc::new(meta),
+        meta,
         at_ms: NOW_MS,
         quota_max: max,
         quota_remaining: remaining,
@@ -277,10 +277,10 @@ fn settings_from_tyk_config_names() {
     c.global_trigger_limits.clear();
     let s = MonitorSettings::from_config(&c);
     assert!(s.global().is_empty());
-    let meta = QuotaMeta {
-        trigger_limits: vec![90.0, 50.0, 90.0],
-        ..QuotaMeta::default()
-    };
+    let meta = QuotaMeta::from(SessionMeta {
+        trigger_limits: Arc::from([90.0, 50.0, 90.0]),
+        ..SessionMeta::default()
+    });
     assert_eq!(s.thresholds_for(&meta), vec![50.0, 90.0]);
 }
 

@@ -152,17 +152,17 @@ fn check_fixture(out: &SweepOutcome) {
     assert_eq!(plain.quota_remaining, 580, "live, not the stored 583");
     assert!(near(plain.quota_renews, t + 2400), "{}", plain.quota_renews);
     assert!(!plain.meta.hashed);
-    assert_eq!(plain.meta.masked, "5e9d…4b5d");
+    assert_eq!(plain.meta.masked(), "5e9d…4b5d");
 
     let m32 = sample(out, &key(M32));
     assert_eq!(m32.quota_remaining, 3766);
     assert!(near(m32.quota_renews, t + 50_000));
     assert!(
-        m32.meta.hashed && m32.meta.masked == M32,
+        m32.meta.hashed && m32.meta.masked() == M32,
         "{:?}",
-        m32.meta.masked
+        m32.meta.masked()
     );
-    assert_eq!(m32.meta.trigger_limits, vec![80.0, 50.0]);
+    assert_eq!(*m32.meta.trigger_limits, [80.0, 50.0]);
 
     let m64 = sample(out, &key(M64));
     assert_eq!(m64.quota_remaining, 0, "130 used of 100: floored at 0");

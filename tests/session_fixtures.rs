@@ -20,7 +20,10 @@ fn v5_8_every_field_emitted() {
     assert_eq!(s.monitor.trigger_limits, vec![90.0, 75.0, 50.0]);
     assert_eq!(s.alias, "portal-key");
     assert_eq!(s.last_updated, 1740823200);
-    assert_eq!(s.meta_data["tyk_developer_id"], "62b3fb9a1d5e4f00017226f5");
+    assert_eq!(
+        s.meta_data.map()["tyk_developer_id"],
+        "62b3fb9a1d5e4f00017226f5"
+    );
     assert_eq!(s.tags, vec!["edge"]);
     assert_eq!(s.apply_policies, vec!["5ead7120575961000181867e"]);
     let samples = Sample::from_key_session(KEY, &s, 0);
@@ -32,7 +35,7 @@ fn v5_8_every_field_emitted() {
     assert_eq!(samples[0].id, QuotaId::Key(KEY.into()));
     assert_eq!(samples[0].usage_pct(), Some(85.0));
     assert_eq!(samples[1].id, QuotaId::KeyApi(KEY.into(), ORDERS.into()));
-    assert_eq!(samples[1].meta.api_name, "Orders API");
+    assert_eq!(samples[1].meta.api_name(), "Orders API");
     assert_eq!(samples[1].id.scope(), Scope::Api);
 }
 
@@ -76,7 +79,7 @@ fn org_session_with_null_maps() {
     let sample = Sample::from_org_session("5e9d9544a1dcd60001d0ed20", &s, 0);
     assert_eq!(sample.id.scope(), Scope::Org);
     assert_eq!(sample.usage_pct(), Some(88.0));
-    assert_eq!(sample.meta.trigger_limits, vec![95.0, 80.0, 60.0]);
+    assert_eq!(*sample.meta.trigger_limits, [95.0, 80.0, 60.0]);
 }
 
 #[test]

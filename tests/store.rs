@@ -13,7 +13,7 @@ use tempfile::TempDir;
 use tykwatch::config::{Config, WebhookConfig};
 use tykwatch::monitor::{Crossing, Monitor, MonitorSettings, quota_key};
 use tykwatch::notify::plan::{Channels, NotificationPayload, plan, plan_all};
-use tykwatch::quota::{QuotaId, QuotaMeta, Sample, mask_key};
+use tykwatch::quota::{QuotaId, QuotaMeta, Sample, SessionMeta, mask_key};
 use tykwatch::store::{
     DB_FILE, LedgerState, NewEvent, OutboxFilter, OutboxKind, OutboxState, Store, StoreError,
     StoreOptions,
@@ -31,12 +31,12 @@ fn sample(i: usize, used: i64, renews: i64) -> Sample {
     let key: Arc<str> = Arc::from(raw_key(i));
     Sample {
         id: QuotaId::Key(key.clone()),
-        meta: Arc::new(QuotaMeta {
+        meta: QuotaMeta::from(SessionMeta {
             masked: mask_key(&key),
             key,
             org_id: "org1".into(),
             alias: format!("key-{i}"),
-            ..QuotaMeta::default()
+            ..SessionMeta::default()
         }),
         at_ms: NOW_MS,
         quota_max: 100,

@@ -164,7 +164,7 @@ pub struct Crossing {
     /// Ledger identity ([`quota_key`]); never the raw key.
     pub quota_key: Arc<str>,
     pub quota_id: QuotaId,
-    pub meta: Arc<QuotaMeta>,
+    pub meta: QuotaMeta,
     /// The quota's `quota_renews` (Unix seconds): identifies the period.
     pub period: i64,
     pub threshold: f64,

@@ -103,7 +103,7 @@ impl Channels {
         if !self.email_to.is_empty() {
             out.push((CHANNEL_EMAIL_OPS.to_owned(), self.email_to.clone()));
         }
-        if let Some(to) = self.org_email_to.get(&c.meta.org_id)
+        if let Some(to) = self.org_email_to.get(&*c.meta.org_id)
             && !to.is_empty()
         {
             out.push((CHANNEL_EMAIL_ORG.to_owned(), to.clone()));
@@ -123,7 +123,7 @@ impl Channels {
 fn developer_emails(c: &Crossing) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for field in ["email", "developer_email"] {
-        if let Some(v) = c.meta.meta_data.get(field).and_then(|v| v.as_str()) {
+        if let Some(v) = c.meta.meta_data.get_str(field) {
             let v = v.trim();
             if plausible_email(v) && !out.iter().any(|o| o.eq_ignore_ascii_case(v)) {
                 out.push(v.to_owned());
@@ -226,12 +226,12 @@ pub fn plan(c: &Crossing, channels: &Channels) -> serde_json::Result<Vec<OutboxR
                 channel_id: channel_id.clone(),
                 scope: c.quota_id.scope().as_str().to_owned(),
                 quota_key: c.quota_key.to_string(),
-                org_id: c.meta.org_id.clone(),
+                org_id: c.meta.org_id.to_string(),
                 alias: c.meta.alias.clone(),
-                key_masked: c.meta.masked.clone(),
+                key_masked: c.meta.masked().to_string(),
                 key: raw_key,
-                api_id: c.meta.api_id.clone(),
-                api_name: c.meta.api_name.clone(),
+                api_id: c.meta.api_id().to_string(),
+                api_name: c.meta.api_name().to_string(),
                 threshold: c.threshold,
                 usage_percentage: c.usage_pct,
                 quota_max: c.quota_max,
@@ -241,7 +241,7 @@ pub fn plan(c: &Crossing, channels: &Channels) -> serde_json::Result<Vec<OutboxR
                 sequence: c.sequence,
                 covered: c.covered.clone(),
                 detected_at_ms: c.at_ms,
-                tags: c.meta.tags.clone(),
+                tags: c.meta.tags.to_vec(),
                 recipients,
             };
             Ok(OutboxRow {
@@ -278,7 +278,8 @@ pub fn plan_all(crossings: &[Crossing], channels: &Channels) -> serde_json::Resu
 mod tests {
     use super::*;
     use crate::config::{Config, WebhookConfig};
-    use crate::quota::{QuotaId, QuotaMeta, mask_key};
+    use crate::quota::{QuotaId, QuotaMeta, SessionMeta, mask_key};
+    use crate::tyk::session::MetaData;
     use serde_json::json;
     use std::sync::Arc;
 
@@ -288,7 +289,7 @@ mod tests {
         Crossing {
             quota_key: Arc::from(crate::monitor::quota_key(&id)),
             quota_id: id,
-            meta: Arc::new(meta),
+            meta,
             period: 1_900_000_000,
             threshold: 95.0,
             covered: vec![80.0],
@@ -308,13 +309,17 @@ mod tests {
             "developer_email".into(),
             json!("evil@x.example\r\nBcc: a@b.c"),
         );
-        QuotaMeta {
+        QuotaMeta::from(key_session(meta_data))
+    }
+
+    fn key_session(meta_data: serde_json::Map<String, serde_json::Value>) -> SessionMeta {
+        SessionMeta {
             key: Arc::from(RAW),
             masked: mask_key(RAW),
             alias: "acme-prod".into(),
             org_id: "org1".into(),
-            meta_data,
-            ..QuotaMeta::default()
+            meta_data: MetaData::from_map(&meta_data),
+            ..SessionMeta::default()
         }
     }
 
@@ -376,10 +381,7 @@ mod tests {
         let rows = plan(&c, &Channels::from_config(&cfg)).unwrap();
         assert!(rows.iter().all(|r| r.kind != OutboxKind::Email));
 
-        let org = QuotaMeta {
-            org_id: "org1".into(),
-            ..key_meta()
-        };
+        let org = key_meta();
         let c = crossing(QuotaId::Org(Arc::from("org1")), org);
         let rows = plan(&c, &Channels::from_config(&all_channels())).unwrap();
         let ids: Vec<&str> = rows.iter().map(|r| r.channel_id.as_str()).collect();
@@ -391,12 +393,12 @@ mod tests {
     #[test]
     fn a_hashed_key_reaches_the_tyk_body_as_the_hash_the_gateway_listed() {
         const HASH: &str = "45a0a4f9";
-        let meta = QuotaMeta {
+        let meta = QuotaMeta::from(SessionMeta {
             key: Arc::from(HASH),
             masked: crate::quota::mask_hash(HASH),
             hashed: true,
-            ..key_meta()
-        };
+            ..(*key_meta().session).clone()
+        });
         let c = crossing(QuotaId::Key(Arc::from(HASH)), meta);
         let rows = plan(&c, &Channels::from_config(&all_channels())).unwrap();
         let tyk = NotificationPayload::from_json(&rows[0].payload_json).unwrap();

@@ -1,8 +1,9 @@
 //! The current picture: latest sample per quota, its history, consumption rate and time to
 //! exhaustion, and the change since the previous sweep. Pure data, no I/O.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::hash::{BuildHasher, RandomState};
+
+use hashbrown::HashTable;
 use std::time::Duration;
 
 use super::history::{Epoch, History, MAX_POINTS};
@@ -33,25 +34,35 @@ impl Default for BoardSettings {
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub id: QuotaId,
-    pub meta: Arc<QuotaMeta>,
+    pub meta: QuotaMeta,
     pub at_ms: UnixMs,
     pub quota_max: i64,
     pub quota_remaining: i64,
     pub quota_renews: i64,
     pub quota_renewal_rate: i64,
-    /// `used` at the previous sample, for the change since the previous sweep.
-    pub prev_used: Option<i64>,
-    /// `quota_renews` at the previous sample: a change means the quota renewed.
-    pub prev_renews: Option<i64>,
-    pub rate_per_min: Option<f64>,
+    /// `used` at the previous sample (`NONE` before), for the change since the previous sweep.
+    prev_used: i64,
+    /// `quota_renews` changed at the last sample: the quota renewed.
+    renewed: bool,
+    /// Requests a minute over the rate window; NaN when not known.
+    rate: f32,
     pub history: History,
     /// The sweep that last saw this quota.
-    pub seen_sweep: u64,
+    seen_sweep: u32,
 }
+
+/// `Entry::prev_used` before a second sample (an `Option` would double it: a board holds a
+/// million entries).
+const NONE: i64 = i64::MIN;
 
 impl Entry {
     pub fn used(&self) -> i64 {
         model::used(self.quota_max, self.quota_remaining)
+    }
+
+    /// Consumption in requests a minute over the rate window; `None` without two points.
+    pub fn rate_per_min(&self) -> Option<f64> {
+        (!self.rate.is_nan()).then_some(self.rate as f64)
     }
 
     pub fn usage_pct(&self) -> Option<f64> {
@@ -68,12 +79,12 @@ impl Entry {
 
     /// Change in `used` since the previous sample (negative after a renewal).
     pub fn delta(&self) -> Option<i64> {
-        self.prev_used.map(|p| self.used() - p)
+        (self.prev_used != NONE).then(|| self.used() - self.prev_used)
     }
 
     /// True when the quota renewed between the previous sample and this one.
     pub fn renewed(&self) -> bool {
-        self.prev_renews.is_some_and(|p| p != self.quota_renews)
+        self.renewed
     }
 
     /// Seconds until the window ends; `<= 0` means Tyk renews it on the next request.
@@ -90,7 +101,7 @@ impl Entry {
         if self.quota_remaining <= 0 {
             return Some(0);
         }
-        let per_sec = self.rate_per_min? / 60.0;
+        let per_sec = self.rate_per_min()? / 60.0;
         (per_sec > 0.0).then(|| (self.quota_remaining as f64 / per_sec).ceil() as i64)
     }
 
@@ -127,13 +138,15 @@ impl Entry {
 
 #[derive(Debug)]
 pub struct Board {
-    index: HashMap<QuotaId, usize>,
+    /// Positions in `entries`, found by the hash of their id: the ids are not stored twice.
+    index: HashTable<u32>,
+    hasher: RandomState,
     entries: Vec<Entry>,
     epoch: Epoch,
     spacing: u32,
     retention: u32,
     rate_window: u32,
-    sweep: u64,
+    sweep: u32,
     /// Bumped on every change; views recompute their order when it moves.
     version: u64,
 }
@@ -146,7 +159,8 @@ impl Board {
     pub fn new(settings: BoardSettings, epoch_ms: UnixMs) -> Board {
         let retention = tenths(settings.retention);
         Board {
-            index: HashMap::new(),
+            index: HashTable::new(),
+            hasher: RandomState::new(),
             entries: Vec::new(),
             epoch: Epoch(epoch_ms),
             spacing: tenths(settings.poll_interval).max(retention / MAX_POINTS as u32),
@@ -170,11 +184,14 @@ impl Board {
     }
 
     pub fn get(&self, id: &QuotaId) -> Option<&Entry> {
-        self.index.get(id).map(|&i| &self.entries[i])
+        self.position(id).map(|i| &self.entries[i])
     }
 
     pub fn position(&self, id: &QuotaId) -> Option<usize> {
-        self.index.get(id).copied()
+        let entries = &self.entries;
+        self.index
+            .find(self.hasher.hash_one(id), |&i| entries[i as usize].id == *id)
+            .map(|&i| i as usize)
     }
 
     pub fn version(&self) -> u64 {
@@ -185,14 +202,30 @@ impl Board {
         self.epoch
     }
 
-    pub fn current_sweep(&self) -> u64 {
+    pub fn current_sweep(&self) -> u32 {
         self.sweep
     }
 
     /// Starts a sweep; samples ingested until `end_sweep` belong to it.
-    pub fn begin_sweep(&mut self) -> u64 {
-        self.sweep += 1;
+    pub fn begin_sweep(&mut self) -> u32 {
+        self.sweep = self.sweep.wrapping_add(1);
         self.sweep
+    }
+
+    /// One whole sweep: `begin_sweep`, every sample, `end_sweep(complete)`. Room for the
+    /// sweep's quotas is made first, with less slack than `Vec`'s doubling (a million entries
+    /// doubled would leave a few hundred MB unused).
+    pub fn ingest_sweep(&mut self, samples: Vec<Sample>, complete: bool) -> usize {
+        let wanted = samples.len();
+        if wanted > self.entries.capacity() {
+            let target = wanted.max(self.entries.capacity() + self.entries.capacity() / 8);
+            self.entries.reserve_exact(target - self.entries.len());
+        }
+        self.begin_sweep();
+        for s in samples {
+            self.ingest(s);
+        }
+        self.end_sweep(complete)
     }
 
     /// Ends a sweep. When the sweep listed every key (`complete`), quotas it did not see are
@@ -206,11 +239,15 @@ impl Board {
         let mut i = 0;
         while i < self.entries.len() {
             if self.entries[i].seen_sweep < sweep {
-                let gone = self.entries.swap_remove(i);
-                self.index.remove(&gone.id);
-                if let Some(moved) = self.entries.get(i) {
-                    self.index.insert(moved.id.clone(), i);
+                let last = self.entries.len() - 1;
+                self.unindex(i);
+                if i != last {
+                    // The last entry moves into the gap.
+                    self.unindex(last);
+                    self.entries.swap(i, last);
+                    self.reindex(i);
                 }
+                self.entries.pop();
             } else {
                 i += 1;
             }
@@ -227,10 +264,10 @@ impl Board {
         let t = self.epoch.encode(s.at_ms);
         let used = s.used();
         self.version += 1;
-        if let Some(&i) = self.index.get(&s.id) {
+        if let Some(i) = self.position(&s.id) {
             let e = &mut self.entries[i];
-            e.prev_used = Some(e.used());
-            e.prev_renews = Some(e.quota_renews);
+            e.prev_used = e.used();
+            e.renewed = e.quota_renews != s.quota_renews;
             e.meta = s.meta;
             e.at_ms = s.at_ms;
             e.quota_max = s.quota_max;
@@ -239,12 +276,14 @@ impl Board {
             e.quota_renewal_rate = s.quota_renewal_rate;
             e.seen_sweep = self.sweep;
             e.history.push(t, used, self.spacing, self.retention);
-            e.rate_per_min = e.history.rate_per_min(self.rate_window);
+            e.rate = e
+                .history
+                .rate_per_min(self.rate_window)
+                .map_or(f32::NAN, |r| r as f32);
             return;
         }
         let mut history = History::default();
         history.push(t, used, self.spacing, self.retention);
-        self.index.insert(s.id.clone(), self.entries.len());
         self.entries.push(Entry {
             id: s.id,
             meta: s.meta,
@@ -253,12 +292,30 @@ impl Board {
             quota_remaining: s.quota_remaining,
             quota_renews: s.quota_renews,
             quota_renewal_rate: s.quota_renewal_rate,
-            prev_used: None,
-            prev_renews: None,
-            rate_per_min: None,
+            prev_used: NONE,
+            renewed: false,
+            rate: f32::NAN,
             history,
             seen_sweep: self.sweep,
         });
+        self.reindex(self.entries.len() - 1);
+    }
+
+    /// Adds position `i` to the index under its entry's id.
+    fn reindex(&mut self, i: usize) {
+        let (entries, hasher) = (&self.entries, &self.hasher);
+        let hash = hasher.hash_one(&entries[i].id);
+        self.index.insert_unique(hash, i as u32, |&j| {
+            hasher.hash_one(&entries[j as usize].id)
+        });
+    }
+
+    /// Removes position `i` from the index.
+    fn unindex(&mut self, i: usize) {
+        let hash = self.hasher.hash_one(&self.entries[i].id);
+        if let Ok(found) = self.index.find_entry(hash, |&j| j as usize == i) {
+            found.remove();
+        }
     }
 
     /// History of one quota as (unix ms, used) points, oldest first.
@@ -273,11 +330,12 @@ impl Board {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     fn sample(key: &str, at_ms: i64, max: i64, remaining: i64, renews: i64) -> Sample {
         Sample {
             id: QuotaId::Key(Arc::from(key)),
-            meta: Arc::new(QuotaMeta::default()),
+            meta: QuotaMeta::default(),
             at_ms,
             quota_max: max,
             quota_remaining: remaining,
@@ -298,7 +356,7 @@ mod tests {
         let e = b.get(&QuotaId::Key(Arc::from("k"))).unwrap();
         assert_eq!(e.used(), 20);
         assert_eq!(e.delta(), Some(2));
-        assert!((e.rate_per_min.unwrap() - 60.0).abs() < 1e-9);
+        assert!((e.rate_per_min().unwrap() - 60.0).abs() < 1e-9);
         assert_eq!(e.eta_secs(), Some(980));
         assert!(e.exhausts_before_renewal(20_000));
     }
@@ -326,9 +384,9 @@ mod tests {
     fn thresholds_union_sorted() {
         let mut b = Board::new(BoardSettings::default(), 0);
         let mut s = sample("k", 0, 100, 10, 100);
-        s.meta = Arc::new(QuotaMeta {
-            trigger_limits: vec![90.0, 75.0, 50.0],
-            ..QuotaMeta::default()
+        s.meta = QuotaMeta::from(model::SessionMeta {
+            trigger_limits: Arc::from([90.0, 75.0, 50.0]),
+            ..model::SessionMeta::default()
         });
         b.ingest(s);
         let e = &b.entries()[0];

@@ -1,9 +1,11 @@
 //! A bounded, time-pruned usage history for one quota.
 //!
-//! Memory is the constraint (100k quotas × 10 minutes in ≤ 256 MB), so points are stored as two
-//! parallel ring buffers (`u32` tenths of a second since the board's epoch, `i64` used) — 12 bytes
-//! a point — at most `MAX_POINTS` of them: samples closer together than `spacing` replace the last
-//! point instead of adding one, so the resolution is `max(poll interval, retention / MAX_POINTS)`.
+//! Memory is the constraint (100k quotas × 10 minutes in ≤ 256 MB, a million in ≤ 1 GB), so
+//! points are stored in one ring buffer of `u32`s: tenths of a second since the board's epoch and
+//! `used` — 8 bytes a point while every `used` fits a `u32` (all real quotas), 12 once one does
+//! not (`used` as two halves; no padding either way) — at most `MAX_POINTS` of them:
+//! samples closer together than `spacing` replace the last point instead of adding one, so the
+//! resolution is `max(poll interval, retention / MAX_POINTS)`.
 
 use crate::clock::UnixMs;
 
@@ -12,11 +14,12 @@ pub const MAX_POINTS: usize = 120;
 
 #[derive(Debug, Clone, Default)]
 pub struct History {
-    /// Tenths of a second since the board epoch.
-    times: Vec<u32>,
-    used: Vec<i64>,
+    /// Points of `stride()` words: time, then `used` (one word, or low and high halves).
+    words: Vec<u32>,
     /// Index of the oldest point once the ring is full.
-    head: usize,
+    head: u32,
+    /// Points are 3 words: some `used` did not fit a `u32`.
+    wide: bool,
 }
 
 /// Converts between Unix ms and the compact time of a history point.
@@ -33,24 +36,60 @@ impl Epoch {
 }
 
 impl History {
+    fn stride(&self) -> usize {
+        if self.wide { 3 } else { 2 }
+    }
+
     pub fn len(&self) -> usize {
-        self.times.len()
+        self.words.len() / self.stride()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.times.is_empty()
+        self.words.is_empty()
     }
 
     fn physical(&self, i: usize) -> usize {
-        (self.head + i) % self.times.len()
+        (self.head as usize + i) % self.len()
+    }
+
+    /// The point in slot `p`.
+    fn read(&self, p: usize) -> (u32, i64) {
+        let k = p * self.stride();
+        let w = &self.words[k..k + self.stride()];
+        let used = if self.wide {
+            (w[1] as u64 | (w[2] as u64) << 32) as i64
+        } else {
+            w[1] as i64
+        };
+        (w[0], used)
+    }
+
+    fn write(&mut self, p: usize, t: u32, used: i64) {
+        let k = p * self.stride();
+        self.words[k] = t;
+        self.words[k + 1] = used as u32;
+        if self.wide {
+            self.words[k + 2] = (used as u64 >> 32) as u32;
+        }
+    }
+
+    /// Switches to 3-word points when `used` does not fit one word.
+    fn make_room_for(&mut self, used: i64) {
+        if self.wide || u32::try_from(used).is_ok() {
+            return;
+        }
+        let points: Vec<(u32, i64)> = (0..self.len()).map(|p| self.read(p)).collect();
+        self.wide = true;
+        self.words = Vec::with_capacity(self.words.capacity() / 2 * 3);
+        for (t, u) in points {
+            let u = u as u64;
+            self.words.extend([t, u as u32, (u >> 32) as u32]);
+        }
     }
 
     /// The i-th oldest point: (time, used).
     pub fn get(&self, i: usize) -> Option<(u32, i64)> {
-        (i < self.len()).then(|| {
-            let p = self.physical(i);
-            (self.times[p], self.used[p])
-        })
+        (i < self.len()).then(|| self.read(self.physical(i)))
     }
 
     pub fn last(&self) -> Option<(u32, i64)> {
@@ -63,6 +102,7 @@ impl History {
 
     /// Adds a point. `spacing` and `retention` are in tenths of a second.
     pub fn push(&mut self, t: u32, used: i64, spacing: u32, retention: u32) {
+        self.make_room_for(used);
         let n = self.len();
         // Keep the newest sample always; replace the last point while it is within `spacing`
         // of the one before it, so a run of fast samples leaves one point per `spacing`. A flat
@@ -74,8 +114,7 @@ impl History {
             let flat = used == last_used && used == prev_used;
             if flat || t.saturating_sub(prev_t) < spacing {
                 let p = self.physical(n - 1);
-                self.times[p] = t;
-                self.used[p] = used;
+                self.write(p, t, used);
                 self.prune(t, retention);
                 return;
             }
@@ -84,20 +123,18 @@ impl History {
             if self.head != 0 {
                 self.linearize();
             }
-            if self.times.len() == self.times.capacity() {
-                // Grow towards MAX_POINTS exactly, never past it: Vec's doubling would leave
-                // up to half of every buffer unused, which is most of the memory budget.
-                let extra = n.clamp(4, MAX_POINTS - n);
-                self.times.reserve_exact(extra);
-                self.used.reserve_exact(extra);
+            if self.words.len() == self.words.capacity() {
+                // Grow by half towards MAX_POINTS, never past it: Vec's doubling would leave up
+                // to half of every buffer unused, which is most of the memory budget.
+                let extra = (n / 2).clamp(2, MAX_POINTS - n);
+                self.words.reserve_exact(extra * self.stride());
             }
-            self.times.push(t);
-            self.used.push(used);
+            self.words.extend([t, 0, 0][..self.stride()].iter());
+            self.write(n, t, used);
         } else {
-            let p = self.head;
-            self.times[p] = t;
-            self.used[p] = used;
-            self.head = (self.head + 1) % n;
+            let p = self.head as usize;
+            self.write(p, t, used);
+            self.head = ((p + 1) % n) as u32;
         }
         self.prune(t, retention);
     }
@@ -112,14 +149,13 @@ impl History {
             return;
         }
         self.linearize();
-        self.times.drain(..stale);
-        self.used.drain(..stale);
+        self.words.drain(..stale * self.stride());
     }
 
     fn linearize(&mut self) {
         if self.head != 0 {
-            self.times.rotate_left(self.head);
-            self.used.rotate_left(self.head);
+            let k = self.head as usize * self.stride();
+            self.words.rotate_left(k);
             self.head = 0;
         }
     }
@@ -147,7 +183,7 @@ impl History {
 
     /// Bytes held on the heap.
     pub fn heap_bytes(&self) -> usize {
-        self.times.capacity() * 4 + self.used.capacity() * 8
+        self.words.capacity() * 4
     }
 }
 
@@ -168,7 +204,33 @@ mod tests {
         assert_eq!(pts[0].1, 30);
         assert_eq!(pts.last().unwrap().1, MAX_POINTS as i64 + 29);
         assert!(pts.windows(2).all(|w| w[0].0 < w[1].0));
-        assert!(h.times.capacity() <= MAX_POINTS);
+        assert!(h.words.capacity() <= MAX_POINTS * 2);
+    }
+
+    #[test]
+    fn a_used_past_u32_widens_the_points_and_keeps_them() {
+        let mut h = History::default();
+        for i in 0..5u32 {
+            h.push(i * 10 * SEC, i as i64, SEC, u32::MAX);
+        }
+        assert!(!h.wide);
+        for (i, u) in [1 << 40, -1, i64::MAX, i64::MIN].into_iter().enumerate() {
+            h.push((60 + i as u32 * 10) * SEC, u, SEC, u32::MAX);
+        }
+        assert!(h.wide);
+        let pts: Vec<i64> = h.iter().map(|(_, u)| u).collect();
+        assert_eq!(pts, [0, 1, 2, 3, 4, 1 << 40, -1, i64::MAX, i64::MIN]);
+        for i in 0..(MAX_POINTS as u32 + 10) {
+            h.push((200 + i * 10) * SEC, i as i64, SEC, u32::MAX);
+        }
+        assert_eq!(h.len(), MAX_POINTS);
+        assert_eq!(
+            h.last(),
+            Some((
+                (200 + (MAX_POINTS as u32 + 9) * 10) * SEC,
+                MAX_POINTS as i64 + 9
+            ))
+        );
     }
 
     #[test]
@@ -202,7 +264,7 @@ mod tests {
         // Movement starts a new point; the flat run stays as it was.
         h.push(200 * SEC, 9, 2 * SEC, 600 * SEC);
         assert_eq!(h.len(), 3);
-        assert!(h.heap_bytes() <= 4 * 12, "an idle quota costs a few points");
+        assert!(h.heap_bytes() <= 4 * 8, "an idle quota costs a few points");
     }
 
     #[test]

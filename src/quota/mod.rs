@@ -8,5 +8,7 @@ pub mod poller;
 pub mod source;
 
 pub use board::{Board, Entry};
-pub use model::{Band, QuotaId, QuotaMeta, Sample, Scope, mask_hash, mask_key};
+pub use model::{
+    ApiMeta, Band, Interner, QuotaId, QuotaMeta, Sample, Scope, SessionMeta, mask_hash, mask_key,
+};
 pub use source::{Source, SourceError};

@@ -1,13 +1,12 @@
 //! What a quota is: a key's top-level quota, a key's non-empty per-API limit, or an
 //! organisation's quota — each read and monitored on its own (DESIGN.md "Monitor semantics").
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
-
 use crate::clock::UnixMs;
-use crate::tyk::session::SessionState;
+use crate::tyk::session::{MetaData, SessionState};
 
 /// Which quota a sample belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -97,44 +96,119 @@ pub fn mask_hash(hash: &str) -> String {
     format!("{head}…{tail}")
 }
 
-/// What is known about a quota besides its counters; shared by all samples of one sweep.
+/// What a session says of all of its quotas: one per key or org, shared (`Arc`) by the key's
+/// top-level and per-API quotas. A fleet of a million keys keeps one of these a key, so the
+/// lists are interned ([`Interner`]) and `meta_data` stays text.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct QuotaMeta {
-    /// Raw key (empty for org quotas). Never displayed: use `masked`.
+pub struct SessionMeta {
+    /// Raw key (empty for org quotas). Never displayed: use `masked()`.
     pub key: Arc<str>,
+    /// The key as shown; left empty for a hash short enough to be shown whole (a murmur32
+    /// fleet then keeps no second copy of every key): read it with `masked()`.
     pub masked: String,
     /// `key` is the hash the gateway stores the key under (`hash_keys: true`), not the token.
     pub hashed: bool,
     pub alias: String,
-    pub org_id: String,
-    pub api_id: String,
-    pub api_name: String,
-    pub trigger_limits: Vec<f64>,
-    pub tags: Vec<String>,
-    pub meta_data: Map<String, Value>,
-    pub policies: Vec<String>,
+    pub org_id: Arc<str>,
+    pub trigger_limits: Arc<[f64]>,
+    pub tags: Arc<[String]>,
+    pub meta_data: MetaData,
+    pub policies: Arc<[String]>,
     pub inactive: bool,
     /// Unix seconds; `< 1` never.
     pub expires: i64,
     pub rate: f64,
     pub per: f64,
-    /// Lower-cased alias, key, org, API name and id: what `/` filters on.
-    pub haystack: String,
+}
+
+impl SessionMeta {
+    /// The key as shown: masked token, or (abbreviated) hash; empty for org quotas.
+    pub fn masked(&self) -> &str {
+        if self.masked.is_empty() && self.hashed {
+            &self.key
+        } else {
+            &self.masked
+        }
+    }
+
+    pub fn is_expired(&self, now_secs: i64) -> bool {
+        self.expires >= 1 && self.expires < now_secs
+    }
+
+    /// The name shown for the quota: alias, else masked key, else org id.
+    pub fn label(&self) -> &str {
+        if !self.alias.is_empty() {
+            &self.alias
+        } else if !self.masked().is_empty() {
+            self.masked()
+        } else {
+            &self.org_id
+        }
+    }
+}
+
+/// What a per-API limit adds to its key's session. Many keys carry the same limits (they come
+/// from a few policies), so these are interned ([`Interner`]) and shared.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ApiMeta {
+    pub api_id: Arc<str>,
+    pub api_name: Arc<str>,
+    pub rate: f64,
+    pub per: f64,
+}
+
+/// What is known about a quota besides its counters: its session's [`SessionMeta`] (reached
+/// through `Deref`: `meta.alias`) and, for a per-API limit, its [`ApiMeta`]. Two pointers, so a
+/// sample or board entry holds it by value: a million quotas need no allocation of their own.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QuotaMeta {
+    pub session: Arc<SessionMeta>,
+    pub api: Option<Arc<ApiMeta>>,
+}
+
+impl std::ops::Deref for QuotaMeta {
+    type Target = SessionMeta;
+    fn deref(&self) -> &SessionMeta {
+        &self.session
+    }
+}
+
+impl From<SessionMeta> for QuotaMeta {
+    fn from(session: SessionMeta) -> QuotaMeta {
+        QuotaMeta {
+            session: Arc::new(session),
+            api: None,
+        }
+    }
 }
 
 impl QuotaMeta {
-    pub fn is_expired(&self, now_secs: i64) -> bool {
-        self.expires >= 1 && self.expires < now_secs
+    /// Empty for a key's top-level quota and org quotas.
+    pub fn api_id(&self) -> &str {
+        self.api.as_ref().map_or("", |a| &a.api_id)
+    }
+
+    pub fn api_name(&self) -> &str {
+        self.api.as_ref().map_or("", |a| &a.api_name)
+    }
+
+    /// The per-API limit's rate, else the session's.
+    pub fn rate(&self) -> f64 {
+        self.api.as_ref().map_or(self.session.rate, |a| a.rate)
+    }
+
+    pub fn per(&self) -> f64 {
+        self.api.as_ref().map_or(self.session.per, |a| a.per)
     }
 
     /// `id` as `key:<masked>`, `key:<masked>:api:<api>` or `org:<org>`, with the key masked as
     /// this quota's own `masked` (a hash abbreviated by [`mask_hash`], a token by [`mask_key`]).
     pub fn display_id(&self, id: &QuotaId) -> String {
         let masked = |k: &str| {
-            if self.masked.is_empty() {
+            if self.masked().is_empty() {
                 mask_key(k)
             } else {
-                self.masked.clone()
+                self.masked().to_string()
             }
         };
         match id {
@@ -144,28 +218,76 @@ impl QuotaMeta {
         }
     }
 
-    /// The name shown for the quota: alias, else masked key, else org id.
-    pub fn label(&self) -> &str {
-        if !self.alias.is_empty() {
-            &self.alias
-        } else if !self.masked.is_empty() {
-            &self.masked
-        } else {
-            &self.org_id
+    /// The fields `/` filters on: alias, key, org, API name and id.
+    pub fn search_fields(&self) -> [&str; 5] {
+        [
+            &self.session.alias,
+            &self.session.key,
+            &self.session.org_id,
+            self.api_name(),
+            self.api_id(),
+        ]
+    }
+}
+
+/// One shared copy of each org id, API name, tag list… that many sessions repeat: a fleet's
+/// keys mostly come from a few policies, so their lists and names are the same.
+#[derive(Debug, Default)]
+pub struct Interner {
+    strs: HashSet<Arc<str>>,
+    lists: HashSet<Arc<[String]>>,
+    limits: HashMap<Vec<u64>, Arc<[f64]>>,
+    apis: HashMap<ApiKey, Arc<ApiMeta>>,
+}
+
+/// An interned `ApiMeta`: API id, name, rate and per (as bits: `f64` is not `Eq`).
+type ApiKey = (Arc<str>, Arc<str>, u64, u64);
+
+impl Interner {
+    pub fn str(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.strs.get(s) {
+            return a.clone();
         }
+        let a: Arc<str> = Arc::from(s);
+        self.strs.insert(a.clone());
+        a
     }
 
-    fn finish(mut self) -> Self {
-        self.haystack = [
-            self.alias.as_str(),
-            &self.key,
-            &self.org_id,
-            &self.api_name,
-            &self.api_id,
-        ]
-        .join("\u{1f}")
-        .to_lowercase();
-        self
+    pub fn list(&mut self, l: &[String]) -> Arc<[String]> {
+        if let Some(a) = self.lists.get(l) {
+            return a.clone();
+        }
+        let a: Arc<[String]> = Arc::from(l);
+        self.lists.insert(a.clone());
+        a
+    }
+
+    pub fn limits(&mut self, l: &[f64]) -> Arc<[f64]> {
+        let bits: Vec<u64> = l.iter().map(|f| f.to_bits()).collect();
+        self.limits
+            .entry(bits)
+            .or_insert_with(|| Arc::from(l))
+            .clone()
+    }
+
+    pub fn api(&mut self, api_id: &str, api_name: &str, rate: f64, per: f64) -> Arc<ApiMeta> {
+        let (api_id, api_name) = (self.str(api_id), self.str(api_name));
+        self.apis
+            .entry((
+                api_id.clone(),
+                api_name.clone(),
+                rate.to_bits(),
+                per.to_bits(),
+            ))
+            .or_insert_with(|| {
+                Arc::new(ApiMeta {
+                    api_id,
+                    api_name,
+                    rate,
+                    per,
+                })
+            })
+            .clone()
     }
 }
 
@@ -173,7 +295,7 @@ impl QuotaMeta {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
     pub id: QuotaId,
-    pub meta: Arc<QuotaMeta>,
+    pub meta: QuotaMeta,
     pub at_ms: UnixMs,
     pub quota_max: i64,
     pub quota_remaining: i64,
@@ -195,50 +317,49 @@ impl Sample {
 
     /// The quotas of a key session: its top-level quota and each non-empty per-API limit.
     pub fn from_key_session(key: &str, s: &SessionState, at_ms: UnixMs) -> Vec<Sample> {
-        Sample::from_stored_session(key, false, s, at_ms)
+        Sample::from_stored_session(Arc::from(key), false, s, at_ms, &mut Interner::default())
     }
 
     /// Like `from_key_session`, for a key known by what the gateway stores: its hash when
-    /// `hashed`, else the raw token.
+    /// `hashed`, else the raw token; repeated names and lists are shared through `interner`.
     pub fn from_stored_session(
-        key: &str,
+        key: Arc<str>,
         hashed: bool,
         s: &SessionState,
         at_ms: UnixMs,
+        interner: &mut Interner,
     ) -> Vec<Sample> {
-        let key: Arc<str> = Arc::from(key);
-        let base = QuotaMeta {
+        let session = Arc::new(SessionMeta {
             key: key.clone(),
-            masked: if hashed {
-                mask_hash(&key)
-            } else {
-                mask_key(&key)
+            masked: match hashed {
+                true if mask_hash(&key) == *key => String::new(),
+                true => mask_hash(&key),
+                false => mask_key(&key),
             },
             hashed,
-            alias: s.alias.clone(),
-            org_id: s.org_id.clone(),
-            trigger_limits: s.monitor.trigger_limits.clone(),
-            tags: s.tags.clone(),
-            meta_data: s.meta_data.clone(),
-            policies: s.apply_policies.clone(),
-            inactive: s.is_inactive,
-            expires: s.expires,
-            rate: s.rate,
-            per: s.per,
-            ..QuotaMeta::default()
-        };
+            ..session_meta(s, interner)
+        });
         let mut out = Vec::with_capacity(1 + s.access_rights.len());
+        out.push(Sample {
+            id: QuotaId::Key(key.clone()),
+            meta: QuotaMeta {
+                session: session.clone(),
+                api: None,
+            },
+            at_ms,
+            quota_max: s.quota_max,
+            quota_remaining: s.quota_remaining,
+            quota_renews: s.quota_renews,
+            quota_renewal_rate: s.quota_renewal_rate,
+        });
         for (api_id, acl, limit) in s.api_limits() {
-            let meta = QuotaMeta {
-                api_id: api_id.to_string(),
-                api_name: acl.api_name.clone(),
-                rate: limit.rate,
-                per: limit.per,
-                ..base.clone()
-            };
+            let api = interner.api(api_id, &acl.api_name, limit.rate, limit.per);
             out.push(Sample {
-                id: QuotaId::KeyApi(key.clone(), Arc::from(api_id)),
-                meta: Arc::new(meta.finish()),
+                id: QuotaId::KeyApi(key.clone(), api.api_id.clone()),
+                meta: QuotaMeta {
+                    session: session.clone(),
+                    api: Some(api),
+                },
                 at_ms,
                 quota_max: limit.quota_max,
                 quota_remaining: limit.quota_remaining,
@@ -246,48 +367,46 @@ impl Sample {
                 quota_renewal_rate: limit.quota_renewal_rate,
             });
         }
-        out.insert(
-            0,
-            Sample {
-                id: QuotaId::Key(key.clone()),
-                meta: Arc::new(base.finish()),
-                at_ms,
-                quota_max: s.quota_max,
-                quota_remaining: s.quota_remaining,
-                quota_renews: s.quota_renews,
-                quota_renewal_rate: s.quota_renewal_rate,
-            },
-        );
         out
     }
 
     /// The quota of an organisation session.
     pub fn from_org_session(org: &str, s: &SessionState, at_ms: UnixMs) -> Sample {
-        let meta = QuotaMeta {
+        let interner = &mut Interner::default();
+        let session = SessionMeta {
             org_id: if s.org_id.is_empty() {
-                org.to_string()
+                interner.str(org)
             } else {
-                s.org_id.clone()
+                interner.str(&s.org_id)
             },
-            alias: s.alias.clone(),
-            trigger_limits: s.monitor.trigger_limits.clone(),
-            tags: s.tags.clone(),
-            meta_data: s.meta_data.clone(),
-            inactive: s.is_inactive,
-            expires: s.expires,
-            rate: s.rate,
-            per: s.per,
-            ..QuotaMeta::default()
+            ..session_meta(s, interner)
         };
         Sample {
             id: QuotaId::Org(Arc::from(org)),
-            meta: Arc::new(meta.finish()),
+            meta: QuotaMeta::from(session),
             at_ms,
             quota_max: s.quota_max,
             quota_remaining: s.quota_remaining,
             quota_renews: s.quota_renews,
             quota_renewal_rate: s.quota_renewal_rate,
         }
+    }
+}
+
+/// The session-level fields every quota of `s` shares (no key).
+fn session_meta(s: &SessionState, interner: &mut Interner) -> SessionMeta {
+    SessionMeta {
+        alias: s.alias.clone(),
+        org_id: interner.str(&s.org_id),
+        trigger_limits: interner.limits(&s.monitor.trigger_limits),
+        tags: interner.list(&s.tags),
+        meta_data: s.meta_data.clone(),
+        policies: interner.list(&s.apply_policies),
+        inactive: s.is_inactive,
+        expires: s.expires,
+        rate: s.rate,
+        per: s.per,
+        ..SessionMeta::default()
     }
 }
 
@@ -370,7 +489,8 @@ mod tests {
     #[test]
     fn display_id_uses_the_samples_own_masking() {
         let s = crate::tyk::session::SessionState::default();
-        let hashed = Sample::from_stored_session("45a0a4f9", true, &s, 0);
+        let i = &mut Interner::default();
+        let hashed = Sample::from_stored_session(Arc::from("45a0a4f9"), true, &s, 0, i);
         assert_eq!(hashed[0].id.to_string(), "key:****");
         assert_eq!(hashed[0].meta.display_id(&hashed[0].id), "key:45a0a4f9");
         let k = "5e9d9544a1dcd60001d0ed20a2290376f89846b798b7e5197584ef6d";
@@ -379,7 +499,7 @@ mod tests {
         let api = QuotaId::KeyApi(Arc::from("45a0a4f9"), Arc::from("orders"));
         assert_eq!(hashed[0].meta.display_id(&api), "key:45a0a4f9:api:orders");
         let long = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
-        let sha = Sample::from_stored_session(long, true, &s, 0);
+        let sha = Sample::from_stored_session(Arc::from(long), true, &s, 0, i);
         assert_eq!(sha[0].meta.display_id(&sha[0].id), "key:ba7816bf…15ad");
         let org = QuotaMeta::default();
         assert_eq!(org.display_id(&QuotaId::Org(Arc::from("o1"))), "org:o1");

@@ -2,6 +2,7 @@
 //! turn them into samples. A key deleted between list and get is skipped, not an error — unless
 //! every listed key is, which is what reading a hashing gateway by token looks like.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -133,8 +134,13 @@ pub async fn sweep(src: &mut RestSource, clock: &dyn Clock) -> SweepOutcome {
             Ok(s) => {
                 src.hash_keys = Some(true);
                 src.detected = true;
-                out.samples
-                    .extend(Sample::from_stored_session(&key, true, &s, clock.now_ms()));
+                out.samples.extend(Sample::from_stored_session(
+                    Arc::from(key.as_str()),
+                    true,
+                    &s,
+                    clock.now_ms(),
+                    &mut src.interner,
+                ));
             }
             Err(GatewayError::HashingNotEnabled { .. }) => {
                 src.hash_keys = Some(false);
@@ -163,10 +169,11 @@ pub async fn sweep(src: &mut RestSource, clock: &dyn Clock) -> SweepOutcome {
         match res {
             // A token stored before hashing was turned on is listed as itself.
             Ok(s) => out.samples.extend(Sample::from_stored_session(
-                &key,
+                Arc::from(key.as_str()),
                 by_hash && keyhash::looks_like_hash(&key),
                 &s,
                 at,
+                &mut src.interner,
             )),
             Err(e) => note(&mut out, e),
         }
@@ -229,20 +236,24 @@ pub async fn poll_key(src: &mut RestSource, key: &str, clock: &dyn Clock) -> Swe
     if src.hash_keys == Some(true) {
         let hash = keyhash::hash_str(key);
         match gw.get_key_by_hash(&hash).await {
-            Ok(s) => {
-                out.samples
-                    .extend(Sample::from_stored_session(&hash, true, &s, clock.now_ms()))
-            }
+            Ok(s) => out.samples.extend(Sample::from_stored_session(
+                Arc::from(hash.as_str()),
+                true,
+                &s,
+                clock.now_ms(),
+                &mut src.interner,
+            )),
             // Not stored under its hash: the key is a hash already (a webhook that carried
             // what the listing shows), or a token stored before hashing was turned on.
             Err(GatewayError::KeyVanished { .. }) if hash != key => {
                 out.requests += 1;
                 match gw.get_key_by_hash(key).await {
                     Ok(s) => out.samples.extend(Sample::from_stored_session(
-                        key,
+                        Arc::from(key),
                         keyhash::looks_like_hash(key),
                         &s,
                         clock.now_ms(),
+                        &mut src.interner,
                     )),
                     Err(e) => out.item_errors.push(e.into()),
                 }

@@ -2,6 +2,7 @@
 //! (a few pipelined round trips per sweep). The engine, `snapshot` and `tykwatch run` hold a
 //! `Source` and never know which.
 
+use super::model::Interner;
 use super::poller::{self, SweepOptions, SweepOutcome};
 use crate::clock::Clock;
 use crate::tyk::gateway::{Gateway, GatewayError};
@@ -34,6 +35,8 @@ pub struct RestSource {
     pub hash_keys: Option<bool>,
     /// `hash_keys` was learnt from the gateway (the sweep's probe), not configured.
     pub detected: bool,
+    /// Shares the org ids, API names and lists that many sessions repeat.
+    pub interner: Box<Interner>,
 }
 
 pub enum Source {
@@ -48,6 +51,7 @@ impl Source {
             opts,
             hash_keys,
             detected: false,
+            interner: Box::default(),
         })
     }
 

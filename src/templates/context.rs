@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use crate::notify::plan::NotificationPayload;
 use crate::notify::route::EventPayload;
 use crate::quota::{QuotaId, Sample, Scope, model};
+use crate::tyk::session::MetaData;
 
 /// An id with a display name (an organisation, an API).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,23 +100,23 @@ impl QuotaNotice {
     pub fn from_sample(sample: &Sample, threshold: f64, now_secs: i64) -> QuotaNotice {
         let meta = &sample.meta;
         let key = sample.id.key().map(|k| KeyRef {
-            masked: if meta.masked.is_empty() {
+            masked: if meta.masked().is_empty() {
                 model::mask_key(k)
             } else {
-                meta.masked.clone()
+                meta.masked().to_string()
             },
             alias: meta.alias.clone(),
         });
         let org_id = match &sample.id {
             QuotaId::Org(o) if meta.org_id.is_empty() => o.to_string(),
-            _ => meta.org_id.clone(),
+            _ => meta.org_id.to_string(),
         };
         let api = (sample.id.scope() == Scope::Api).then(|| NamedRef {
-            id: meta.api_id.clone(),
-            name: if meta.api_name.is_empty() {
-                meta.api_id.clone()
+            id: meta.api_id().to_string(),
+            name: if meta.api_name().is_empty() {
+                meta.api_id().to_string()
             } else {
-                meta.api_name.clone()
+                meta.api_name().to_string()
             },
         });
         let developer = key.as_ref().and_then(|_| developer_of(&meta.meta_data));
@@ -124,7 +125,7 @@ impl QuotaNotice {
             Some(k) => k.masked.clone(),
             None => org_id.clone(),
         };
-        let mut limits: Vec<f64> = meta.trigger_limits.clone();
+        let mut limits: Vec<f64> = meta.trigger_limits.to_vec();
         limits.push(threshold);
         limits.sort_by(f64::total_cmp);
         limits.dedup();
@@ -404,14 +405,12 @@ fn fill_key_request(data: &mut Value) {
     }
 }
 
-fn developer_of(meta_data: &Map<String, Value>) -> Option<Developer> {
+fn developer_of(meta_data: &MetaData) -> Option<Developer> {
     let text = |field: &str| {
         meta_data
-            .get(field)
-            .and_then(Value::as_str)
-            .map(str::trim)
+            .get_str(field)
+            .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
-            .map(str::to_string)
     };
     let id = text("tyk_developer_id");
     let email = text("email").or_else(|| text("developer_email"));

@@ -42,8 +42,7 @@ pub struct SessionState {
     pub apply_policies: Vec<String>,
     #[serde(deserialize_with = "null_as_default")]
     pub monitor: Monitor,
-    #[serde(deserialize_with = "null_as_default")]
-    pub meta_data: Map<String, Value>,
+    pub meta_data: MetaData,
     #[serde(deserialize_with = "null_as_default")]
     pub tags: Vec<String>,
     #[serde(deserialize_with = "null_as_default")]
@@ -51,6 +50,65 @@ pub struct SessionState {
     /// Unix seconds; Tyk writes it as a decimal string.
     #[serde(deserialize_with = "lenient_i64")]
     pub last_updated: i64,
+}
+
+/// A session's `meta_data` object, kept as its JSON text and parsed when it is read: a parsed
+/// map costs a `BTreeMap` node (~600 bytes) a key, which a fleet of a million keys cannot
+/// afford, and only notifications and the Detail view look inside it.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct MetaData(Option<Box<str>>);
+
+impl MetaData {
+    pub fn from_map(map: &Map<String, Value>) -> MetaData {
+        if map.is_empty() {
+            return MetaData(None);
+        }
+        MetaData(serde_json::to_string(map).ok().map(String::into_boxed_str))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// The parsed object (empty when there is none).
+    pub fn map(&self) -> Map<String, Value> {
+        self.0
+            .as_deref()
+            .and_then(|t| serde_json::from_str(t).ok())
+            .unwrap_or_default()
+    }
+
+    /// One field when it is a string.
+    pub fn get_str(&self, field: &str) -> Option<String> {
+        #[derive(Deserialize)]
+        struct Fields<'a>(#[serde(borrow)] BTreeMap<&'a str, &'a serde_json::value::RawValue>);
+        let text = self.0.as_deref()?;
+        let Fields(fields) = serde_json::from_str(text).ok()?;
+        serde_json::from_str::<String>(fields.get(field)?.get()).ok()
+    }
+}
+
+impl std::fmt::Debug for MetaData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.as_deref().unwrap_or("{}"))
+    }
+}
+
+impl<'de> Deserialize<'de> for MetaData {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<MetaData, D::Error> {
+        let Some(raw) = Option::<Box<serde_json::value::RawValue>>::deserialize(d)? else {
+            return Ok(MetaData(None));
+        };
+        let text = raw.get().trim();
+        if !text.starts_with('{') {
+            return Err(de::Error::custom("meta_data: expected an object"));
+        }
+        // `{}` (or `{ }`) holds nothing.
+        if text[1..].trim_start().starts_with('}') {
+            return Ok(MetaData(None));
+        }
+        Ok(MetaData(Some(text.into())))
+    }
 }
 
 /// `access_rights[api_id]`.
@@ -282,6 +340,35 @@ mod tests {
         assert!(s.access_rights["a"].limit.is_none());
         assert!(s.meta_data.is_empty() && s.tags.is_empty() && s.monitor.trigger_limits.is_empty());
         assert_eq!(s.api_limits().count(), 0);
+    }
+
+    #[test]
+    fn meta_data_is_kept_as_text_and_read_on_demand() {
+        let s = SessionState::from_slice(
+            br#"{"meta_data":{"email":"dev@acme.example","n":3,"nested":{"a":[1]}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            s.meta_data.get_str("email").as_deref(),
+            Some("dev@acme.example")
+        );
+        assert_eq!(s.meta_data.get_str("n"), None);
+        assert_eq!(s.meta_data.get_str("missing"), None);
+        assert_eq!(s.meta_data.map()["nested"]["a"][0], 1);
+        assert!(
+            SessionState::from_slice(br#"{"meta_data":{ }}"#)
+                .unwrap()
+                .meta_data
+                .is_empty()
+        );
+        assert!(SessionState::from_slice(br#"{"meta_data":[1]}"#).is_err());
+        assert!(SessionState::from_slice(br#"{"meta_data":"x"}"#).is_err());
+        let m = s.meta_data.map();
+        assert_eq!(
+            MetaData::from_map(&m),
+            MetaData::from_map(&s.meta_data.map())
+        );
+        assert!(MetaData::from_map(&Map::new()).is_empty());
     }
 
     #[test]

@@ -267,8 +267,8 @@ fn render_chart(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rect, 
 /// "key 5e9d…ef6d", "api Orders API of 5e9d…ef6d", "org 5e9d9544…".
 fn scope_text(e: &Entry) -> String {
     match e.id.scope() {
-        Scope::Key => format!("key {}", e.meta.masked),
-        Scope::Api => format!("{} limit of {}", fit(scope_label(e), 30), e.meta.masked),
+        Scope::Key => format!("key {}", e.meta.masked()),
+        Scope::Api => format!("{} limit of {}", fit(scope_label(e), 30), e.meta.masked()),
         Scope::Org => format!("org {}", fit(&e.meta.org_id, 30)),
     }
 }
@@ -336,7 +336,7 @@ fn quota_lines(state: &AppState, theme: &Theme, e: &Entry) -> Vec<Line<'static>>
             text(format!("in {} ({at})", format::duration(renews)))
         },
     ));
-    let mut rate = match e.rate_per_min {
+    let mut rate = match e.rate_per_min() {
         Some(r) => text(format!("{} req/min", format::rate(r))),
         None => styled("not measured yet", muted),
     };
@@ -391,7 +391,7 @@ fn identity_lines(state: &AppState, theme: &Theme, e: &Entry) -> Vec<Line<'stati
     let now_s = state.now_ms().div_euclid(1000);
     let mut out = vec![kv(theme, "Alias", text(or_dash(&m.alias)))];
     if e.id.key().is_some() {
-        out.push(kv(theme, "Key", text(m.masked.clone())));
+        out.push(kv(theme, "Key", text(m.masked())));
     }
     out.push(kv(theme, "Org", text(or_dash(&m.org_id))));
     out.push(kv(
@@ -400,7 +400,7 @@ fn identity_lines(state: &AppState, theme: &Theme, e: &Entry) -> Vec<Line<'stati
         text(match e.id.scope() {
             Scope::Key => "key (all APIs)".to_string(),
             Scope::Org => "organisation".to_string(),
-            Scope::Api => format!("API {} ({})", or_dash(&m.api_name), or_dash(&m.api_id)),
+            Scope::Api => format!("API {} ({})", or_dash(m.api_name()), or_dash(m.api_id())),
         }),
     ));
     if e.id.key().is_some() {
@@ -428,11 +428,11 @@ fn identity_lines(state: &AppState, theme: &Theme, e: &Entry) -> Vec<Line<'stati
         None => text("active · never expires"),
     };
     out.push(kv(theme, "Status", status));
-    if m.rate > 0.0 {
+    if m.rate() > 0.0 {
         out.push(kv(
             theme,
             "Rate limit",
-            text(format!("{} per {}s", m.rate, m.per)),
+            text(format!("{} per {}s", m.rate(), m.per())),
         ));
     }
     out
@@ -523,6 +523,7 @@ fn meta_lines(theme: &Theme, e: &Entry) -> Vec<Line<'static>> {
     }
     e.meta
         .meta_data
+        .map()
         .iter()
         .map(|(k, v)| {
             // Compact JSON of the value; `clean` replaces what JSON leaves unescaped (DEL, C1).

@@ -353,7 +353,7 @@ fn cell(
             Line::raw(fit(&text, w))
         }
         Col::Remaining if limited => Line::raw(fit(&format::count_fit(e.quota_remaining, w), w)),
-        Col::Rate if limited => match e.rate_per_min {
+        Col::Rate if limited => match e.rate_per_min() {
             Some(r) => Line::raw(fit(&format::rate(r), w)),
             None => dash(),
         },

@@ -538,11 +538,7 @@ impl AppState {
             self.flash_msg(Level::Warn, text);
         }
         self.item_error = first;
-        self.board.begin_sweep();
-        for s in o.samples {
-            self.board.ingest(s);
-        }
-        self.board.end_sweep(o.complete);
+        self.board.ingest_sweep(o.samples, o.complete);
     }
 
     fn flash_msg(&mut self, level: Level, text: impl Into<String>) {
@@ -622,7 +618,11 @@ impl AppState {
         };
         sib.sort_by(|&a, &b| {
             let (a, b) = (&entries[a], &entries[b]);
-            (a.id.scope(), &a.meta.api_name, &a.id).cmp(&(b.id.scope(), &b.meta.api_name, &b.id))
+            (a.id.scope(), &a.meta.api_name(), &a.id).cmp(&(
+                b.id.scope(),
+                &b.meta.api_name(),
+                &b.id,
+            ))
         });
         self.siblings = sib;
         self.siblings_of = Some(stamp);

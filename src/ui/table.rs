@@ -114,13 +114,38 @@ impl Filter {
     }
 
     pub fn matches(&self, e: &Entry) -> bool {
-        self.matches_text(&e.meta.haystack)
+        if self.needle.is_empty() {
+            return true;
+        }
+        let found = e
+            .meta
+            .search_fields()
+            .iter()
+            .any(|f| contains_folded(f, &self.needle));
+        found != self.invert
     }
 
     /// Against any lower-cased haystack (the Notifications view builds its own).
     pub fn matches_text(&self, haystack: &str) -> bool {
         self.needle.is_empty() || haystack.contains(&self.needle) != self.invert
     }
+}
+
+/// True when `hay`, case-folded, contains `needle` (already lower-cased). No allocation for
+/// ASCII text: the board keeps no lower-cased copy of every quota's names (a million quotas).
+fn contains_folded(hay: &str, needle: &str) -> bool {
+    if !(hay.is_ascii() && needle.is_ascii()) {
+        return hay.to_lowercase().contains(needle);
+    }
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    let Some(last) = h.len().checked_sub(n.len()) else {
+        return false;
+    };
+    let Some(&first) = n.first() else {
+        return true;
+    };
+    memchr::memchr2_iter(first, first.to_ascii_uppercase(), &h[..=last])
+        .any(|i| h[i..i + n.len()].eq_ignore_ascii_case(n))
 }
 
 /// Board indices of the rows to show, filtered and sorted. Ties are broken by name then id, so
@@ -139,7 +164,7 @@ pub fn order(board: &Board, filter: &Filter, sort: Sort) -> Vec<usize> {
         SortKey::Name => by_ord(entries, rows, false, |_| ()),
         SortKey::Org => by_ord(entries, rows, desc, |e| Text::new(&e.meta.org_id)),
         SortKey::Scope => by_ord(entries, rows, desc, |e| {
-            (e.id.scope(), Text::new(&e.meta.api_name))
+            (e.id.scope(), Text::new(e.meta.api_name()))
         }),
         SortKey::Used => by_num(entries, rows, desc, |e| e.usage_pct()),
         SortKey::Remaining => by_num(entries, rows, desc, |e| {
@@ -150,7 +175,7 @@ pub fn order(board: &Board, filter: &Filter, sort: Sort) -> Vec<usize> {
             e.is_limited().then_some(e.quota_renews as f64)
         }),
         SortKey::Rate => by_num(entries, rows, desc, |e| {
-            e.is_limited().then_some(e.rate_per_min?)
+            e.is_limited().then_some(e.rate_per_min()?)
         }),
     }
 }
@@ -315,8 +340,8 @@ pub fn scope_label(e: &Entry) -> &str {
     match e.id.scope() {
         Scope::Key => "key",
         Scope::Org => "org",
-        Scope::Api if !e.meta.api_name.is_empty() => &e.meta.api_name,
-        Scope::Api => &e.meta.api_id,
+        Scope::Api if !e.meta.api_name().is_empty() => e.meta.api_name(),
+        Scope::Api => e.meta.api_id(),
     }
 }
 
@@ -326,15 +351,14 @@ mod tests {
 
     use super::*;
     use crate::quota::board::BoardSettings;
-    use crate::quota::model::{QuotaId, QuotaMeta, Sample};
+    use crate::quota::model::{QuotaId, QuotaMeta, Sample, SessionMeta};
 
-    fn meta(alias: &str, org: &str, triggers: &[f64]) -> Arc<QuotaMeta> {
-        Arc::new(QuotaMeta {
+    fn meta(alias: &str, org: &str, triggers: &[f64]) -> QuotaMeta {
+        QuotaMeta::from(SessionMeta {
             alias: alias.into(),
             org_id: org.into(),
-            trigger_limits: triggers.to_vec(),
-            haystack: format!("{alias}\u{1f}{org}").to_lowercase(),
-            ..QuotaMeta::default()
+            trigger_limits: Arc::from(triggers),
+            ..SessionMeta::default()
         })
     }
 

@@ -39,6 +39,8 @@ pub fn org_suffix(name: &str) -> Option<&str> {
 pub struct CounterName {
     /// `None` for the session-level quota, else the API id of a per-API limit.
     pub api_id: Option<String>,
+    /// The `allowance_scope` in the name; `None` for the session counter.
+    pub scope: Option<String>,
     pub name: String,
 }
 
@@ -53,6 +55,7 @@ pub fn key_counters(suffix: &str, s: &SessionState) -> Vec<CounterName> {
     if s.quota_max > 0 {
         out.push(CounterName {
             api_id: None,
+            scope: None,
             name: format!("{QUOTA_PREFIX}{suffix}"),
         });
     }
@@ -68,13 +71,17 @@ pub fn key_counters(suffix: &str, s: &SessionState) -> Vec<CounterName> {
         } else {
             ""
         };
-        let name = if scope.is_empty() {
-            format!("{QUOTA_PREFIX}{suffix}")
+        let (name, scope) = if scope.is_empty() {
+            (format!("{QUOTA_PREFIX}{suffix}"), None)
         } else {
-            format!("{QUOTA_PREFIX}{scope}-{suffix}")
+            (
+                format!("{QUOTA_PREFIX}{scope}-{suffix}"),
+                Some(scope.to_string()),
+            )
         };
         out.push(CounterName {
             api_id: Some(api_id.to_string()),
+            scope,
             name,
         });
     }
@@ -115,8 +122,7 @@ pub fn token_suffixes(token: &str, mode: HashMode) -> Vec<String> {
 /// gateway can compute from the request: such quotas cannot be read from Redis.
 pub fn has_rate_limit_pattern(s: &SessionState) -> bool {
     s.meta_data
-        .get("rate_limit_pattern")
-        .and_then(|v| v.as_str())
+        .get_str("rate_limit_pattern")
         .is_some_and(|p| !p.is_empty())
 }
 

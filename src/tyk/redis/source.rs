@@ -13,7 +13,6 @@
 //!   fresh window. The stored `quota_remaining` / `quota_renews` are snapshots of the last request
 //!   and are never used as live values.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,9 +22,9 @@ use tokio::task::JoinHandle;
 
 use super::conn::{Conn, RESUBSCRIBE_DELAY, RedisSettings, ScanCursor, StorageError};
 use super::layout::{self, HashMode};
+use super::sessions::SessionMap;
 use crate::clock::Clock;
-use crate::quota::model::Sample;
-use crate::quota::model::same_period;
+use crate::quota::model::{Interner, QuotaId, QuotaMeta, Sample, same_period};
 use crate::quota::poller::SweepOutcome;
 use crate::quota::source::SourceError;
 use crate::tyk::gateway::Gateway;
@@ -47,20 +46,99 @@ const MAX_PENDING_CHANGES: usize = 10_000;
 /// publishes one after every proxied request that touched a session).
 const CHANGE_BATCH_EVERY: Duration = Duration::from_millis(200);
 
-/// One quota of a cached session.
+/// One quota of a cached session: what the session stores, plus what the counter reads left.
+/// A million keys keep one or two of these each, so it holds no name of its own (its id and
+/// counter names are built per sweep from the session's suffix) and shares its meta with the
+/// board.
 struct Quota {
-    /// The sample as stored (meta, `quota_max`, renewal rate); counters are filled in per sweep.
-    template: Sample,
-    /// The counter to read; `None` for unlimited quotas and `rate_limit_pattern` keys.
-    counter: Option<Arc<str>>,
-    /// Org quotas when the hash mode is unknown: the second candidate counter.
-    alt_counter: Option<Arc<str>>,
+    meta: QuotaMeta,
+    quota_max: i64,
+    /// The session's stored `quota_remaining` / `quota_renews`: shown as they are for quotas
+    /// without a counter (unlimited, `rate_limit_pattern`); a hint otherwise.
+    stored_remaining: i64,
+    stored_renews: i64,
+    renewal_rate: i64,
+    counter: Counter,
     /// The window end (Unix s) last reported, kept while new readings stay within the period
     /// slack; `WINDOW_UNKNOWN` or `WINDOW_NEVER`.
     window: i64,
-    /// The counter at the last sweep: a drop means a new window.
-    last_used: Option<i64>,
+    /// The counter at the last sweep (`NOT_READ` before): a drop means a new window.
+    last_used: i64,
 }
+
+/// Which counter a quota reads.
+enum Counter {
+    /// Unlimited, not enforced, or counted under a `rate_limit_pattern`: nothing to read.
+    None,
+    /// `quota-<suffix>`: the session's counter (also a per-API limit's with an empty scope).
+    Session,
+    /// `quota-<scope>-<suffix>`.
+    Scoped(Arc<str>),
+    /// An org's candidate names (two while the hash mode is unknown); the first that exists.
+    Named(Box<[Box<str>]>),
+}
+
+impl Counter {
+    fn count(&self) -> usize {
+        match self {
+            Counter::None => 0,
+            Counter::Session | Counter::Scoped(_) => 1,
+            Counter::Named(n) => n.len(),
+        }
+    }
+
+    fn push_names(&self, suffix: &str, out: &mut Names) {
+        use std::fmt::Write;
+        let q = layout::QUOTA_PREFIX;
+        match self {
+            Counter::None => return,
+            Counter::Session => {
+                let _ = write!(out.text, "{q}{suffix}");
+            }
+            Counter::Scoped(scope) => {
+                let _ = write!(out.text, "{q}{scope}-{suffix}");
+            }
+            Counter::Named(names) => {
+                for n in names {
+                    out.push(n);
+                }
+                return;
+            }
+        }
+        out.ends.push(out.text.len());
+    }
+}
+
+/// Counter names of one sweep, in one buffer: 1.5M names as separate strings would be 1.5M
+/// allocations a sweep.
+#[derive(Default)]
+struct Names {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Names {
+    fn push(&mut self, name: &str) {
+        self.text.push_str(name);
+        self.ends.push(self.text.len());
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn get(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i]]
+    }
+
+    fn slice(&self, from: usize, to: usize) -> Vec<&str> {
+        (from..to).map(|i| self.get(i)).collect()
+    }
+}
+
+/// `Quota::last_used` before the counter was read.
+const NOT_READ: i64 = i64::MIN;
 
 struct Cached {
     quotas: Vec<Quota>,
@@ -82,8 +160,10 @@ pub struct RedisSource {
     gateway: Option<Gateway>,
     mode: HashMode,
     conn: Option<Conn>,
-    keys: HashMap<Arc<str>, Cached>,
-    orgs: HashMap<Arc<str>, Cached>,
+    keys: SessionMap<Cached>,
+    orgs: SessionMap<Cached>,
+    /// Shares org ids, API names and lists across the cached sessions.
+    interner: Interner,
     loaded: bool,
     cursor: ScanCursor,
     pass: u64,
@@ -121,8 +201,9 @@ impl RedisSource {
             gateway,
             mode,
             conn: None,
-            keys: HashMap::new(),
-            orgs: HashMap::new(),
+            keys: SessionMap::default(),
+            orgs: SessionMap::default(),
+            interner: Interner::default(),
             loaded: false,
             cursor: ScanCursor::default(),
             pass: 0,
@@ -406,7 +487,7 @@ impl RedisSource {
                     display_name(name, false, self.mode)
                 ))));
             }
-            key_quotas(&suffix, hashed, &session)
+            key_quotas(&suffix, hashed, &session, &mut self.interner)
         };
         let previous = map.insert(
             suffix.clone(),
@@ -418,7 +499,11 @@ impl RedisSource {
         // Keep the reported window ends of quotas that were already cached.
         if let (Some(prev), Some(now)) = (previous, map.get_mut(&suffix)) {
             for q in &mut now.quotas {
-                if let Some(p) = prev.quotas.iter().find(|p| p.template.id == q.template.id) {
+                if let Some(p) = prev
+                    .quotas
+                    .iter()
+                    .find(|p| p.meta.api_id() == q.meta.api_id())
+                {
                     q.window = p.window;
                     q.last_used = p.last_used;
                 }
@@ -436,34 +521,39 @@ impl RedisSource {
         only: Option<&[Arc<str>]>,
         clock: &dyn Clock,
     ) -> Result<Vec<Sample>, StorageError> {
-        let mut names: Vec<Arc<str>> = Vec::new();
-        for q in select(&mut self.keys, &mut self.orgs, only) {
-            names.extend(q.counter.iter().cloned());
-            names.extend(q.alt_counter.iter().cloned());
-        }
-        let values = self.batched(&names, Read::Values).await?;
+        let mut names = Names::default();
+        let mut quotas = 0;
+        for_each(&mut self.keys, &mut self.orgs, only, |suffix, _, q| {
+            q.counter.push_names(suffix, &mut names);
+            quotas += 1;
+        });
+        let values = self.batched(&names, Read::Values).await?.values();
         let now_ms = clock.now_ms();
         let now_s = now_ms.div_euclid(1000);
-        // Which counters need their PTTL (the index into `names` of the one each quota reads).
+        // The counters whose PTTL is read (the index into `names` of the one each quota reads).
         let mut want = Vec::new();
         let mut i = 0;
-        for q in select(&mut self.keys, &mut self.orgs, only) {
+        for_each(&mut self.keys, &mut self.orgs, only, |_, _, q| {
             let Some((at, used)) = q.chosen(&values, &mut i) else {
-                continue;
+                return;
             };
-            let renewed = q.last_used.is_some_and(|last| used < last);
+            let renewed = q.last_used != NOT_READ && used < q.last_used;
             let passed = q.window > 0 && now_s >= q.window;
             if q.window == WINDOW_UNKNOWN || renewed || passed {
                 want.push(at);
             }
+        });
+        let mut want_names = Names::default();
+        for &w in &want {
+            want_names.push(names.get(w));
         }
-        let want_names: Vec<Arc<str>> = want.iter().map(|&i| names[i].clone()).collect();
-        let pttls = self.batched(&want_names, Read::Pttls).await?;
-        let mut pttl_of = want.iter().zip(pttls.iter().map(|p| p.pttl));
+        drop(names);
+        let pttls = self.batched(&want_names, Read::Pttls).await?.pttls();
+        let mut pttl_of = want.iter().zip(pttls);
         let mut next_pttl = pttl_of.next();
-        let mut samples = Vec::with_capacity(names.len() + names.len() / 8);
+        let mut samples = Vec::with_capacity(quotas);
         let mut i = 0;
-        for q in select(&mut self.keys, &mut self.orgs, only) {
+        for_each(&mut self.keys, &mut self.orgs, only, |suffix, org, q| {
             let chosen = q.chosen(&values, &mut i);
             let pttl = match (chosen, next_pttl) {
                 (Some((at, _)), Some((&w, p))) if w == at => {
@@ -472,55 +562,56 @@ impl RedisSource {
                 }
                 _ => None,
             };
-            samples.push(q.live(chosen.map(|(_, used)| used), pttl, now_ms));
-        }
-        self.stats.counters = names.len();
+            let id = q.id(suffix, org);
+            samples.push(q.live(id, chosen.map(|(_, used)| used), pttl, now_ms));
+        });
+        self.stats.counters = values.len();
         Ok(samples)
     }
 
     /// Values or PTTLs of `names` in batches of `batch`, `PARALLEL_BATCHES` at once, in order.
-    async fn batched(
-        &mut self,
-        names: &[Arc<str>],
-        what: Read,
-    ) -> Result<Vec<Reading>, StorageError> {
-        if names.is_empty() {
-            return Ok(Vec::new());
+    async fn batched(&mut self, names: &Names, what: Read) -> Result<Readings, StorageError> {
+        let mut out = match what {
+            Read::Values => Readings::Values(Vec::with_capacity(names.len())),
+            Read::Pttls => Readings::Pttls(Vec::with_capacity(names.len())),
+        };
+        if names.len() == 0 {
+            return Ok(out);
         }
         let conn = self.conn()?.clone();
-        let owned: Vec<Vec<Arc<str>>> = names
-            .chunks(self.settings.batch)
-            .map(<[Arc<str>]>::to_vec)
-            .collect();
-        let mut batches =
-            futures_util::stream::iter(owned.into_iter().enumerate().map(move |(i, chunk)| {
-                let mut conn = conn.lane(i);
-                async move {
-                    let refs: Vec<&str> = chunk.iter().map(|s| &**s).collect();
-                    match what {
-                        Read::Values => conn.values(&refs).await.map(|v| {
-                            v.into_iter()
-                                .map(|value| Reading { value, pttl: 0 })
-                                .collect::<Vec<_>>()
-                        }),
-                        Read::Pttls => conn.pttls(&refs).await.map(|v| {
-                            v.into_iter()
-                                .map(|pttl| Reading { value: None, pttl })
-                                .collect::<Vec<_>>()
-                        }),
-                    }
+        let batch = self.settings.batch.max(1);
+        let starts = (0..names.len()).step_by(batch);
+        let mut batches = futures_util::stream::iter(starts.enumerate().map(|(i, from)| {
+            let mut conn = conn.lane(i);
+            let chunk = names.slice(from, (from + batch).min(names.len()));
+            async move {
+                match what {
+                    Read::Values => conn.values(&chunk).await.map(Readings::Values),
+                    Read::Pttls => conn.pttls(&chunk).await.map(Readings::Pttls),
                 }
-            }))
-            .buffered(PARALLEL_BATCHES);
-        let mut out = Vec::with_capacity(names.len());
+            }
+        }))
+        .buffered(PARALLEL_BATCHES);
+        let mut failed = None;
         while let Some(r) = batches.next().await {
+            match (r, &mut out) {
+                (Ok(Readings::Values(mut v)), Readings::Values(all)) => all.append(&mut v),
+                (Ok(Readings::Pttls(mut v)), Readings::Pttls(all)) => all.append(&mut v),
+                (Ok(_), _) => {}
+                (Err(e), _) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+            self.stats.round_trips += 1;
+        }
+        drop(batches);
+        if let Some(e) = failed {
             let what = match what {
                 Read::Values => "MGET of quota counters",
                 Read::Pttls => "PTTL of quota counters",
             };
-            let mut r = r.map_err(|e| self.redis_error(what, &e))?;
-            self.stats.round_trips += 1;
-            out.append(&mut r);
+            return Err(self.redis_error(what, &e));
         }
         Ok(out)
     }
@@ -617,46 +708,46 @@ fn display_name(name: &str, is_org: bool, mode: HashMode) -> String {
     }
 }
 
-fn key_quotas(suffix: &Arc<str>, hashed: bool, s: &SessionState) -> Vec<Quota> {
+fn key_quotas(
+    suffix: &Arc<str>,
+    hashed: bool,
+    s: &SessionState,
+    interner: &mut Interner,
+) -> Vec<Quota> {
     let counters = if layout::has_rate_limit_pattern(s) {
         Vec::new()
     } else {
         layout::key_counters(suffix, s)
     };
-    Sample::from_stored_session(suffix, hashed, s, 0)
+    Sample::from_stored_session(suffix.clone(), hashed, s, 0, interner)
         .into_iter()
-        .map(|template| {
-            let api = template.id.api();
-            let counter = counters
-                .iter()
-                .find(|c| c.api_id.as_deref() == api)
-                .map(|c| Arc::from(c.name.as_str()));
-            Quota {
-                template,
-                counter,
-                alt_counter: None,
-                window: WINDOW_UNKNOWN,
-                last_used: None,
-            }
+        .map(|sample| {
+            let api = sample.id.api();
+            let counter = match counters.iter().find(|c| c.api_id.as_deref() == api) {
+                None => Counter::None,
+                Some(c) => match &c.scope {
+                    None => Counter::Session,
+                    Some(scope) => Counter::Scoped(interner.str(scope)),
+                },
+            };
+            Quota::new(sample, counter)
         })
         .collect()
 }
 
 fn org_quotas(org: &Arc<str>, s: &SessionState, mode: HashMode) -> Vec<Quota> {
-    let template = Sample::from_org_session(org, s, 0);
-    let (counter, alt_counter) = if s.quota_max > 0 {
-        let mut c = layout::org_counters(org, mode).into_iter();
-        (c.next().map(Arc::from), c.next().map(Arc::from))
+    let sample = Sample::from_org_session(org, s, 0);
+    let counter = if s.quota_max > 0 {
+        Counter::Named(
+            layout::org_counters(org, mode)
+                .into_iter()
+                .map(String::into_boxed_str)
+                .collect(),
+        )
     } else {
-        (None, None)
+        Counter::None
     };
-    vec![Quota {
-        template,
-        counter,
-        alt_counter,
-        window: WINDOW_UNKNOWN,
-        last_used: None,
-    }]
+    vec![Quota::new(sample, counter)]
 }
 
 #[derive(Clone, Copy)]
@@ -665,69 +756,111 @@ enum Read {
     Pttls,
 }
 
-#[derive(Clone, Copy)]
-struct Reading {
-    value: Option<i64>,
-    pttl: i64,
+enum Readings {
+    Values(Vec<Option<i64>>),
+    Pttls(Vec<i64>),
+}
+
+impl Readings {
+    fn values(self) -> Vec<Option<i64>> {
+        match self {
+            Readings::Values(v) => v,
+            Readings::Pttls(_) => Vec::new(),
+        }
+    }
+
+    fn pttls(self) -> Vec<i64> {
+        match self {
+            Readings::Pttls(v) => v,
+            Readings::Values(_) => Vec::new(),
+        }
+    }
 }
 
 /// `Quota::window`: not known yet; the counter has no expiry (the quota never renews).
 const WINDOW_UNKNOWN: i64 = 0;
 const WINDOW_NEVER: i64 = -1;
 
-/// The quotas of the selected sessions (every one for `None`), in an order that is the same
-/// on every call as long as the maps are not changed in between.
-fn select<'a>(
-    keys: &'a mut HashMap<Arc<str>, Cached>,
-    orgs: &'a mut HashMap<Arc<str>, Cached>,
+/// Calls `f` with each quota of the selected sessions (every one for `None`), its session's
+/// suffix and whether that is an org, in an order that is the same on every call as long as
+/// the maps are not changed in between.
+fn for_each(
+    keys: &mut SessionMap<Cached>,
+    orgs: &mut SessionMap<Cached>,
     only: Option<&[Arc<str>]>,
-) -> Vec<&'a mut Quota> {
-    match only {
-        None => keys
-            .values_mut()
-            .chain(orgs.values_mut())
-            .flat_map(|c| c.quotas.iter_mut())
-            .collect(),
-        Some(ids) => {
-            let mut out = Vec::new();
-            let mut chosen: Vec<&Arc<str>> = ids.iter().collect();
-            chosen.sort();
-            chosen.dedup();
-            for (id, c) in keys.iter_mut().chain(orgs.iter_mut()) {
-                if chosen.binary_search(&id).is_ok() {
-                    out.extend(c.quotas.iter_mut());
-                }
+    mut f: impl FnMut(&Arc<str>, bool, &mut Quota),
+) {
+    let mut chosen: Vec<&Arc<str>> = only.map(|ids| ids.iter().collect()).unwrap_or_default();
+    chosen.sort();
+    chosen.dedup();
+    let keys = keys.iter_mut().map(|e| (e, false));
+    for ((id, c), org) in keys.chain(orgs.iter_mut().map(|e| (e, true))) {
+        if only.is_none() || chosen.binary_search(&id).is_ok() {
+            for q in &mut c.quotas {
+                f(id, org, q);
             }
-            out
         }
     }
 }
 
 impl Quota {
+    fn new(sample: Sample, counter: Counter) -> Quota {
+        Quota {
+            meta: sample.meta,
+            quota_max: sample.quota_max,
+            stored_remaining: sample.quota_remaining,
+            stored_renews: sample.quota_renews,
+            renewal_rate: sample.quota_renewal_rate,
+            counter,
+            window: WINDOW_UNKNOWN,
+            last_used: NOT_READ,
+        }
+    }
+
     /// Of this quota's counters (advancing `i` over them in `values`), the one that exists:
     /// its index and value.
-    fn chosen(&self, values: &[Reading], i: &mut usize) -> Option<(usize, i64)> {
+    fn chosen(&self, values: &[Option<i64>], i: &mut usize) -> Option<(usize, i64)> {
         let mut found = None;
-        for present in [self.counter.is_some(), self.alt_counter.is_some()] {
-            if present {
-                let at = *i;
-                *i += 1;
-                if found.is_none()
-                    && let Some(v) = values.get(at).and_then(|r| r.value)
-                {
-                    found = Some((at, v));
-                }
+        for _ in 0..self.counter.count() {
+            let at = *i;
+            *i += 1;
+            if found.is_none()
+                && let Some(v) = values.get(at).copied().flatten()
+            {
+                found = Some((at, v));
             }
         }
         found
     }
 
+    /// The id of this quota of the session stored under `suffix` (what `Sample::from_*` gave).
+    fn id(&self, suffix: &Arc<str>, org: bool) -> QuotaId {
+        match (&self.meta.api, org) {
+            (_, true) => QuotaId::Org(suffix.clone()),
+            (Some(api), false) => QuotaId::KeyApi(suffix.clone(), api.api_id.clone()),
+            (None, false) => QuotaId::Key(suffix.clone()),
+        }
+    }
+
     /// The sample with the counter's live values: `used` (`None`: no counter, a window not
     /// started) and, when it was read, the PTTL.
-    fn live(&mut self, used: Option<i64>, pttl_ms: Option<i64>, now_ms: i64) -> Sample {
-        let mut s = self.template.clone();
-        s.at_ms = now_ms;
-        if self.counter.is_none() {
+    fn live(
+        &mut self,
+        id: QuotaId,
+        used: Option<i64>,
+        pttl_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Sample {
+        let mut s = Sample {
+            id,
+            meta: self.meta.clone(),
+            at_ms: now_ms,
+            quota_max: self.quota_max,
+            quota_remaining: self.stored_remaining,
+            quota_renews: self.stored_renews,
+            quota_renewal_rate: self.renewal_rate,
+        };
+        if matches!(self.counter, Counter::None) {
             return s;
         }
         let Some(used) = used else {
@@ -735,11 +868,11 @@ impl Quota {
             // only a hint, the stored remaining a stale snapshot).
             s.quota_remaining = s.quota_max;
             self.window = WINDOW_UNKNOWN;
-            self.last_used = None;
+            self.last_used = NOT_READ;
             return s;
         };
         s.quota_remaining = (s.quota_max - used.max(0)).max(0);
-        self.last_used = Some(used);
+        self.last_used = used;
         match pttl_ms {
             Some(p) if p > 0 => {
                 let end = (now_ms + p + 999).div_euclid(1000);
@@ -758,8 +891,6 @@ impl Quota {
     }
 }
 
-/// Follows `tyk.cluster.notifications` and hands the keys of `KeySpaceUpdateNotification`s to
-/// `tx`, coalesced; re-subscribes after a dropped connection.
 async fn subscribe(client: redis::Client, tx: mpsc::Sender<Vec<String>>) {
     loop {
         if let Ok(mut pubsub) = client.get_async_pubsub().await
@@ -848,22 +979,25 @@ mod tests {
     fn window_ends_stay_put_within_the_slack() {
         let s = SessionState::from_slice(br#"{"quota_max":100,"quota_renewal_rate":3600}"#)
             .expect("session");
-        let mut q = key_quotas(&Arc::from("4b26bbf6"), true, &s).remove(0);
-        assert!(q.counter.is_some());
-        let a = q.live(Some(30), Some(600_400), 1_000_000_000);
+        let mut q =
+            key_quotas(&Arc::from("4b26bbf6"), true, &s, &mut Interner::default()).remove(0);
+        assert!(matches!(q.counter, Counter::Session));
+        let id = q.id(&Arc::from("4b26bbf6"), false);
+        assert_eq!(id, QuotaId::Key(Arc::from("4b26bbf6")));
+        let a = q.live(id.clone(), Some(30), Some(600_400), 1_000_000_000);
         assert_eq!((a.quota_remaining, a.quota_renews), (70, 1_000_601));
         // 1.7 s later, read again: ceil lands a second earlier, the same period.
-        let b = q.live(Some(130), Some(598_750), 1_000_001_700);
+        let b = q.live(id.clone(), Some(130), Some(598_750), 1_000_001_700);
         assert_eq!((b.quota_remaining, b.quota_renews), (0, 1_000_601));
         // Not read again: the known end stays.
-        let b2 = q.live(Some(131), None, 1_000_003_000);
+        let b2 = q.live(id.clone(), Some(131), None, 1_000_003_000);
         assert_eq!(b2.quota_renews, 1_000_601);
         // The counter expired and a new window started: a new period.
-        let c = q.live(Some(1), Some(3_600_000), 1_000_700_000);
+        let c = q.live(id.clone(), Some(1), Some(3_600_000), 1_000_700_000);
         assert_eq!((c.quota_remaining, c.quota_renews), (99, 1_004_300));
         // No counter: a fresh window, the stored hint.
-        let d = q.live(None, None, 1_000_800_000);
+        let d = q.live(id.clone(), None, None, 1_000_800_000);
         assert_eq!(d.quota_remaining, 100);
-        assert!(a.meta.hashed && a.meta.masked == "4b26bbf6");
+        assert!(a.meta.hashed && a.meta.masked() == "4b26bbf6");
     }
 }

@@ -5,7 +5,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
 use crate::quota::board::BoardSettings;
-use crate::quota::model::{QuotaMeta, Sample};
+use crate::quota::model::{QuotaMeta, Sample, SessionMeta};
 use crate::tyk::gateway::GatewayError;
 
 const T0: i64 = 1_740_823_200_000;
@@ -36,11 +36,11 @@ fn id(k: &str) -> QuotaId {
 fn sample(k: &str, alias: &str, at: i64, max: i64, remaining: i64) -> Sample {
     Sample {
         id: id(k),
-        meta: Arc::new(QuotaMeta {
+        meta: QuotaMeta::from(SessionMeta {
+            key: Arc::from(k),
             alias: alias.into(),
             org_id: "acme".into(),
-            haystack: format!("{alias}\u{1f}{k}\u{1f}acme").to_lowercase(),
-            ..QuotaMeta::default()
+            ..SessionMeta::default()
         }),
         at_ms: at,
         quota_max: max,
