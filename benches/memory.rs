@@ -6,6 +6,13 @@
 mod rss;
 use rss::rss_mb;
 
+#[path = "common/heap.rs"]
+mod heap;
+
+// The binary's allocator, counted.
+#[global_allocator]
+static ALLOC: heap::Counting = heap::Counting;
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -51,7 +58,8 @@ fn main() {
     let points: usize = board.entries().iter().map(|e| e.history.len()).sum();
     let rss = rss_mb();
     println!(
-        "memory: {QUOTAS} quotas, {SWEEPS} sweeps (10 min at 2 s), {points} history points: RSS {rss:.1} MB (baseline {base:.1} MB), built in {:.1} s; target <= {LIMIT_MB} MB",
+        "memory: {QUOTAS} quotas, {SWEEPS} sweeps (10 min at 2 s), {points} history points: RSS {rss:.1} MB (baseline {base:.1} MB, live heap {:.1} MB), built in {:.1} s; target <= {LIMIT_MB} MB",
+        heap::live_mb(),
         started.elapsed().as_secs_f64()
     );
     if rss > LIMIT_MB {

@@ -17,6 +17,12 @@
 mod rss;
 use rss::rss_mb;
 
+#[path = "common/heap.rs"]
+mod heap;
+
+#[global_allocator]
+static ALLOC: heap::Counting = heap::Counting;
+
 #[path = "../tests/common/redis.rs"]
 mod harness;
 
@@ -137,6 +143,7 @@ async fn redis_sweeps(n: usize, history: bool) {
     let (srv, mut conn) = server().await;
     load(&mut conn, n).await;
     let base = rss_mb();
+    let base_heap = heap::live_mb();
     let mut src = source(srv.addr());
     let started = Instant::now();
     let first = src.sweep(&SystemClock).await;
@@ -147,12 +154,15 @@ async fn redis_sweeps(n: usize, history: bool) {
         "redis {n} keys / {quotas} quotas: initial load + sweep {initial:.2?}, {} round trips",
         first.requests
     );
+    let with_samples = heap::live_mb();
     let mut board = Board::new(BoardSettings::default(), first.started_ms);
-    board.begin_sweep();
-    for s in first.samples {
-        board.ingest(s);
-    }
-    board.end_sweep(true);
+    board.ingest_sweep(first.samples, true);
+    println!(
+        "redis {n} keys: live heap {before:.0} MB before the source, {with_samples:.0} MB with the session cache and the first sweep's samples, {:.0} MB with the board (samples moved in); RSS {:.0} MB",
+        heap::live_mb(),
+        rss_mb(),
+        before = base_heap,
+    );
     let mut times = Vec::new();
     let mut trips = 0;
     for _ in 0..REPEAT {
@@ -176,14 +186,22 @@ async fn redis_sweeps(n: usize, history: bool) {
             traffic(&mut conn, n, round, 10).await;
             let mut out = src.sweep(&SystemClock).await;
             at_ms += 5_000;
-            board.begin_sweep();
-            for mut s in out.samples.drain(..) {
+            for s in &mut out.samples {
                 s.at_ms = at_ms;
-                board.ingest(s);
             }
-            board.end_sweep(true);
+            board.ingest_sweep(out.samples, true);
         }
         let points: usize = board.entries().iter().map(|e| e.history.len()).sum();
+        let history_mb = board
+            .entries()
+            .iter()
+            .map(|e| e.history.heap_bytes())
+            .sum::<usize>() as f64
+            / (1024.0 * 1024.0);
+        println!(
+            "redis {n} keys: live heap {:.0} MB after the history ({history_mb:.0} MB of it history buffers)",
+            heap::live_mb()
+        );
         let rss = rss_mb();
         println!(
             "redis {n} keys / {quotas} quotas: {rounds} sweeps of history (10 min at 5 s, 10 % of counters moving) in {:.1?}: {points} history points, RSS {rss:.0} MB (before the source: {base:.0} MB); target <= 1024 MB",
