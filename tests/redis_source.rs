@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::redis::{RedisCluster, RedisServer};
+use common::redis::{RedisCluster, RedisSentinel, RedisServer, tls_fixture};
 use tykwatch::clock::{Clock, SystemClock};
 use tykwatch::config::StorageConfig;
 use tykwatch::quota::poller::SweepOutcome;
@@ -524,6 +524,127 @@ async fn a_ten_megabyte_value_is_read_without_trouble() {
 }
 
 /// The real binary: `tykwatch snapshot` with `[gateway.storage]` and no REST URL.
+fn tls_settings(addr: String, f: impl FnOnce(&mut StorageConfig)) -> RedisSettings {
+    let mut cfg = StorageConfig {
+        addrs: vec![addr],
+        use_ssl: true,
+        timeout: Duration::from_secs(2),
+        ..StorageConfig::default()
+    };
+    f(&mut cfg);
+    RedisSettings::from_config(&cfg, None)
+}
+
+#[tokio::test]
+async fn tls_verifies_the_server_and_presents_a_client_certificate() {
+    let srv = RedisServer::start_tls(false);
+    let cli = |a: &[&str]| srv.cli(a);
+    load_fixture(&cli);
+
+    // Verified against the CA of ca_file: every shape, as over plain TCP.
+    let ca = Some(tls_fixture("ca.pem"));
+    let mut source = RedisSource::new(
+        tls_settings(srv.tls_addr(), |c| c.ca_file = ca.clone()),
+        None,
+        None,
+    );
+    check_fixture(&source.sweep(&SystemClock).await);
+
+    // Verification stays on: the system roots do not know the test CA.
+    let mut source = RedisSource::new(tls_settings(srv.tls_addr(), |_| {}), None, None);
+    let out = source.sweep(&SystemClock).await;
+    let e = out
+        .error
+        .expect("a certificate no root vouches for")
+        .to_string();
+    assert!(e.contains(&srv.tls_addr()), "{e}");
+    assert!(e.contains("certificate") && e.contains("ca_file"), "{e}");
+    // …unless ssl_insecure_skip_verify says otherwise (tyk.conf's name).
+    let mut source = RedisSource::new(
+        tls_settings(srv.tls_addr(), |c| c.ssl_insecure_skip_verify = true),
+        None,
+        None,
+    );
+    check_fixture(&source.sweep(&SystemClock).await);
+    // TLS spoken to a plain port is an error too, not a hang.
+    let mut source = RedisSource::new(
+        tls_settings(srv.addr(), |c| c.ca_file = ca.clone()),
+        None,
+        None,
+    );
+    let e = source
+        .sweep(&SystemClock)
+        .await
+        .error
+        .expect("TLS to a plain port")
+        .to_string();
+    assert!(e.contains("use_ssl"), "{e}");
+
+    // Mutual TLS: without cert_file / key_file the server refuses; with them it reads.
+    let mtls = RedisServer::start_tls(true);
+    let cli = |a: &[&str]| mtls.cli(a);
+    load_fixture(&cli);
+    mtls.cli(&["CONFIG", "RESETSTAT"]);
+    let mut source = RedisSource::new(
+        tls_settings(mtls.tls_addr(), |c| c.ca_file = ca.clone()),
+        None,
+        None,
+    );
+    let e = source
+        .sweep(&SystemClock)
+        .await
+        .error
+        .expect("no client certificate")
+        .to_string();
+    assert!(e.contains("cert_file") && e.contains("key_file"), "{e}");
+    let mut source = RedisSource::new(
+        tls_settings(mtls.tls_addr(), |c| {
+            c.ca_file = ca.clone();
+            c.cert_file = Some(tls_fixture("client.pem"));
+            c.key_file = Some(tls_fixture("client.key"));
+        }),
+        None,
+        None,
+    );
+    check_fixture(&source.sweep(&SystemClock).await);
+    check_read_only(&mtls);
+}
+
+#[tokio::test]
+async fn sentinel_names_the_master_to_read() {
+    let master = RedisServer::start();
+    let cli = |a: &[&str]| master.cli(a);
+    load_fixture(&cli);
+    let keys_before = master.cli(&["DBSIZE"]);
+    let sentinel = RedisSentinel::start(&master, "tyk-master");
+
+    let sentinel_settings = |name: &str| {
+        let cfg = StorageConfig {
+            addrs: vec![sentinel.addr()],
+            master_name: name.into(),
+            timeout: Duration::from_secs(2),
+            ..StorageConfig::default()
+        };
+        RedisSettings::from_config(&cfg, None)
+    };
+    let mut source = RedisSource::new(sentinel_settings("tyk-master"), None, None);
+    let out = source.sweep(&SystemClock).await;
+    check_fixture(&out);
+    // Read-only (the Sentinel itself sends the master CLIENT SETNAME, ROLE, PUBLISH…, so the
+    // proof here is the key space).
+    assert_eq!(master.cli(&["DBSIZE"]), keys_before);
+
+    // A master the Sentinel does not know: the message names it.
+    let mut source = RedisSource::new(sentinel_settings("other"), None, None);
+    let e = source
+        .sweep(&SystemClock)
+        .await
+        .error
+        .expect("an unknown master")
+        .to_string();
+    assert!(e.contains("\"other\"") && e.contains("master_name"), "{e}");
+}
+
 fn tykwatch(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tykwatch"));
     cmd.args(args)

@@ -1,6 +1,8 @@
 //! Real Redis servers for tests. API: `RedisServer::start()` / `start_with(&["--requirepass", "p"])`
 //! → `port()`, `addr()`, `url()`, `cli(&["SET", "k", "v"]) -> String`, `kill()`, `restart()`,
-//! `set_password(p)`; `RedisCluster::start(3)` → `addrs()`, `cli(..)` (`redis-cli -c`). All servers
+//! `set_password(p)`; `RedisServer::start_tls(mutual)` → `tls_addr()` (certificates of
+//! `tests/fixtures/tls`); `RedisSentinel::start(&master, name)` → `addr()`;
+//! `RedisCluster::start(3)` → `addrs()`, `cli(..)` (`redis-cli -c`). All servers
 //! are throw-away (`--save "" --appendonly no`, own temp dir, ephemeral loopback port) and are
 //! SIGKILLed on Drop. Without `redis-server` on PATH they panic with how to get it, never skip.
 #![allow(dead_code)]
@@ -420,4 +422,126 @@ fn run_cli(port: u16, password: Option<&str>, cluster: bool, args: &[&str]) -> S
         s.pop();
     }
     s
+}
+
+/// The test-only certificates of `tests/fixtures/tls` (a CA, a server certificate for
+/// 127.0.0.1, a client certificate).
+pub fn tls_fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tls")
+        .join(name)
+}
+
+impl RedisServer {
+    /// A server that also speaks TLS on `tls_port()` (the plain port stays for `cli`), with the
+    /// certificates of `tests/fixtures/tls`; `mutual` requires a client certificate.
+    pub fn start_tls(mutual: bool) -> RedisServer {
+        let tls_port = free_port().to_string();
+        let files = [
+            ("--tls-cert-file", tls_fixture("server.pem")),
+            ("--tls-key-file", tls_fixture("server.key")),
+            ("--tls-ca-cert-file", tls_fixture("ca.pem")),
+        ];
+        let mut args = vec!["--tls-port".to_string(), tls_port];
+        for (flag, path) in files {
+            args.push(flag.into());
+            args.push(path.display().to_string());
+        }
+        args.push("--tls-auth-clients".into());
+        args.push(if mutual { "yes" } else { "no" }.into());
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        RedisServer::start_with(&refs)
+    }
+
+    /// The TLS port of a server from `start_tls`.
+    pub fn tls_addr(&self) -> String {
+        let i = self
+            .extra
+            .iter()
+            .position(|a| a == "--tls-port")
+            .expect("a server started with start_tls");
+        format!("127.0.0.1:{}", self.extra[i + 1])
+    }
+}
+
+/// One Sentinel (`redis-server --sentinel`) watching a master under a name; SIGKILLed on Drop.
+pub struct RedisSentinel {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisSentinel {
+    /// Starts a Sentinel that monitors `master` as `name` (quorum 1) and waits until it names
+    /// the master.
+    pub fn start(master: &RedisServer, name: &str) -> RedisSentinel {
+        let dir = tempfile::Builder::new()
+            .prefix("tykwatch-sentinel-")
+            .tempdir()
+            .expect("temp dir for redis-sentinel");
+        let port = free_port();
+        let conf = dir.path().join("sentinel.conf");
+        let mut text = format!(
+            "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor {name} 127.0.0.1 {} 1\n",
+            dir.path().display(),
+            master.port()
+        );
+        if let Some(p) = master.password() {
+            text.push_str(&format!("sentinel auth-pass {name} {p}\n"));
+        }
+        std::fs::write(&conf, text).expect("write sentinel.conf");
+        let log = std::fs::File::create(dir.path().join("sentinel.log")).expect("sentinel log");
+        let log2 = log.try_clone().expect("sentinel log");
+        let child = match Command::new("redis-server")
+            .arg(&conf)
+            .arg("--sentinel")
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .spawn()
+        {
+            Ok(c) => c,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!("{NOT_FOUND}"),
+            Err(e) => panic!("cannot run redis-server --sentinel: {e}"),
+        };
+        let s = RedisSentinel {
+            child,
+            port,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        let want = master.port().to_string();
+        loop {
+            if ping(port, None) {
+                let out = cli_command(
+                    port,
+                    None,
+                    false,
+                    &["SENTINEL", "get-master-addr-by-name", name],
+                )
+                .output();
+                if out.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&want)) {
+                    return s;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server --sentinel on port {port} did not name master {name}:\n{}",
+                log_tail(&s._dir.path().join("sentinel.log"))
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for RedisSentinel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -53,6 +53,12 @@ pub enum StorageError {
         "cannot reach Tyk's Redis at {addr}: {reason} — is it running, and are [gateway.storage] host/port/addrs right?"
     )]
     Unreachable { addr: String, reason: String },
+    #[error("TLS with Tyk's Redis at {addr} failed: {reason} — {hint}")]
+    Tls {
+        addr: String,
+        reason: String,
+        hint: &'static str,
+    },
     #[error(
         "Tyk's Redis at {addr} refused the credentials ({reason}) — set [gateway.storage] password (or TYK_GW_STORAGE_PASSWORD) and username to tyk.conf's storage values"
     )]
@@ -425,6 +431,12 @@ impl RedisSettings {
     }
 
     fn timeout_error(&self, what: &str) -> StorageError {
+        // A TLS client on a plain port waits for a handshake the server never sends.
+        let what = if self.tls && what == "connecting" {
+            "the TLS handshake (use_ssl is set: does this port speak TLS?)"
+        } else {
+            what
+        };
         StorageError::Timeout {
             what: what.to_string(),
             secs: self.timeout.as_secs_f64(),
@@ -448,6 +460,13 @@ impl RedisSettings {
         if e.is_timeout() {
             return self.timeout_error(what);
         }
+        if let Some(hint) = self.tls.then(|| tls_hint(&reason)).flatten() {
+            return StorageError::Tls {
+                addr: addr.to_string(),
+                reason: first_line(&reason),
+                hint,
+            };
+        }
         if e.is_io_error() || e.is_connection_refusal() || e.is_unrecoverable_error() {
             return StorageError::Unreachable {
                 addr: addr.to_string(),
@@ -465,6 +484,28 @@ impl RedisSettings {
             reason: first_line(&reason),
         }
     }
+}
+
+/// What to change when a TLS connection failed, from rustls' reason; `None` when the failure
+/// was not TLS's.
+fn tls_hint(reason: &str) -> Option<&'static str> {
+    let r = reason.to_ascii_lowercase();
+    let hint = if r.contains("unknownissuer") || r.contains("unknown issuer") {
+        "the server's certificate is signed by a CA this machine does not trust: set [gateway.storage] ca_file to that CA (tyk.conf storage.ca_file), or ssl_insecure_skip_verify = true"
+    } else if r.contains("notvalidforname") || r.contains("not valid for name") {
+        "the server's certificate does not name this host: connect by a name it carries, or set ssl_insecure_skip_verify = true"
+    } else if r.contains("expired") || r.contains("notvalidyet") {
+        "the server's certificate is outside its validity period (check both clocks), or set ssl_insecure_skip_verify = true"
+    } else if r.contains("certificaterequired") || r.contains("certificate required") {
+        "the server wants a client certificate: set [gateway.storage] cert_file and key_file (tyk.conf storage.cert_file / key_file)"
+    } else if r.contains("invalidcontenttype") || r.contains("corrupt message") {
+        "the server does not speak TLS on this port: unset [gateway.storage] use_ssl, or use its TLS port"
+    } else if r.contains("certificate") || r.contains("handshake") || r.contains("tls") {
+        "check [gateway.storage] use_ssl, ca_file, cert_file and key_file against tyk.conf's storage section"
+    } else {
+        return None;
+    };
+    Some(hint)
 }
 
 fn first_line(s: &str) -> String {
