@@ -80,10 +80,10 @@ fn samples(n: usize, period: i64) -> Vec<Sample> {
             Sample {
                 id: QuotaId::Key(key.clone()),
                 meta: QuotaMeta::from(SessionMeta {
-                    masked: mask_key(&key),
+                    masked: mask_key(&key).into(),
                     key,
                     org_id: "5e9d9544a1dcd60001d0ed20".into(),
-                    alias: format!("key-{i}"),
+                    alias: format!("key-{i}").into(),
                     ..SessionMeta::default()
                 }),
                 at_ms: 0,

@@ -37,10 +37,10 @@ fn main() {
             // Every quota moves every sweep: the worst case for history.
             let meta = QuotaMeta::from(SessionMeta {
                 key: key.clone(),
-                masked: mask_key(key),
-                alias: format!("customer-{i}"),
+                masked: mask_key(key).into(),
+                alias: format!("customer-{i}").into(),
                 org_id: "5e9d9544a1dcd60001d0ed20".into(),
-                trigger_limits: Arc::from([90.0, 75.0, 50.0]),
+                trigger_limits: Arc::new(vec![90.0, 75.0, 50.0]),
                 ..SessionMeta::default()
             });
             board.ingest(Sample {

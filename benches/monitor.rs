@@ -24,15 +24,15 @@ fn samples(n: usize, used_pct: i64, renews: i64) -> Vec<Sample> {
             Sample {
                 id: QuotaId::Key(key.clone()),
                 meta: QuotaMeta::from(SessionMeta {
-                    masked: mask_key(&key),
+                    masked: mask_key(&key).into(),
                     key,
                     org_id: "5e9d9544a1dcd60001d0ed20".into(),
-                    alias: format!("key-{i}"),
+                    alias: format!("key-{i}").into(),
                     // a third of the keys carry their own thresholds, as Tyk sessions do
                     trigger_limits: if i % 3 == 0 {
-                        Arc::from([90.0, 75.0])
+                        Arc::new(vec![90.0, 75.0])
                     } else {
-                        Arc::from([])
+                        Arc::default()
                     },
                     ..SessionMeta::default()
                 }),

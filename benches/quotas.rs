@@ -41,7 +41,7 @@ pub fn samples(n: usize, at_ms: i64, used: i64) -> Vec<Sample> {
                 id: QuotaId::Key(key.clone()),
                 meta: QuotaMeta::from(SessionMeta {
                     key,
-                    alias: format!("key-{i}"),
+                    alias: format!("key-{i}").into(),
                     ..SessionMeta::default()
                 }),
                 at_ms,
@@ -133,9 +133,9 @@ fn fleet(n: usize, sweep: i64) -> Vec<Sample> {
                 id,
                 meta: QuotaMeta {
                     session: Arc::new(SessionMeta {
-                        masked: mask_key(&key),
+                        masked: mask_key(&key).into(),
                         key,
-                        alias,
+                        alias: alias.into(),
                         org_id: Arc::from(org),
                         rate: 50.0,
                         per: 1.0,

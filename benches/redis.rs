@@ -15,7 +15,7 @@
 
 #[path = "common/rss.rs"]
 mod rss;
-use rss::rss_mb;
+use rss::{peak_rss_mb, rss_mb};
 
 #[path = "common/heap.rs"]
 mod heap;
@@ -204,8 +204,9 @@ async fn redis_sweeps(n: usize, history: bool) {
         );
         let rss = rss_mb();
         println!(
-            "redis {n} keys / {quotas} quotas: {rounds} sweeps of history (10 min at 5 s, 10 % of counters moving) in {:.1?}: {points} history points, RSS {rss:.0} MB (before the source: {base:.0} MB); target <= 1024 MB",
-            t.elapsed()
+            "redis {n} keys / {quotas} quotas: {rounds} sweeps of history (10 min at 5 s, 10 % of counters moving) in {:.1?}: {points} history points, RSS {rss:.0} MB, peak {:.0} MB (before the source: {base:.0} MB); target <= 1024 MB",
+            t.elapsed(),
+            peak_rss_mb()
         );
         let _ = board.get(&QuotaId::Key(Arc::from("x")));
     }

@@ -154,7 +154,7 @@ fn crossing(threshold: f64, at_ms: i64, sequence: i64) -> Crossing {
         meta: QuotaMeta {
             session: Arc::new(SessionMeta {
                 key: Arc::from(RAW),
-                masked: mask_key(RAW),
+                masked: mask_key(RAW).into(),
                 alias: "acme-prod".into(),
                 org_id: ORG.into(),
                 ..SessionMeta::default()

@@ -251,7 +251,7 @@ fn crossing(alias: &str, usage: f64, remaining: i64) -> Crossing {
         meta: QuotaMeta {
             session: Arc::new(SessionMeta {
                 key: Arc::from(RAW),
-                masked: mask_key(RAW),
+                masked: mask_key(RAW).into(),
                 alias: alias.into(),
                 org_id: ORG.into(),
                 meta_data: MetaData::from_map(&meta_data),

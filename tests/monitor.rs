@@ -27,9 +27,9 @@ fn org() -> QuotaId {
 fn sample(id: &QuotaId, limits: &[f64], max: i64, remaining: i64, renews: i64) -> Sample {
     let meta = QuotaMeta::from(SessionMeta {
         key: Arc::from(id.key().unwrap_or("")),
-        masked: id.key().map(mask_key).unwrap_or_default(),
+        masked: id.key().map(mask_key).unwrap_or_default().into(),
         org_id: "5e9d9544a1dcd60001d0ed20".into(),
-        trigger_limits: Arc::from(limits),
+        trigger_limits: Arc::new(limits.to_vec()),
         ..SessionMeta::default()
     });
     Sample {
@@ -278,7 +278,7 @@ fn settings_from_tyk_config_names() {
     let s = MonitorSettings::from_config(&c);
     assert!(s.global().is_empty());
     let meta = QuotaMeta::from(SessionMeta {
-        trigger_limits: Arc::from([90.0, 50.0, 90.0]),
+        trigger_limits: Arc::new(vec![90.0, 50.0, 90.0]),
         ..SessionMeta::default()
     });
     assert_eq!(s.thresholds_for(&meta), vec![50.0, 90.0]);

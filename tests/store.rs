@@ -32,10 +32,10 @@ fn sample(i: usize, used: i64, renews: i64) -> Sample {
     Sample {
         id: QuotaId::Key(key.clone()),
         meta: QuotaMeta::from(SessionMeta {
-            masked: mask_key(&key),
+            masked: mask_key(&key).into(),
             key,
             org_id: "org1".into(),
-            alias: format!("key-{i}"),
+            alias: format!("key-{i}").into(),
             ..SessionMeta::default()
         }),
         at_ms: NOW_MS,

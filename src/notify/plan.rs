@@ -227,7 +227,7 @@ pub fn plan(c: &Crossing, channels: &Channels) -> serde_json::Result<Vec<OutboxR
                 scope: c.quota_id.scope().as_str().to_owned(),
                 quota_key: c.quota_key.to_string(),
                 org_id: c.meta.org_id.to_string(),
-                alias: c.meta.alias.clone(),
+                alias: c.meta.alias.to_string(),
                 key_masked: c.meta.masked().to_string(),
                 key: raw_key,
                 api_id: c.meta.api_id().to_string(),
@@ -315,7 +315,7 @@ mod tests {
     fn key_session(meta_data: serde_json::Map<String, serde_json::Value>) -> SessionMeta {
         SessionMeta {
             key: Arc::from(RAW),
-            masked: mask_key(RAW),
+            masked: mask_key(RAW).into(),
             alias: "acme-prod".into(),
             org_id: "org1".into(),
             meta_data: MetaData::from_map(&meta_data),
@@ -395,7 +395,7 @@ mod tests {
         const HASH: &str = "45a0a4f9";
         let meta = QuotaMeta::from(SessionMeta {
             key: Arc::from(HASH),
-            masked: crate::quota::mask_hash(HASH),
+            masked: crate::quota::mask_hash(HASH).into(),
             hashed: true,
             ..(*key_meta().session).clone()
         });

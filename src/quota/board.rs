@@ -385,7 +385,7 @@ mod tests {
         let mut b = Board::new(BoardSettings::default(), 0);
         let mut s = sample("k", 0, 100, 10, 100);
         s.meta = QuotaMeta::from(model::SessionMeta {
-            trigger_limits: Arc::from([90.0, 75.0, 50.0]),
+            trigger_limits: Arc::new(vec![90.0, 75.0, 50.0]),
             ..model::SessionMeta::default()
         });
         b.ingest(s);

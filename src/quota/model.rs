@@ -105,15 +105,17 @@ pub struct SessionMeta {
     pub key: Arc<str>,
     /// The key as shown; left empty for a hash short enough to be shown whole (a murmur32
     /// fleet then keeps no second copy of every key): read it with `masked()`.
-    pub masked: String,
+    pub masked: Box<str>,
     /// `key` is the hash the gateway stores the key under (`hash_keys: true`), not the token.
     pub hashed: bool,
-    pub alias: String,
+    pub alias: Box<str>,
     pub org_id: Arc<str>,
-    pub trigger_limits: Arc<[f64]>,
-    pub tags: Arc<[String]>,
+    // Lists behind thin pointers (8 bytes, not a slice's 16): with the boxed strings this
+    // keeps a SessionMeta in jemalloc's 160-byte class instead of the 192-byte one.
+    pub trigger_limits: Arc<Vec<f64>>,
+    pub tags: Arc<Vec<String>>,
     pub meta_data: MetaData,
-    pub policies: Arc<[String]>,
+    pub policies: Arc<Vec<String>>,
     pub inactive: bool,
     /// Unix seconds; `< 1` never.
     pub expires: i64,
@@ -235,8 +237,8 @@ impl QuotaMeta {
 #[derive(Debug, Default)]
 pub struct Interner {
     strs: HashSet<Arc<str>>,
-    lists: HashSet<Arc<[String]>>,
-    limits: HashMap<Vec<u64>, Arc<[f64]>>,
+    lists: HashSet<Arc<Vec<String>>>,
+    limits: HashMap<Vec<u64>, Arc<Vec<f64>>>,
     apis: HashMap<ApiKey, Arc<ApiMeta>>,
 }
 
@@ -253,20 +255,20 @@ impl Interner {
         a
     }
 
-    pub fn list(&mut self, l: &[String]) -> Arc<[String]> {
+    pub fn list(&mut self, l: &Vec<String>) -> Arc<Vec<String>> {
         if let Some(a) = self.lists.get(l) {
             return a.clone();
         }
-        let a: Arc<[String]> = Arc::from(l);
+        let a = Arc::new(l.clone());
         self.lists.insert(a.clone());
         a
     }
 
-    pub fn limits(&mut self, l: &[f64]) -> Arc<[f64]> {
+    pub fn limits(&mut self, l: &[f64]) -> Arc<Vec<f64>> {
         let bits: Vec<u64> = l.iter().map(|f| f.to_bits()).collect();
         self.limits
             .entry(bits)
-            .or_insert_with(|| Arc::from(l))
+            .or_insert_with(|| Arc::new(l.to_vec()))
             .clone()
     }
 
@@ -332,9 +334,9 @@ impl Sample {
         let session = Arc::new(SessionMeta {
             key: key.clone(),
             masked: match hashed {
-                true if mask_hash(&key) == *key => String::new(),
-                true => mask_hash(&key),
-                false => mask_key(&key),
+                true if mask_hash(&key) == *key => Box::default(),
+                true => mask_hash(&key).into(),
+                false => mask_key(&key).into(),
             },
             hashed,
             ..session_meta(s, interner)
@@ -396,7 +398,7 @@ impl Sample {
 /// The session-level fields every quota of `s` shares (no key).
 fn session_meta(s: &SessionState, interner: &mut Interner) -> SessionMeta {
     SessionMeta {
-        alias: s.alias.clone(),
+        alias: s.alias.as_str().into(),
         org_id: interner.str(&s.org_id),
         trigger_limits: interner.limits(&s.monitor.trigger_limits),
         tags: interner.list(&s.tags),
@@ -503,6 +505,15 @@ mod tests {
         assert_eq!(sha[0].meta.display_id(&sha[0].id), "key:ba7816bf…15ad");
         let org = QuotaMeta::default();
         assert_eq!(org.display_id(&QuotaId::Org(Arc::from("o1"))), "org:o1");
+    }
+
+    #[test]
+    fn per_key_and_per_quota_sizes_stay_small() {
+        // A million keys: a SessionMeta (plus the Arc's two counters) must stay within
+        // jemalloc's 160-byte class, a QuotaMeta two pointers.
+        assert!(std::mem::size_of::<SessionMeta>() + 16 <= 160);
+        assert_eq!(std::mem::size_of::<QuotaMeta>(), 16);
+        assert!(std::mem::size_of::<Sample>() <= 96);
     }
 
     #[test]

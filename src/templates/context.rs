@@ -105,7 +105,7 @@ impl QuotaNotice {
             } else {
                 meta.masked().to_string()
             },
-            alias: meta.alias.clone(),
+            alias: meta.alias.to_string(),
         });
         let org_id = match &sample.id {
             QuotaId::Org(o) if meta.org_id.is_empty() => o.to_string(),

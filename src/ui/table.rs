@@ -357,7 +357,7 @@ mod tests {
         QuotaMeta::from(SessionMeta {
             alias: alias.into(),
             org_id: org.into(),
-            trigger_limits: Arc::from(triggers),
+            trigger_limits: Arc::new(triggers.to_vec()),
             ..SessionMeta::default()
         })
     }
@@ -388,7 +388,7 @@ mod tests {
 
     fn names(b: &Board, o: &[usize]) -> Vec<String> {
         o.iter()
-            .map(|&i| b.entries()[i].meta.alias.clone())
+            .map(|&i| b.entries()[i].meta.alias.to_string())
             .collect()
     }
 

@@ -36,7 +36,9 @@ impl<V> SessionMap<V> {
     fn position(&self, key: &str) -> Option<usize> {
         let entries = &self.entries;
         self.index
-            .find(self.hasher.hash_one(key), |&i| &*entries[i as usize].0 == key)
+            .find(self.hasher.hash_one(key), |&i| {
+                &*entries[i as usize].0 == key
+            })
             .map(|&i| i as usize)
     }
 
@@ -96,8 +98,9 @@ impl<V> SessionMap<V> {
     fn reindex(&mut self, i: usize) {
         let (entries, hasher) = (&self.entries, &self.hasher);
         let hash = hasher.hash_one(&*entries[i].0);
-        self.index
-            .insert_unique(hash, i as u32, |&j| hasher.hash_one(&*entries[j as usize].0));
+        self.index.insert_unique(hash, i as u32, |&j| {
+            hasher.hash_one(&*entries[j as usize].0)
+        });
     }
 
     fn unindex(&mut self, i: usize) {

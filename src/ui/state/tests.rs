@@ -97,7 +97,7 @@ fn typed(s: &mut AppState, text: &str) {
 fn aliases(s: &AppState) -> Vec<String> {
     s.order()
         .iter()
-        .map(|&i| s.board().entries()[i].meta.alias.clone())
+        .map(|&i| s.board().entries()[i].meta.alias.to_string())
         .collect()
 }
 
