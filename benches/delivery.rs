@@ -9,6 +9,7 @@
 //!   `TriggerExceeded` posted to `[intake]` right after the usage changed (target ≤ 200 ms).
 //!
 //! `cargo bench --bench delivery`
+#![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -1,18 +1,17 @@
 //! Resident memory with 100k quotas and 10 minutes of history at the default 2 s poll
 //! interval (300 sweeps). Target: ≤ 256 MB. Not a criterion bench: it measures bytes, once.
 //! Run: `cargo bench --bench memory`.
+#![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
 #[path = "common/rss.rs"]
 mod rss;
 use rss::rss_mb;
 
+// jemalloc, as the binary; `heap::live_mb` reads its count.
 #[path = "common/heap.rs"]
 mod heap;
 
 // The binary's allocator, counted.
-#[global_allocator]
-static ALLOC: heap::Counting = heap::Counting;
-
 use std::sync::Arc;
 use std::time::Instant;
 

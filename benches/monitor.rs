@@ -1,6 +1,7 @@
 //! The monitor's hot path and the durable enqueue: `cargo bench --bench monitor`.
 //! Targets: ≥ 2M samples/s evaluated when nothing crosses; ≥ 5k crossings/s enqueued into a
 //! real file with `synchronous=FULL` (batched per sweep: one fsync per batch).
+#![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
 use std::hint::black_box;
 use std::sync::Arc;

@@ -1,5 +1,6 @@
 //! Throughput of the hot paths: parsing sessions, ingesting samples, ordering and rendering the
 //! Quotas view, and a sweep of the demo gateway over loopback. Figures: BENCHMARKS.md.
+#![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
 use std::hint::black_box;
 use std::sync::Arc;

@@ -12,16 +12,15 @@
 //!
 //! Not a criterion bench: each figure is one wall-clock measurement of real round trips, repeated
 //! `REPEAT` times for the steady sweep (median and max printed).
+#![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
 #[path = "common/rss.rs"]
 mod rss;
 use rss::{peak_rss_mb, rss_mb};
 
+// jemalloc, as the binary; `heap::live_mb` reads its count.
 #[path = "common/heap.rs"]
 mod heap;
-
-#[global_allocator]
-static ALLOC: heap::Counting = heap::Counting;
 
 #[path = "../tests/common/redis.rs"]
 mod harness;

@@ -1,6 +1,7 @@
 //! E-mail rendering: `cargo bench --bench templates`.
 //! Targets: ≥ 20k renders/s of a typical template (subject + text + HTML through the shared
 //! layout); html2text of a typical e-mail for the preview pane ≤ 1 ms.
+#![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
 use std::hint::black_box;
 

@@ -1,6 +1,6 @@
 //! SQLite: the ledger of fired thresholds, the notification outbox, channel state and the log
 //! of events received by the intake listener. The only module that writes SQL
-//! (`reference/delivery.md` §4).
+//! (the transactional outbox; ARCHITECTURE.md "Data flow").
 //!
 //! Durability: WAL with `synchronous=FULL` (an fsync per commit: an acknowledged write survives
 //! power loss). A crossing and its outbox rows are written in one transaction with

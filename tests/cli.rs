@@ -1,5 +1,6 @@
 //! The real binary's non-interactive commands: snapshot on the demo and against a dead
 //! gateway, templates, help, and configuration errors.
+#![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
 use std::process::{Command, Output};
 

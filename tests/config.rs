@@ -1,5 +1,6 @@
 //! Configuration: valid and invalid files, located messages, interpolation, masking, and the
 //! example file kept in sync with the structs.
+#![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
 use std::collections::HashMap;
 use std::fs;

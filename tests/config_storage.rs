@@ -1,5 +1,6 @@
 //! `[gateway.storage]`: tyk.conf's `storage` section copied over loads; mistakes name the key
 //! and the line.
+#![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
 use std::time::Duration;
 

@@ -1,6 +1,7 @@
 //! Webhook delivery end to end: outbox rows in a real SQLite store, the dispatcher, and
 //! receivers on loopback (axum) whose answers each test scripts. Time is a `FixedClock`, so
 //! retries are due by advancing it, without waiting.
+#![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};

@@ -1,5 +1,6 @@
 //! The embedded demo gateway over real HTTP (reqwest on loopback), checked against Tyk's wire
-//! format (tyk-wire.md §1–§2) and the exact fixture bytes.
+//! format (TykTechnologies/tyk `user/session.go`, `gateway/api.go`) and the exact fixture bytes.
+#![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
 use std::time::{Duration, Instant};
 

@@ -1,5 +1,6 @@
 //! `demo-gateway --redis-port`: the demo writes Tyk's Redis layout, and the Redis source reads
 //! the same quotas the REST API shows.
+#![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! counterparts on loopback: an SMTP server (mailin-embedded) whose replies each test scripts,
 //! a raw TCP server that drops the connection, HTTP receivers (axum) standing in for SendGrid,
 //! Mailgun and Mandrill, and the `file` backend's directory. Time is a `FixedClock`.
+#![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -788,7 +789,7 @@ async fn file_backend_writes_one_parseable_eml_and_a_retry_overwrites_it() {
     let s = setup(backend(EmailBackendCode::File, &[]), Options::default());
     let idem = s.row("email:ops").idem_key;
     let path = s.mail_dir().join(file_name(&idem).unwrap());
-    // A previous attempt wrote the file and died before recording it (delivery.md §4.2).
+    // A previous attempt wrote the file and died before recording it (the accepted-then-crashed window, ARCHITECTURE.md "Decisions").
     std::fs::create_dir_all(s.mail_dir()).unwrap();
     std::fs::write(&path, "stale partial").unwrap();
     assert_eq!(s.dispatcher.run_once().await.unwrap().delivered, 1);

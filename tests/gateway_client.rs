@@ -1,5 +1,6 @@
 //! The Gateway client against a real socket on loopback: every error a gateway (or something
 //! that is not one) can produce becomes a message that says what to fix.
+#![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! on loopback that behaves as the real one does: the listing holds hashes, a hash is read only
 //! with `?hashed=true` (without it the gateway hashes the id again and answers 404), and a
 //! gateway that does not hash answers 400 to `?hashed=true`.
+#![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;

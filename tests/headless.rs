@@ -1,5 +1,6 @@
 //! `tykwatch run` as a real process against the standalone demo gateway: crossings are
 //! recorded durably, SIGTERM exits 0, and after `kill -9` a restart generates nothing twice.
+#![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdout, Command, Stdio};

@@ -1,6 +1,7 @@
 //! The `[intake]` listener over real HTTP on loopback (reqwest, and raw TCP where reqwest
 //! cannot misbehave enough): every payload form from the fixtures, the error answers, the
 //! shared secret, body limits, "recorded before 2xx" against a real SQLite file, and a flood.
+#![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,6 @@
-//! Monitor semantics (DESIGN.md "Monitor semantics") as a table: each case feeds a sequence of
+//! Monitor semantics (README "Monitors and notifications") as a table: each case feeds a sequence of
 //! samples to one `Monitor` and states what each sample must fire.
+#![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
 use std::sync::Arc;
 

@@ -2,6 +2,7 @@
 //! the loaded document plus the edit, byte for byte), conflicts, refused secrets, 400s, garbage
 //! and dead servers (raw TCP), the offline directory (atomic saves, a crash before the rename,
 //! a read-only directory) and the real binary's `org list|get|set`.
+#![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
 mod common;
 

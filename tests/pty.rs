@@ -1,5 +1,6 @@
 //! The real binary in a pseudo-terminal, read through a vt100 emulator the way a person sees
 //! it: starts on the demo gateway, filters, opens a detail, goes back and quits cleanly.
+#![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
 use std::io::ErrorKind;
 use std::num::NonZeroU16;

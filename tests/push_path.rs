@@ -2,6 +2,7 @@
 //! re-reads that key at once, so the crossing is notified without waiting for the next poll
 //! (here the poll interval is a minute). Real counterparts: the demo gateway and the intake
 //! listener over loopback, a SQLite outbox, and a webhook receiver.
+#![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

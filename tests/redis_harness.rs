@@ -1,5 +1,6 @@
 //! The Redis test harness itself (`tests/common/redis.rs`): real servers start, answer, die,
 //! come back on their port, take a password, and a 3-node cluster assigns every slot.
+#![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
 mod common;
 

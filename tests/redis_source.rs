@@ -1,6 +1,7 @@
 //! The Redis quota source against real `redis-server`s (a single server and a 3-master
 //! cluster), loaded with the state Tyk writes: every session shape, hashing function, per-API
 //! scope, org quotas, and the noise Tyk keeps beside them.
+#![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
 mod common;
 

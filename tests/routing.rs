@@ -3,6 +3,7 @@
 //! demo Dashboard over loopback (or an org dir, or a Dashboard that is down), a real SQLite
 //! store, a loopback webhook receiver whose signatures are checked with `standardwebhooks`,
 //! and the `file` e-mail backend whose `.eml` files are parsed back.
+#![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,4 +1,5 @@
-//! Every session shape Tyk has written (tyk-wire.md §1.1), parsed from the exact bytes.
+//! Every session shape Tyk has written (TykTechnologies/tyk `user/session.go` across releases), parsed from the exact bytes.
+#![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
 use tykwatch::quota::{QuotaId, Sample, Scope};
 use tykwatch::tyk::session::{Hello, KeyList, SessionState};

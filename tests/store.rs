@@ -1,6 +1,7 @@
 //! The durable core against a real SQLite file in a temp dir: exactly-once generation across
 //! restarts, the outbox state machine, recovery, channel disabling, atomicity, and clear errors
 //! for files that are not databases, read-only or locked.
+#![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
 use std::fs;
 use std::path::{Path, PathBuf};

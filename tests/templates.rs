@@ -2,6 +2,7 @@
 //! data, located errors, user-directory shadowing, the Go-compatible webhook environment
 //! (byte-for-byte against Tyk's vectors), the Go → minijinja converter corpus, the CLI
 //! functions and the file watcher.
+#![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
 use std::fs;
 use std::path::{Path, PathBuf};

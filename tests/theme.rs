@@ -1,5 +1,6 @@
 //! Themes: shipped themes are complete and readable, user themes override and inherit, errors
 //! are located, and the struct's keys stay in sync with `themes/default.toml`.
+#![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
 use std::fs;
 use std::path::Path;

@@ -1,5 +1,6 @@
 //! Whole frames of the console at fixed sizes, with a fixed clock and a board built from the
 //! Tyk fixtures plus hand-made sessions, fed through the same `EngineEvent`s the engine sends.
+#![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! Classifies a `POST /events` body into an [`IntakeEvent`] (pure: no I/O, no clock).
 //!
-//! Forms (`reference/tyk-wire.md` §3.4, §3.5, §5):
+//! Forms (TykTechnologies/tyk `gateway/event_handler_webhooks.go`, `templates/default_webhook.json`; Tyk Dashboard event_options on tyk.io/docs):
 //! - Tyk Gateway monitor webhook: `{"event":"TriggerExceeded","message","org","key","trigger_limit"}`
 //!   rendered by Go `html/template`, so every value is HTML-escaped (`+` → `&#43;`, …) and
 //!   `\`, tabs and control characters pass through raw — the body is not always valid JSON.

@@ -1,11 +1,11 @@
-//! Thresholds and crossings (DESIGN.md "Monitor semantics").
+//! Thresholds and crossings (README "Monitors and notifications").
 //!
 //! [`evaluate_sample`] and [`detect`] are pure functions of (ledger view, sample, thresholds,
 //! now). [`Monitor`] adds the in-memory view of the ledger (what already fired per quota and
 //! period, warmed from the store at start-up) and a monotonic sequence. The store is the
 //! arbiter: its `INSERT OR IGNORE` makes a crossing that the cache missed a no-op.
 //!
-//! Differences from the gateway's own monitor (`tyk-wire.md` §3.3), on purpose: one notification
+//! Differences from the gateway's own monitor (TykTechnologies/tyk `gateway/monitor.go`), on purpose: one notification
 //! per quota, period and threshold instead of one per request deduped by a cooldown; several
 //! thresholds passed at once notify the highest (Tyk: the first in array order) and record the
 //! rest as covered; the order of `trigger_limits` does not matter; a reached global threshold

@@ -1,4 +1,4 @@
-//! The outbox relay (delivery.md §4.1): claims due rows, sends them outside any transaction
+//! The outbox relay (the transactional-outbox relay; ARCHITECTURE.md "Data flow"): claims due rows, sends them outside any transaction
 //! with bounded concurrency per channel, and records the outcome ([`super::retry::classify`]).
 //!
 //! - The [`Store`] is synchronous: every call runs under a `std::sync::Mutex` inside

@@ -1,4 +1,4 @@
-//! Retry schedule and outcome classification (delivery.md §3). Pure functions: the caller
+//! Retry schedule and outcome classification (the table below). Pure functions: the caller
 //! supplies "now", the number of attempts already made and a [`Jitter`] source.
 //!
 //! Schedule, per message and measured from the previous failure, ±20 % jitter: immediately,
@@ -224,7 +224,7 @@ pub enum Decision {
     },
 }
 
-/// The delivery.md §3 table. `prior_attempts` = attempts before this one.
+/// The retry table. `prior_attempts` = attempts before this one.
 pub fn classify(
     result: &AttemptResult,
     prior_attempts: u32,

@@ -1,5 +1,5 @@
-//! Building and sending webhook requests: Tyk's monitor format (tyk-wire.md §4) and Standard
-//! Webhooks (delivery.md §2.1). Redirects are never followed, TLS is verified, the default
+//! Building and sending webhook requests: Tyk's monitor format (TykTechnologies/tyk `templates/default_webhook.json`, `gateway/event_handler_webhooks.go`) and Standard
+//! Webhooks (github.com/standard-webhooks/standard-webhooks `spec/standard-webhooks.md`). Redirects are never followed, TLS is verified, the default
 //! timeout is 15 s. [`WebhookSender::send`] returns an [`AttemptResult`] for
 //! [`super::retry::classify`].
 
@@ -21,7 +21,7 @@ use crate::clock::UnixMs;
 use crate::config::{MonitorHookConfig, Secret, WebhookConfig};
 use crate::templates::go::{EventMessage, GoTemplate};
 
-/// Default per-request timeout (delivery.md §0: 15–30 s).
+/// Default per-request timeout (15–30 s, what webhook senders commonly allow).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// `User-Agent` of Tyk's webhook handler.

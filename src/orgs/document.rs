@@ -2,7 +2,7 @@
 //! back every field exactly as loaded — unknown ones included, in the same order
 //! (`serde_json/preserve_order`) — with a typed view over `event_options`.
 //!
-//! `event_options` is Go's `map[string]EventConfig{webhook, email, redis}` (tyk-wire.md §5.1).
+//! `event_options` is Go's `map[string]EventConfig{webhook, email, redis}` (Tyk Dashboard Admin API, Organisations: tyk.io/docs).
 //! Edits write only the field they touch: the Dashboard replaces the whole document on PUT, so
 //! anything rewritten "for tidiness" would be a change nobody asked for.
 
@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::json::{Json, Object};
 use super::validate::{check_email_list, check_webhook};
 
-/// The event names the Dashboard documents (tyk-wire.md §5.1), in the order a form shows them.
+/// The event names the Dashboard documents (tyk.io/docs, Tyk Dashboard "Organisation event options"), in the order a form shows them.
 pub const KNOWN_EVENTS: [&str; 6] = [
     "api_event",
     "key_event",

@@ -3,7 +3,7 @@
 //! through the configured e-mail backend.
 //!
 //! Bodies are the shipped template samples (`email_templates/samples/`), which are the
-//! Dashboard's `{"event": "<option>.<action>", "data": …}` shapes (tyk-wire.md §5), with the
+//! Dashboard's `{"event": "<option>.<action>", "data": …}` shapes (tyk.io/docs, Tyk Dashboard "Organisation event options"), with the
 //! organisation's own id and name put in, so a receiver files the test under the right org.
 //! Outcome texts never quote a webhook URL beyond its host: URLs often carry tokens.
 

@@ -1,5 +1,5 @@
 //! What a quota is: a key's top-level quota, a key's non-empty per-API limit, or an
-//! organisation's quota — each read and monitored on its own (DESIGN.md "Monitor semantics").
+//! organisation's quota — each read and monitored on its own (README "What is watched").
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;

@@ -1,6 +1,6 @@
 //! A minijinja environment that renders like Go's `html/template` does for Tyk webhook bodies
-//! (reference/tui.md §4, tyk-wire.md §4): every value is escaped with Go's text-context HTML
-//! escaper (even in a JSON body), the final newline is kept, numbers and booleans print as Go
+//! (TykTechnologies/tyk `gateway/event_handler_webhooks.go`): every value is escaped with Go's
+//! text-context HTML escaper (even in a JSON body), the final newline is kept, numbers and booleans print as Go
 //! prints them, and an unknown field is an error (as it is for Go structs).
 
 use minijinja::value::{Serde, Value, ValueKind};

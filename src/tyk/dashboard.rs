@@ -1,4 +1,4 @@
-//! Tyk Dashboard Admin API client for organisations (tyk-wire.md §5.1):
+//! Tyk Dashboard Admin API client for organisations (tyk.io/docs, Dashboard Admin API "Organisations"):
 //! `GET /admin/organisations`, `GET` / `PUT /admin/organisations/{id}` with `admin-auth`.
 //!
 //! Documents travel as raw JSON text (`RawValue`), exactly as the Dashboard sent them, so that a

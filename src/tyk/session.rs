@@ -1,6 +1,6 @@
 //! Tyk's `user.SessionState` (key and org sessions), read tolerantly.
 //!
-//! Every Gateway version writes a different shape (tyk-wire.md §1.1): ≤ v3.2.0 has `"limit": null`,
+//! Every Gateway version writes a different shape (TykTechnologies/tyk `user/session.go` across releases): ≤ v3.2.0 has `"limit": null`,
 //! v3.2.2–v5.11 emits every field with `null` for nil maps, ≥ v5.12 omits zero fields. So every
 //! field is optional, `null` means the zero value, integers may be written as floats (`100.0`)
 //! and `last_updated` is a decimal string. Unknown fields are ignored (master keeps adding some).

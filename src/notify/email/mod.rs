@@ -1,5 +1,5 @@
-//! E-mail delivery of outbox rows (delivery.md §5), configured like Tyk Dashboard's
-//! `email_backend` (tyk-wire.md §5.2).
+//! E-mail delivery of outbox rows (ARCHITECTURE.md "Data flow"), configured like Tyk Dashboard's
+//! `email_backend` (tyk.io/docs, Tyk Dashboard configuration: `email_backend`).
 //!
 //! - Rendering: an `email:*` row's payload becomes a [`QuotaNotice`] and is rendered with the
 //!   user's [`Templates`] at delivery time, so a template fix applies to queued rows.

@@ -1,4 +1,4 @@
-//! `sendgrid`, `mailgun` and `mandrill` over their HTTP APIs (delivery.md §5.2), one
+//! `sendgrid`, `mailgun` and `mandrill` over their HTTP APIs (SendGrid v3 `mail/send`, Mailgun `messages`, Mandrill `messages/send.json`), one
 //! `reqwest::Client` per dispatcher: redirects refused, TLS verified, bounded by the timeout.
 //!
 //! | provider | request | success | failure detail |
@@ -8,7 +8,7 @@
 //! | Mandrill | `POST {base}/api/1.0/messages/send.json`, key in the JSON body | 200 with every recipient `sent`/`queued`/`scheduled` | per-recipient `rejected`/`invalid`; errors by `name` |
 //!
 //! `{base}` is `[email_backend] api_base` or the public API. HTTP statuses are classified like
-//! webhooks (delivery.md §3) with the provider's error text added to the reason. Mandrill
+//! webhooks (`notify::retry`) with the provider's error text added to the reason. Mandrill
 //! answers errors with HTTP 500 and a `name`: `Invalid_Key`, `PaymentRequired`,
 //! `Unknown_Subaccount`, `ValidationError` are permanent (short capped retry, then failed),
 //! anything else (`GeneralError`) retries on the schedule; a 200 that rejected or found invalid

@@ -1,4 +1,4 @@
-//! The demo's Tyk Dashboard Admin API for organisations (tyk-wire.md §5.1), served on the demo
+//! The demo's Tyk Dashboard Admin API for organisations (tyk.io/docs, Dashboard Admin API "Organisations"), served on the demo
 //! gateway's listener under `/admin/…`: `admin-auth`, the `{"Status","Message","Meta"}` bodies
 //! and statuses of `dashboard_responses.json`, and one document per demo org.
 //!

@@ -1,4 +1,4 @@
-//! JSON written the way Go's `encoding/json` `Encoder.Encode` writes it (tyk-wire.md §1.2).
+//! JSON written the way Go's `encoding/json` `Encoder.Encode` writes it (pkg.go.dev/encoding/json: HTML-safe escaping, trailing newline).
 //!
 //! - compact, fields in declaration order (serde derive order), map keys sorted bytewise;
 //! - floats in Go's shortest form: `100` not `100.0`, `1e+21`, `1e-7`;

@@ -1,5 +1,5 @@
 //! The demo gateway's full `user.SessionState`, written in the v3.2.2–v5.11 shape (every field
-//! emitted, Go struct order; tyk-wire.md §1.1–§1.3), and read leniently from PUT/POST bodies of
+//! emitted, Go struct order; TykTechnologies/tyk `user/session.go`), and read leniently from PUT/POST bodies of
 //! any version's shape.
 //!
 //! The crate's reading model (`tyk::session`) keeps only what tykwatch uses; the demo must keep
