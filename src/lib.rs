@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod engine;
+pub mod errors;
 pub mod headless;
 pub mod intake;
 pub mod monitor;

@@ -5,3 +5,5 @@ pub mod plan;
 pub mod retry;
 pub mod route;
 pub mod webhook;
+
+pub(crate) use crate::errors::chain as error_chain;

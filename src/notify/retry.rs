@@ -106,54 +106,13 @@ pub fn parse_retry_after(value: &str, now_ms: UnixMs) -> Option<i64> {
     Some(delay.clamp(0, RETRY_AFTER_MAX_MS))
 }
 
-/// An HTTP-date as Unix seconds.
+/// An HTTP-date (IMF-fixdate, RFC 850, asctime; `httpdate`) as Unix seconds.
 pub fn parse_http_date(s: &str) -> Option<i64> {
-    let tokens: Vec<&str> = s
-        .split(|c: char| c.is_ascii_whitespace() || c == ',' || c == '-')
-        .filter(|t| !t.is_empty())
-        .collect();
-    // Drop the weekday.
-    let rest = tokens.get(1..)?;
-    let (day, month, year, time) = if month_index(rest.first()?).is_some() {
-        // asctime: Sun Nov  6 08:49:37 1994
-        if rest.len() != 4 {
-            return None;
-        }
-        (rest[1], rest[0], rest[3], rest[2])
-    } else {
-        // IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT; RFC 850: Sunday, 06-Nov-94 08:49:37 GMT
-        if rest.len() != 5 || rest[4] != "GMT" {
-            return None;
-        }
-        (rest[0], rest[1], rest[2], rest[3])
-    };
-    let day: i64 = digits(day, 1, 2)?;
-    let month = month_index(month)?;
-    let mut year: i64 = digits(year, 2, 4)?;
-    if year < 100 {
-        year += if year < 70 { 2000 } else { 1900 };
-    }
-    let mut hms = time.split(':');
-    let h: i64 = digits(hms.next()?, 2, 2)?;
-    let m: i64 = digits(hms.next()?, 2, 2)?;
-    let sec: i64 = digits(hms.next()?, 2, 2)?;
-    if hms.next().is_some() || !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
-        return None;
-    }
-    Some(crate::clock::days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 + sec)
-}
-
-fn digits(s: &str, min: usize, max: usize) -> Option<i64> {
-    (s.len() >= min && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| s.parse().ok())
-        .flatten()
-}
-
-fn month_index(s: &str) -> Option<i64> {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    MONTHS.iter().position(|m| *m == s).map(|i| i as i64 + 1)
+    let t = httpdate::parse_http_date(s.trim()).ok()?;
+    Some(match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
+    })
 }
 
 /// What one attempt produced, as far as classification cares.

@@ -14,6 +14,7 @@ use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 use sha2::Sha256;
 
+use super::error_chain;
 use super::plan::NotificationPayload;
 use super::retry::{AttemptResult, parse_retry_after};
 use super::route::EventPayload;
@@ -366,21 +367,6 @@ impl WebhookSender {
             Err(e) => AttemptResult::Network(error_chain(&e)),
         }
     }
-}
-
-/// The error and its sources, `: `-separated (reqwest's Display alone hides the cause).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(cause) = src {
-        let c = cause.to_string();
-        if !s.contains(&c) {
-            s.push_str(": ");
-            s.push_str(&c);
-        }
-        src = cause.source();
-    }
-    s
 }
 
 #[cfg(test)]

@@ -32,24 +32,10 @@ pub async fn read_capped(mut resp: reqwest::Response, max: usize) -> Result<Vec<
     }
 }
 
-/// `error: cause: cause`, skipping causes already contained in the text (reqwest repeats them).
-pub fn source_chain(e: &dyn std::error::Error) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        cur = s.source();
-    }
-    parts.join(": ")
-}
-
-/// [`source_chain`] of a reqwest error with its URL cut to scheme and host: a Gateway URL
+/// [`crate::errors::chain`] of a reqwest error with its URL cut to scheme and host: a Gateway URL
 /// carries the raw API key (`/tyk/keys/<key>`), and these messages reach the console.
 pub fn request_error(e: &reqwest::Error) -> String {
-    let text = source_chain(e);
+    let text = crate::errors::chain(e);
     match e.url() {
         Some(url) => {
             let short = format!("{}://{}/…", url.scheme(), url.host_str().unwrap_or(""));

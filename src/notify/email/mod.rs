@@ -26,6 +26,7 @@ use lettre::Message;
 use lettre::message::Mailbox;
 use serde::Serialize;
 
+pub(crate) use super::error_chain;
 use super::plan::{CHANNEL_EMAIL_DEVELOPER, NotificationPayload};
 use super::retry::AttemptResult;
 use super::route::EventPayload;
@@ -467,21 +468,6 @@ pub fn request_text(req: &super::webhook::PreparedRequest) -> String {
     out.push('\n');
     out.push_str(&req.body);
     out
-}
-
-/// The error and its sources, `: `-separated (Display alone often hides the cause).
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(cause) = src {
-        let c = cause.to_string();
-        if !s.contains(&c) {
-            s.push_str(": ");
-            s.push_str(&c);
-        }
-        src = cause.source();
-    }
-    s
 }
 
 /// A remote party's text made safe for a stored reason: one line, no control characters,
