@@ -525,7 +525,8 @@ async fn a_ten_megabyte_value_is_read_without_trouble() {
 }
 
 /// The real binary: `tykwatch snapshot` with `[gateway.storage]` and no REST URL.
-fn tls_settings(addr: String, f: impl FnOnce(&mut StorageConfig)) -> RedisSettings {
+/// One sweep over TLS at `addr` with `[gateway.storage] use_ssl` and what `f` sets.
+async fn tls_sweep(addr: String, f: impl FnOnce(&mut StorageConfig)) -> SweepOutcome {
     let mut cfg = StorageConfig {
         addrs: vec![addr],
         use_ssl: true,
@@ -533,7 +534,13 @@ fn tls_settings(addr: String, f: impl FnOnce(&mut StorageConfig)) -> RedisSettin
         ..StorageConfig::default()
     };
     f(&mut cfg);
-    RedisSettings::from_config(&cfg, None)
+    let mut source = RedisSource::new(RedisSettings::from_config(&cfg, None), None, None);
+    source.sweep(&SystemClock).await
+}
+
+/// The error of a sweep that must fail, as text.
+fn error_text(out: SweepOutcome, why: &str) -> String {
+    out.error.expect(why).to_string()
 }
 
 #[tokio::test]
@@ -544,41 +551,17 @@ async fn tls_verifies_the_server_and_presents_a_client_certificate() {
 
     // Verified against the CA of ca_file: every shape, as over plain TCP.
     let ca = Some(tls_fixture("ca.pem"));
-    let mut source = RedisSource::new(
-        tls_settings(srv.tls_addr(), |c| c.ca_file = ca.clone()),
-        None,
-        None,
-    );
-    check_fixture(&source.sweep(&SystemClock).await);
+    check_fixture(&tls_sweep(srv.tls_addr(), |c| c.ca_file = ca.clone()).await);
 
     // Verification stays on: the system roots do not know the test CA.
-    let mut source = RedisSource::new(tls_settings(srv.tls_addr(), |_| {}), None, None);
-    let out = source.sweep(&SystemClock).await;
-    let e = out
-        .error
-        .expect("a certificate no root vouches for")
-        .to_string();
+    let e = error_text(tls_sweep(srv.tls_addr(), |_| {}).await, "an untrusted CA");
     assert!(e.contains(&srv.tls_addr()), "{e}");
     assert!(e.contains("certificate") && e.contains("ca_file"), "{e}");
     // …unless ssl_insecure_skip_verify says otherwise (tyk.conf's name).
-    let mut source = RedisSource::new(
-        tls_settings(srv.tls_addr(), |c| c.ssl_insecure_skip_verify = true),
-        None,
-        None,
-    );
-    check_fixture(&source.sweep(&SystemClock).await);
+    check_fixture(&tls_sweep(srv.tls_addr(), |c| c.ssl_insecure_skip_verify = true).await);
     // TLS spoken to a plain port is an error too, not a hang.
-    let mut source = RedisSource::new(
-        tls_settings(srv.addr(), |c| c.ca_file = ca.clone()),
-        None,
-        None,
-    );
-    let e = source
-        .sweep(&SystemClock)
-        .await
-        .error
-        .expect("TLS to a plain port")
-        .to_string();
+    let out = tls_sweep(srv.addr(), |c| c.ca_file = ca.clone()).await;
+    let e = error_text(out, "TLS to a plain port");
     assert!(e.contains("use_ssl"), "{e}");
 
     // Mutual TLS: without cert_file / key_file the server refuses; with them it reads.
@@ -586,28 +569,16 @@ async fn tls_verifies_the_server_and_presents_a_client_certificate() {
     let cli = |a: &[&str]| mtls.cli(a);
     load_fixture(&cli);
     mtls.cli(&["CONFIG", "RESETSTAT"]);
-    let mut source = RedisSource::new(
-        tls_settings(mtls.tls_addr(), |c| c.ca_file = ca.clone()),
-        None,
-        None,
-    );
-    let e = source
-        .sweep(&SystemClock)
-        .await
-        .error
-        .expect("no client certificate")
-        .to_string();
+    let out = tls_sweep(mtls.tls_addr(), |c| c.ca_file = ca.clone()).await;
+    let e = error_text(out, "no client certificate");
     assert!(e.contains("cert_file") && e.contains("key_file"), "{e}");
-    let mut source = RedisSource::new(
-        tls_settings(mtls.tls_addr(), |c| {
-            c.ca_file = ca.clone();
-            c.cert_file = Some(tls_fixture("client.pem"));
-            c.key_file = Some(tls_fixture("client.key"));
-        }),
-        None,
-        None,
-    );
-    check_fixture(&source.sweep(&SystemClock).await);
+    let out = tls_sweep(mtls.tls_addr(), |c| {
+        c.ca_file = ca.clone();
+        c.cert_file = Some(tls_fixture("client.pem"));
+        c.key_file = Some(tls_fixture("client.key"));
+    })
+    .await;
+    check_fixture(&out);
     check_read_only(&mtls);
 }
 
