@@ -2,35 +2,9 @@
 //! gateway, templates, help, and configuration errors.
 #![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
-use std::process::{Command, Output};
+mod common;
 
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Env {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-    /// The binary with config and data isolated from the user's real files.
-    fn cmd(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_tykwatch"))
-            .args(args)
-            .env_remove("TYKWATCH_CONFIG")
-            .env_remove("TYK_GW_SECRET")
-            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
-            .env("XDG_DATA_HOME", self.dir.path().join("data"))
-            .env("HOME", self.dir.path())
-            .output()
-            .unwrap()
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).to_string()
-}
+use common::binary::{Env, text};
 
 #[test]
 fn snapshot_json_on_the_demo_masks_keys() {

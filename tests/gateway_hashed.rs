@@ -4,9 +4,11 @@
 //! gateway that does not hash answers 400 to `?hashed=true`.
 #![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,6 +17,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use common::binary::{Env, text};
 use serde_json::{Value, json};
 use tykwatch::clock::SystemClock;
 use tykwatch::quota::poller::{SweepOptions, SweepOutcome};
@@ -449,44 +452,22 @@ async fn poll_key_of_a_raw_token_yields_the_quota_id_of_the_sweep() {
 
 // --- the real binary ---------------------------------------------------------------------------
 
-struct Env {
-    dir: tempfile::TempDir,
-}
-
 impl Env {
-    fn new() -> Env {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
     fn config(&self, text: &str) -> String {
         let path = self.dir.path().join("config.toml");
         std::fs::write(&path, text).unwrap();
         path.display().to_string()
     }
-    /// The binary with config and data isolated from the user's real files; run off the
-    /// runtime so the fake gateway keeps answering.
-    async fn cmd(&self, args: &[&str]) -> Output {
-        let args: Vec<String> = args.iter().map(|a| (*a).to_string()).collect();
-        let home = self.dir.path().to_path_buf();
-        tokio::task::spawn_blocking(move || {
-            Command::new(env!("CARGO_BIN_EXE_tykwatch"))
-                .args(&args)
-                .env_remove("TYKWATCH_CONFIG")
-                .env("TYK_GW_SECRET", SECRET)
-                .env("XDG_CONFIG_HOME", home.join("config"))
-                .env("XDG_DATA_HOME", home.join("data"))
-                .env("HOME", &home)
-                .output()
-                .unwrap()
-        })
-        .await
-        .unwrap()
-    }
-}
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).to_string()
+    /// The binary with the fake gateway's secret, run off the runtime so the fake gateway
+    /// keeps answering.
+    async fn run(&self, args: &[&str]) -> Output {
+        let mut cmd = self.command(args);
+        cmd.env("TYK_GW_SECRET", SECRET);
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -494,7 +475,7 @@ async fn snapshot_of_a_hashing_gateway_prints_the_hashes() {
     let gw = hashing_gateway().await;
     let env = Env::new();
     let url = gw.url();
-    let out = env.cmd(&["--gateway", &url, "snapshot", "--json"]).await;
+    let out = env.run(&["--gateway", &url, "snapshot", "--json"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     let lines: Vec<Value> = stdout
@@ -514,7 +495,7 @@ async fn snapshot_of_a_hashing_gateway_prints_the_hashes() {
     assert!(!stdout.contains("****"), "{stdout}");
     assert!(!stdout.contains(SECRET));
 
-    let out = env.cmd(&["--gateway", &url, "snapshot"]).await;
+    let out = env.run(&["--gateway", &url, "snapshot"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let table = text(&out.stdout);
     assert!(table.contains(M32) && table.contains(M64), "{table}");
@@ -541,7 +522,7 @@ async fn snapshot_exits_2_when_every_listed_key_vanishes() {
     let config = env.config("[gateway]\nhash_keys = false\n");
     let url = gw.url();
     let out = env
-        .cmd(&["--config", &config, "--gateway", &url, "snapshot"])
+        .run(&["--config", &config, "--gateway", &url, "snapshot"])
         .await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
     let err = text(&out.stderr);
@@ -554,7 +535,7 @@ async fn snapshot_exits_2_when_every_listed_key_vanishes() {
     // The listing-disabled refusal names both fixes on the command line too.
     let off = start(Mode::Hashed { listing: false }, &[]).await;
     let url = off.url();
-    let out = env.cmd(&["--gateway", &url, "snapshot"]).await;
+    let out = env.run(&["--gateway", &url, "snapshot"]).await;
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(

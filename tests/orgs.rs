@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use common::binary::{Env, text};
 use common::{RawServer, Reply};
 use serde_json::{Value, json};
 use tykwatch::orgs::{
@@ -678,17 +679,7 @@ async fn a_read_only_directory_is_a_clear_error_and_the_file_is_unchanged() {
 
 // --- the real binary ---------------------------------------------------------------------------
 
-struct Env {
-    dir: tempfile::TempDir,
-}
-
 impl Env {
-    fn new() -> Env {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
     fn config_dir(&self) -> PathBuf {
         self.dir.path().join("config").join("tykwatch")
     }
@@ -698,24 +689,6 @@ impl Env {
         std::fs::create_dir_all(self.config_dir()).unwrap();
         std::fs::write(self.config_dir().join("config.toml"), text).unwrap();
     }
-
-    fn cmd(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_tykwatch"))
-            .args(args)
-            .env_remove("TYKWATCH_CONFIG")
-            .env_remove("TYKWATCH_DATA_DIR")
-            .env_remove("TYK_GW_SECRET")
-            .env_remove("TYK_DB_ADMIN_SECRET")
-            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
-            .env("XDG_DATA_HOME", self.dir.path().join("data"))
-            .env("HOME", self.dir.path())
-            .output()
-            .unwrap()
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 fn code(out: &Output) -> i32 {

@@ -8,6 +8,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use common::binary::Env;
 use common::redis::{RedisCluster, RedisSentinel, RedisServer, tls_fixture};
 use tykwatch::clock::{Clock, SystemClock};
 use tykwatch::config::StorageConfig;
@@ -617,28 +618,13 @@ async fn sentinel_names_the_master_to_read() {
     assert!(e.contains("\"other\"") && e.contains("master_name"), "{e}");
 }
 
-fn tykwatch(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tykwatch"));
-    cmd.args(args)
-        .env_remove("TYKWATCH_CONFIG")
-        .env_remove("TYK_GW_SECRET")
-        .env_remove("TYK_GW_STORAGE_PASSWORD")
-        .env("XDG_CONFIG_HOME", dir.join("config"))
-        .env("XDG_DATA_HOME", dir.join("data"))
-        .env("HOME", dir);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("tykwatch runs")
-}
-
 #[test]
 fn snapshot_reads_tyks_redis() {
     let srv = RedisServer::start_with(&["--requirepass", "redis-pass-9f1"]);
     let cli = |a: &[&str]| srv.cli(a);
     load_fixture(&cli);
-    let dir = tempfile::tempdir().expect("dir");
-    let config = dir.path().join("config.toml");
+    let home = Env::new();
+    let config = home.dir.path().join("config.toml");
     std::fs::write(
         &config,
         format!(
@@ -648,11 +634,11 @@ fn snapshot_reads_tyks_redis() {
     )
     .expect("config");
     let cfg = config.to_str().expect("path");
-    let out = tykwatch(
-        dir.path(),
-        &["--config", cfg, "snapshot", "--json"],
-        &[("REDIS_PW", "redis-pass-9f1")],
-    );
+    let out = home
+        .command(&["--config", cfg, "snapshot", "--json"])
+        .env("REDIS_PW", "redis-pass-9f1")
+        .output()
+        .expect("tykwatch runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
@@ -670,11 +656,12 @@ fn snapshot_reads_tyks_redis() {
 
     // The password in the environment, as tyk.conf's TYK_GW_STORAGE_PASSWORD; a wrong one says
     // what to set, without echoing it.
-    let out = tykwatch(
-        dir.path(),
-        &["--config", cfg, "snapshot"],
-        &[("REDIS_PW", "x"), ("TYK_GW_STORAGE_PASSWORD", "not-it-4c2")],
-    );
+    let out = home
+        .command(&["--config", cfg, "snapshot"])
+        .env("REDIS_PW", "x")
+        .env("TYK_GW_STORAGE_PASSWORD", "not-it-4c2")
+        .output()
+        .expect("tykwatch runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(

@@ -2,6 +2,7 @@
 //! paths (hangs, truncated bodies, garbage) are real socket behaviour, not mocks.
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod redis;
 
 use std::net::SocketAddr;
