@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tykwatch::config::{Config, WebhookConfig};
-use tykwatch::monitor::{Crossing, Monitor, MonitorSettings};
+use tykwatch::monitor::{Monitor, MonitorSettings};
 use tykwatch::notify::plan::{Channels, plan_all};
+use tykwatch::outbox::{Crossing, OutboxRow};
 use tykwatch::quota::{QuotaId, QuotaMeta, Sample, SessionMeta, mask_key};
-use tykwatch::store::{OutboxRow, Store};
+use tykwatch::store::Store;
 
 const NOW_MS: i64 = 1_800_000_000_000;
 const RENEWS: i64 = 1_800_003_600;

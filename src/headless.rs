@@ -14,10 +14,10 @@ use crate::cli::{Setup, Target};
 use crate::clock::Clock;
 use crate::engine::{Command, EngineEvent, PollSettings, RawKey, spawn_poller};
 use crate::intake::IntakeEvent;
-use crate::monitor::Crossing;
 use crate::notifier::{EventRouting, Notifier, next_intake, start_intake};
 use crate::notify::dispatcher::{DispatchError, Dispatcher, DispatcherOptions};
 use crate::notify::email::EmailSetup;
+use crate::outbox::Crossing;
 use crate::quota::poller::SweepOutcome;
 
 /// Runs until SIGTERM or SIGINT.

@@ -15,6 +15,7 @@ pub mod monitor;
 pub mod notifier;
 pub mod notify;
 pub mod orgs;
+pub mod outbox;
 pub mod quota;
 pub mod store;
 pub mod templates;

@@ -14,16 +14,17 @@ use crate::clock::{Clock, SystemClock, UnixMs};
 use crate::config::Config;
 use crate::engine::{Command, EngineEvent, EngineHandle, RawKey};
 use crate::intake::{IntakeEvent, IntakeHandle};
-use crate::monitor::{Crossing, Monitor};
+use crate::monitor::Monitor;
 use crate::notify::dispatcher::Dispatcher;
 use crate::notify::feed::{
     FiredMark, Inspection, NotificationItem, NotifyRequest, OutboxSnapshot, SNAPSHOT_ROWS,
 };
-use crate::notify::plan::{Channels, NotificationPayload, plan_all};
+use crate::notify::plan::{Channels, plan_all};
 use crate::notify::route::EventRouter;
 use crate::orgs::OrgSource;
+use crate::outbox::{Crossing, OutboxFilter, OutboxRow, Payload};
 use crate::quota::{QuotaId, Sample};
-use crate::store::{EventRow, OutboxFilter, Store};
+use crate::store::{EventRow, Store};
 
 /// How often the console's outbox snapshot is refreshed (it is only sent when it changed).
 const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
@@ -303,7 +304,7 @@ pub struct EventRouting {
 /// An event's planned rows (empty: mark it routed) and where to say how it went.
 type RouteJob = (
     i64,
-    Vec<crate::store::OutboxRow>,
+    Vec<OutboxRow>,
     tokio::sync::oneshot::Sender<Result<usize, String>>,
 );
 
@@ -361,7 +362,7 @@ impl EventRouting {
     }
 
     /// Hands an event's rows to the writer and waits until they are committed.
-    async fn settle(&self, id: i64, rows: Vec<crate::store::OutboxRow>) -> Result<usize, String> {
+    async fn settle(&self, id: i64, rows: Vec<OutboxRow>) -> Result<usize, String> {
         let (done, result) = tokio::sync::oneshot::channel();
         self.writer
             .send((id, rows, done))
@@ -394,7 +395,7 @@ async fn route_writer(
             .map(|(id, _, _)| *id)
             .collect();
         let planned: Vec<usize> = batch.iter().map(|(_, rows, _)| rows.len()).collect();
-        let rows: Vec<crate::store::OutboxRow> = batch
+        let rows: Vec<OutboxRow> = batch
             .iter_mut()
             .flat_map(|(_, rows, _)| std::mem::take(rows))
             .collect();
@@ -463,48 +464,50 @@ pub fn event_row(ev: &IntakeEvent) -> EventRow {
 }
 
 /// The list fields of a row; the payload JSON (which may carry a raw key) is dropped, a quota
-/// notification's parsed payload is kept without its raw key. A received event's row
-/// (`crate::notify::route`) shows as scope `event`, its summary as the label and its event
-/// name as the event.
-fn item(mut row: crate::store::OutboxRow) -> NotificationItem {
-    if crate::notify::route::is_event_row(&row) {
-        let p = crate::notify::route::EventPayload::from_json(&row.payload_json).ok();
-        row.payload_json.clear();
-        let field = |f: fn(&crate::notify::route::EventPayload) -> &str| {
-            p.as_ref().map(f).unwrap_or("").to_owned()
-        };
-        return NotificationItem {
+/// notification's parsed payload is kept without its raw key. A received event's row shows as
+/// scope `event`, its summary as the label and its event name as the event.
+fn item(mut row: OutboxRow) -> NotificationItem {
+    let payload = Payload::of(&row).ok();
+    row.payload_json.clear();
+    match payload {
+        Some(Payload::Event(p)) => NotificationItem {
             scope: "event".to_owned(),
-            org_id: field(|p| &p.org_id),
-            alias: field(|p| &p.summary),
-            key_masked: field(|p| &p.masked_key),
+            org_id: p.org_id,
+            alias: p.summary,
+            key_masked: p.masked_key,
             api_id: String::new(),
-            event: field(|p| &p.event),
+            event: p.event,
             usage_percentage: 0.0,
             payload: None,
             row,
-        };
-    }
-    // The raw key (the `tyk` channel's) never reaches the console; the rest is kept for the
-    // Templates view's samples.
-    let p = NotificationPayload::from_json(&row.payload_json)
-        .ok()
-        .map(|mut p| {
+        },
+        // The raw key (the `tyk` channel's) never reaches the console; the rest is kept for
+        // the Templates view's samples.
+        Some(Payload::Crossing(mut p)) => {
             p.key = None;
-            p
-        });
-    row.payload_json.clear();
-    let field = |f: fn(&NotificationPayload) -> &str| p.as_ref().map(f).unwrap_or("").to_owned();
-    NotificationItem {
-        scope: field(|p| &p.scope),
-        org_id: field(|p| &p.org_id),
-        alias: field(|p| &p.alias),
-        key_masked: field(|p| &p.key_masked),
-        api_id: field(|p| &p.api_id),
-        event: field(|p| &p.event),
-        usage_percentage: p.as_ref().map_or(0.0, |p| p.usage_percentage),
-        payload: p,
-        row,
+            NotificationItem {
+                scope: p.scope.clone(),
+                org_id: p.org_id.clone(),
+                alias: p.alias.clone(),
+                key_masked: p.key_masked.clone(),
+                api_id: p.api_id.clone(),
+                event: p.event.clone(),
+                usage_percentage: p.usage_percentage,
+                payload: Some(p),
+                row,
+            }
+        }
+        Some(Payload::Test(_)) | None => NotificationItem {
+            scope: if row.source.is_event() { "event" } else { "" }.to_owned(),
+            org_id: String::new(),
+            alias: String::new(),
+            key_masked: String::new(),
+            api_id: String::new(),
+            event: String::new(),
+            usage_percentage: 0.0,
+            payload: None,
+            row,
+        },
     }
 }
 
@@ -729,7 +732,7 @@ async fn inspect(key: String, store: Arc<Mutex<Store>>, dispatcher: &Dispatcher)
     let (summary, text) = match row {
         Ok(Some(row)) => match dispatcher.inspect(&row).await {
             Ok((summary, text)) => (summary, Ok(text)),
-            Err(e) => (row.channel_id.clone(), Err(e)),
+            Err(e) => (row.channel_id.to_string(), Err(e)),
         },
         Ok(None) => (String::new(), Err("no such notification".to_owned())),
         Err(e) => (String::new(), Err(e)),

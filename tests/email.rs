@@ -20,14 +20,19 @@ use tykwatch::clock::{Clock, FixedClock};
 use tykwatch::config::{
     EmailBackendCode, EmailBackendConfig, EmailSettings, MonitorHookConfig, Secret, WebhookConfig,
 };
-use tykwatch::monitor::{Crossing, quota_key};
 use tykwatch::notify::dispatcher::{Dispatcher, DispatcherOptions};
 use tykwatch::notify::email::{DISABLED_REASON, EmailSetup, decode_id, encode_id, file_name};
 use tykwatch::notify::plan::{Channels, plan};
 use tykwatch::notify::retry::NoJitter;
+use tykwatch::outbox::{Crossing, OutboxFilter, OutboxRow, OutboxState, quota_key};
 use tykwatch::quota::{ApiMeta, QuotaId, QuotaMeta, SessionMeta, mask_key};
-use tykwatch::store::{OutboxFilter, OutboxRow, OutboxState, Store};
+use tykwatch::store::Store;
 use tykwatch::tyk::session::MetaData;
+
+/// A channel id from its stored text.
+fn ch(s: &str) -> tykwatch::outbox::ChannelId {
+    s.parse().unwrap()
+}
 
 const RAW: &str = "5e9d9544a1dcd60001d0ed20a2290376f89846b798b7e5197584ef6d";
 const ORG: &str = "5e9d9544a1dcd60001d0ed20";
@@ -967,7 +972,7 @@ async fn send_test_goes_straight_to_the_channel() {
             ..Options::default()
         },
     );
-    let ok = s.dispatcher.send_test("email:ops").await.unwrap();
+    let ok = s.dispatcher.send_test(&ch("email:ops")).await.unwrap();
     assert!(ok.contains("smtp 250"), "{ok}");
     let got = got.lock().unwrap().clone();
     assert_eq!(got.len(), 1);
@@ -982,15 +987,19 @@ async fn send_test_goes_straight_to_the_channel() {
             .starts_with("<tykwatch-test-")
     );
 
-    let ok = s.dispatcher.send_test("webhook:ops").await.unwrap();
+    let ok = s.dispatcher.send_test(&ch("webhook:ops")).await.unwrap();
     assert!(ok.contains("HTTP 204"), "{ok}");
     let hook = &r.got()[0];
     assert_eq!(hook.json()["type"], "tykwatch.test");
     assert!(hook.header("webhook-signature").starts_with("v1,"));
 
-    let e = s.dispatcher.send_test("email:developer").await.unwrap_err();
+    let e = s
+        .dispatcher
+        .send_test(&ch("email:developer"))
+        .await
+        .unwrap_err();
     assert!(e.contains("no fixed recipients"), "{e}");
-    let e = s.dispatcher.send_test("tyk").await.unwrap_err();
+    let e = s.dispatcher.send_test(&ch("tyk")).await.unwrap_err();
     assert!(e.contains("not configured"), "{e}");
     // Nothing went through the outbox.
     assert_eq!(s.rows().len(), 2);
@@ -1001,13 +1010,13 @@ async fn send_test_goes_straight_to_the_channel() {
 async fn send_test_reports_failures() {
     let (addr, _got) = smtp_server(vec![(550, "5.7.1 relay denied")]);
     let s = setup(smtp_backend(addr), Options::default());
-    let e = s.dispatcher.send_test("email:ops").await.unwrap_err();
+    let e = s.dispatcher.send_test(&ch("email:ops")).await.unwrap_err();
     assert!(e.contains("smtp 550 5.7.1 relay denied"), "{e}");
     let mut b = backend(EmailBackendCode::File, &[]);
     b.enable_email_notifications = false;
     let s = setup(b, Options::default());
     assert_eq!(
-        s.dispatcher.send_test("email:ops").await.unwrap_err(),
+        s.dispatcher.send_test(&ch("email:ops")).await.unwrap_err(),
         DISABLED_REASON
     );
 }
@@ -1042,7 +1051,7 @@ async fn send_test_through_the_tyk_channel_uses_tyks_format() {
             ..Options::default()
         },
     );
-    let ok = s.dispatcher.send_test("tyk").await.unwrap();
+    let ok = s.dispatcher.send_test(&ch("tyk")).await.unwrap();
     assert_eq!(ok, format!("HTTP 200 from POST {url}/tyk"));
     let got = &r.got()[0];
     assert_eq!(got.path, "/tyk");

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use tykwatch::config::MonitorConfig;
-use tykwatch::monitor::{Crossing, Monitor, MonitorSettings, detect, evaluate_sample, quota_key};
+use tykwatch::monitor::{Monitor, MonitorSettings, detect, evaluate_sample};
+use tykwatch::outbox::{Crossing, LedgerEntry, LedgerState, quota_key};
 use tykwatch::quota::{QuotaId, QuotaMeta, Sample, SessionMeta, mask_key};
-use tykwatch::store::{LedgerEntry, LedgerState};
 
 const RAW: &str = "5e9d9544a1dcd60001d0ed20a2290376f89846b798b7e5197584ef6d";
 const NOW: i64 = 1_800_000_000; // seconds

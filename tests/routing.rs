@@ -28,13 +28,16 @@ use tykwatch::notifier::Notifier;
 use tykwatch::notify::dispatcher::{Dispatcher, DispatcherOptions};
 use tykwatch::notify::email::{EmailSetup, file_name};
 use tykwatch::notify::retry::NoJitter;
-use tykwatch::notify::route::{
-    CHANNEL_EVENT_EMAIL_DEVELOPER, CHANNEL_EVENT_EMAIL_ORG, CHANNEL_EVENT_EMAIL_TO, EventPayload,
-    EventRouter, OrgAddressBook,
-};
+use tykwatch::notify::route::{EventRouter, OrgAddressBook};
 use tykwatch::orgs::OrgSource;
-use tykwatch::store::{OutboxFilter, OutboxKind, OutboxRow, OutboxState, Store};
+use tykwatch::outbox::{EventPayload, OutboxFilter, OutboxKind, OutboxRow, OutboxState, Source};
+use tykwatch::store::Store;
 use tykwatch::tyk::demo::{DemoGateway, DemoOptions, ORG_ACME, ORG_GLOBEX};
+
+/// A channel id from its stored text.
+fn ch(s: &str) -> tykwatch::outbox::ChannelId {
+    s.parse().unwrap()
+}
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 /// Wall-clock time: the `standardwebhooks` verifier checks `webhook-timestamp` against it.
@@ -172,8 +175,8 @@ fn org_dir() -> TempDir {
     dir
 }
 
-fn channels(rows: &[OutboxRow]) -> Vec<&str> {
-    rows.iter().map(|r| r.channel_id.as_str()).collect()
+fn channels(rows: &[OutboxRow]) -> Vec<String> {
+    rows.iter().map(|r| r.channel_id.to_string()).collect()
 }
 
 fn payload(row: &OutboxRow) -> EventPayload {
@@ -305,14 +308,14 @@ async fn each_fixture_is_planned_to_its_channels() {
         channels(&rows),
         [
             "webhook:ops",
-            CHANNEL_EVENT_EMAIL_ORG,
-            CHANNEL_EVENT_EMAIL_TO,
-            CHANNEL_EVENT_EMAIL_DEVELOPER
+            "email:event-org",
+            "email:event-to",
+            "email:event-developer"
         ]
     );
     for r in &rows {
         assert_eq!(r.idem_key, format!("e:11:{}", r.channel_id));
-        assert_eq!((r.quota_key.as_str(), r.period), ("event:11", 0));
+        assert_eq!(r.source, Source::Event { event_id: 11 });
         assert_eq!((r.state, r.attempts), (OutboxState::Pending, 0));
         assert_eq!(r.next_attempt_at, *NOW_MS - 1_000);
         let p = payload(r);
@@ -324,7 +327,7 @@ async fn each_fixture_is_planned_to_its_channels() {
         );
         assert_eq!(p.id, r.idem_key);
     }
-    assert_eq!(rows[0].kind, OutboxKind::StandardWebhook);
+    assert_eq!(rows[0].kind(), OutboxKind::StandardWebhook);
     assert!(payload(&rows[0]).template.is_empty());
     let org = payload(&rows[1]);
     assert_eq!(org.template, "key_request_submitted");
@@ -337,16 +340,16 @@ async fn each_fixture_is_planned_to_its_channels() {
     );
     assert_eq!(payload(&rows[2]).recipients, ["ops@example.com"]);
     assert_eq!(payload(&rows[3]).recipients, ["dev@dev.ca"]);
-    assert!(rows[1..].iter().all(|r| r.kind == OutboxKind::Email));
+    assert!(rows[1..].iter().all(|r| r.kind() == OutboxKind::Email));
 
     let rows = plan("key_request_event_approved", 12).await;
     assert_eq!(
         channels(&rows),
         [
             "webhook:ops",
-            CHANNEL_EVENT_EMAIL_ORG,
-            CHANNEL_EVENT_EMAIL_TO,
-            CHANNEL_EVENT_EMAIL_DEVELOPER
+            "email:event-org",
+            "email:event-to",
+            "email:event-developer"
         ]
     );
     assert_eq!(payload(&rows[2]).template, "key_request_approved");
@@ -364,7 +367,7 @@ async fn each_fixture_is_planned_to_its_channels() {
         let rows = plan(name, 13).await;
         assert_eq!(
             channels(&rows),
-            ["webhook:ops", "webhook:audit", CHANNEL_EVENT_EMAIL_TO],
+            ["webhook:ops", "webhook:audit", "email:event-to"],
             "{name}"
         );
         assert_eq!(payload(&rows[2]).template, template);
@@ -377,7 +380,7 @@ async fn each_fixture_is_planned_to_its_channels() {
     assert_eq!(payload(&key[0]).masked_key, "5e9d…ef6d");
 
     let rows = plan("user_registered", 15).await;
-    assert_eq!(channels(&rows), [CHANNEL_EVENT_EMAIL_TO]);
+    assert_eq!(channels(&rows), ["email:event-to"]);
     let p = payload(&rows[0]);
     assert_eq!(
         (p.template.as_str(), p.source.as_str()),
@@ -487,7 +490,7 @@ async fn the_org_address_comes_from_the_demo_dashboard() {
     let rows = router
         .plan(&event(&dashboard_event("api_event.created", ORG_ACME), 1))
         .await;
-    assert_eq!(channels(&rows), ["webhook:ops", CHANNEL_EVENT_EMAIL_ORG]);
+    assert_eq!(channels(&rows), ["webhook:ops", "email:event-org"]);
     let p = payload(&rows[1]);
     assert_eq!(p.recipients, ["api-ops@example.com"]);
     assert_eq!(p.template, "api_event");
@@ -502,7 +505,7 @@ async fn the_org_address_comes_from_the_demo_dashboard() {
         .plan(&event(&dashboard_event("key_event.deleted", ORG_GLOBEX), 2))
         .await;
     assert_eq!(
-        payload(row(&rows, CHANNEL_EVENT_EMAIL_ORG)).recipients,
+        payload(row(&rows, "email:event-org")).recipients,
         ["platform@globex.example", "security@globex.example"]
     );
 
@@ -521,7 +524,7 @@ async fn the_org_address_comes_from_the_demo_dashboard() {
             4,
         ))
         .await;
-    let org = row(&rows, CHANNEL_EVENT_EMAIL_ORG);
+    let org = row(&rows, "email:event-org");
     assert_eq!(org.state, OutboxState::Failed);
     let err = org.last_error.as_deref().unwrap();
     assert!(
@@ -640,14 +643,14 @@ async fn enqueue_keeps_planned_failures_fails_disabled_channels_and_refuses_quot
     let dir = TempDir::new().unwrap();
     let mut store = Store::open_in(dir.path()).unwrap();
     store
-        .disable_channel("webhook:audit", "410 Gone from the receiver", *NOW_MS)
+        .disable_channel(&ch("webhook:audit"), "410 Gone from the receiver", *NOW_MS)
         .unwrap();
     let router = EventRouter::new(&config("http://127.0.0.1:9"), None);
     let rows = router
         .plan(&event(&bodies()["key_request_submitted"], 5))
         .await;
     // No org source: the org row is planned failed with the reason.
-    let org = row(&rows, CHANNEL_EVENT_EMAIL_ORG);
+    let org = row(&rows, "email:event-org");
     assert_eq!(org.state, OutboxState::Failed);
     assert!(
         org.last_error
@@ -669,7 +672,11 @@ async fn enqueue_keeps_planned_failures_fails_disabled_channels_and_refuses_quot
     assert!(store.resend(&org.idem_key, *NOW_MS).unwrap());
 
     let mut quota_row = rows[0].clone();
-    quota_row.quota_key = "key:0123".into();
+    quota_row.source = Source::Crossing {
+        quota_key: "key:0123".into(),
+        period: 1,
+        threshold: 80.0,
+    };
     let err = store.enqueue(&[quota_row]).unwrap_err().to_string();
     assert!(err.contains("not an event row"), "{err}");
 }
@@ -899,7 +906,7 @@ async fn events_are_delivered_signed_and_as_rendered_emails() {
     let got = hooks.got.lock().unwrap().clone();
     let expected: Vec<&OutboxRow> = rows
         .iter()
-        .filter(|r| r.kind == OutboxKind::StandardWebhook)
+        .filter(|r| r.kind() == OutboxKind::StandardWebhook)
         .collect();
     assert_eq!(got.len(), expected.len());
     let wh = standardwebhooks::Webhook::new(SECRET).unwrap();
@@ -911,7 +918,10 @@ async fn events_are_delivered_signed_and_as_rendered_emails() {
         wh.verify(&req.body, &req.headers).unwrap();
         assert_eq!(
             req.path,
-            format!("/{}", r.channel_id.trim_start_matches("webhook:"))
+            format!(
+                "/{}",
+                r.channel_id.to_string().trim_start_matches("webhook:")
+            )
         );
         let body: Value = serde_json::from_slice(&req.body).unwrap();
         let p = payload(r);
@@ -1009,8 +1019,8 @@ async fn a_dashboard_that_is_down_fails_the_org_email_and_the_webhook_still_goes
     let rows = router
         .plan(&event(&dashboard_event("api_event.created", ORG_ACME), 41))
         .await;
-    assert_eq!(channels(&rows), ["webhook:ops", CHANNEL_EVENT_EMAIL_ORG]);
-    let org = row(&rows, CHANNEL_EVENT_EMAIL_ORG);
+    assert_eq!(channels(&rows), ["webhook:ops", "email:event-org"]);
+    let org = row(&rows, "email:event-org");
     assert_eq!(org.state, OutboxState::Failed);
     let reason = org.last_error.clone().unwrap();
     assert!(
@@ -1094,7 +1104,7 @@ async fn a_failing_template_keeps_the_row_failed_with_file_and_line() {
     let rows = router
         .plan(&event(&bodies()["key_request_submitted"], 51))
         .await;
-    assert_eq!(channels(&rows), [CHANNEL_EVENT_EMAIL_TO]);
+    assert_eq!(channels(&rows), ["email:event-to"]);
     let s = setup(&c, &rows, Some(templates.path().to_path_buf()));
     assert_eq!(s.dispatcher.run_once().await.unwrap().failed, 1);
     let r = s.get("e:51:email:event-to");

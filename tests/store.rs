@@ -12,13 +12,18 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tempfile::TempDir;
 use tykwatch::config::{Config, WebhookConfig};
-use tykwatch::monitor::{Crossing, Monitor, MonitorSettings, quota_key};
-use tykwatch::notify::plan::{Channels, NotificationPayload, plan, plan_all};
-use tykwatch::quota::{QuotaId, QuotaMeta, Sample, SessionMeta, mask_key};
-use tykwatch::store::{
-    DB_FILE, LedgerState, NewEvent, OutboxFilter, OutboxKind, OutboxState, Store, StoreError,
-    StoreOptions,
+use tykwatch::monitor::{Monitor, MonitorSettings};
+use tykwatch::notify::plan::{Channels, plan, plan_all};
+use tykwatch::outbox::{
+    Crossing, LedgerState, NotificationPayload, OutboxFilter, OutboxKind, OutboxState, quota_key,
 };
+use tykwatch::quota::{QuotaId, QuotaMeta, Sample, SessionMeta, mask_key};
+use tykwatch::store::{DB_FILE, NewEvent, Store, StoreError, StoreOptions};
+
+/// A channel id from its stored text.
+fn ch(s: &str) -> tykwatch::outbox::ChannelId {
+    s.parse().unwrap()
+}
 
 const NOW: i64 = 1_800_000_000;
 const NOW_MS: i64 = NOW * 1000;
@@ -71,7 +76,7 @@ fn batch(
     m: &mut Monitor,
     n: usize,
     period: i64,
-) -> (Vec<Crossing>, Vec<tykwatch::store::OutboxRow>) {
+) -> (Vec<Crossing>, Vec<tykwatch::outbox::OutboxRow>) {
     let samples: Vec<Sample> = (0..n).map(|i| sample(i, 96, period)).collect();
     let crossings = m.evaluate_all(&samples, NOW_MS);
     let rows = plan_all(&crossings, &channels()).unwrap();
@@ -116,7 +121,10 @@ fn creates_a_private_wal_database_with_full_sync() {
     let v: i64 = raw
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(v, 2, "ledger/outbox (1) + intake events (2)");
+    assert_eq!(
+        v, 3,
+        "ledger/outbox (1) + intake events (2) + outbox sources (3)"
+    );
 }
 
 #[cfg(unix)]
@@ -341,14 +349,14 @@ fn disable_channel_fails_its_pending_rows_only() {
     s.record_crossings(&c, &r).unwrap();
     // one ops row is in flight when the 410 arrives
     let ops = OutboxFilter {
-        channel_id: Some("webhook:ops".into()),
+        channel_id: Some(ch("webhook:ops")),
         ..OutboxFilter::default()
     };
     let first = s.list_outbox(&ops, 1).unwrap().remove(0);
     assert!(s.mark_inflight(&first.idem_key).unwrap());
 
     assert_eq!(
-        s.disable_channel("webhook:ops", "HTTP 410 Gone", NOW_MS)
+        s.disable_channel(&ch("webhook:ops"), "HTTP 410 Gone", NOW_MS)
             .unwrap(),
         3
     );
@@ -375,7 +383,7 @@ fn disable_channel_fails_its_pending_rows_only() {
     assert_eq!(disabled.len(), 1);
     assert_eq!(
         (
-            disabled[0].channel_id.as_str(),
+            disabled[0].channel_id.to_string().as_str(),
             disabled[0].reason.as_str(),
             disabled[0].disabled_at
         ),
@@ -391,8 +399,8 @@ fn disable_channel_fails_its_pending_rows_only() {
     };
     assert_eq!(s.list_outbox(&failed, 100).unwrap().len(), 7);
 
-    assert!(s.enable_channel("webhook:ops").unwrap());
-    assert!(!s.enable_channel("webhook:ops").unwrap());
+    assert!(s.enable_channel(&ch("webhook:ops")).unwrap());
+    assert!(!s.enable_channel(&ch("webhook:ops")).unwrap());
     assert!(s.disabled_channels().unwrap().is_empty());
     let (c3, r3) = batch(&mut m, 1, P1 + 120);
     s.record_crossings(&c3, &r3).unwrap();
@@ -425,7 +433,7 @@ fn list_outbox_filters_newest_first_and_payload_round_trips() {
         .unwrap();
     assert_eq!(one.len(), 3);
     let tyk = one.iter().find(|r| r.channel_id == "tyk").unwrap();
-    assert_eq!(tyk.kind, OutboxKind::TykWebhook);
+    assert_eq!(tyk.kind(), OutboxKind::TykWebhook);
     let p = NotificationPayload::from_json(&tyk.payload_json).unwrap();
     assert_eq!(p.key.as_deref(), Some(raw_key(1).as_str()));
     assert_eq!(
@@ -874,5 +882,5 @@ fn a_version_1_database_gains_the_events_table_and_keeps_its_data() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(v, 2);
+    assert_eq!(v, 3);
 }

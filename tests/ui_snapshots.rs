@@ -405,14 +405,13 @@ fn no_raw_key_on_any_screen() {
 use tykwatch::notify::feed::{
     FiredMark, Inspection, NotificationItem, NotifyRequest, OutboxSnapshot,
 };
-use tykwatch::store::{DisabledChannel, OutboxCounts, OutboxKind, OutboxRow, OutboxState};
+use tykwatch::outbox::{DisabledChannel, OutboxCounts, OutboxRow, OutboxState, Source};
 use tykwatch::ui::UiAction;
 
 struct Note {
     alias: &'static str,
     scope: &'static str,
     channel: &'static str,
-    kind: OutboxKind,
     state: OutboxState,
     attempts: u32,
     status: Option<u16>,
@@ -433,8 +432,7 @@ fn note(n: &Note, i: usize) -> NotificationItem {
                 n.threshold,
                 n.channel
             ),
-            channel_id: n.channel.into(),
-            kind: n.kind,
+            channel_id: n.channel.parse().unwrap(),
             payload_json: String::new(),
             state: n.state,
             attempts: n.attempts,
@@ -443,9 +441,11 @@ fn note(n: &Note, i: usize) -> NotificationItem {
             last_error: n.error.map(str::to_string),
             created_at: created,
             delivered_at: (n.state == OutboxState::Delivered).then_some(created + 800),
-            quota_key: format!("key:{i:08x}"),
-            period: NOW_S + 3600,
-            threshold: n.threshold,
+            source: Source::Crossing {
+                quota_key: format!("key:{i:08x}"),
+                period: NOW_S + 3600,
+                threshold: n.threshold,
+            },
             sequence: i as i64,
         },
         scope: n.scope.into(),
@@ -467,14 +467,12 @@ const CROSSED: &str = "quota.threshold_crossed";
 
 /// One row in every state, newest first, with a hostile alias and error among them.
 fn outbox() -> OutboxSnapshot {
-    use OutboxKind::{Email, StandardWebhook, TykWebhook};
     use OutboxState::*;
     let notes = [
         Note {
             alias: "checkout-exhaust",
             scope: "key",
             channel: "webhook:ops",
-            kind: StandardWebhook,
             state: Pending,
             attempts: 0,
             status: None,
@@ -488,7 +486,6 @@ fn outbox() -> OutboxSnapshot {
             alias: "checkout-exhaust",
             scope: "key",
             channel: "tyk",
-            kind: TykWebhook,
             state: Inflight,
             attempts: 1,
             status: None,
@@ -502,7 +499,6 @@ fn outbox() -> OutboxSnapshot {
             alias: "portal-key",
             scope: "api",
             channel: "email:ops",
-            kind: Email,
             state: Delivered,
             attempts: 1,
             status: Some(250),
@@ -516,7 +512,6 @@ fn outbox() -> OutboxSnapshot {
             alias: "pay\u{1b}[31mRED\r\n",
             scope: "key",
             channel: "webhook:ops",
-            kind: StandardWebhook,
             state: Pending,
             attempts: 3,
             status: Some(503),
@@ -530,7 +525,6 @@ fn outbox() -> OutboxSnapshot {
             alias: "partner-v2",
             scope: "key",
             channel: "webhook:legacy",
-            kind: StandardWebhook,
             state: Failed,
             attempts: 1,
             status: Some(410),
@@ -544,7 +538,6 @@ fn outbox() -> OutboxSnapshot {
             alias: "",
             scope: "org",
             channel: "tyk",
-            kind: TykWebhook,
             state: Dead,
             attempts: 12,
             status: None,
@@ -558,7 +551,6 @@ fn outbox() -> OutboxSnapshot {
             alias: "",
             scope: "key",
             channel: "email:ops",
-            kind: Email,
             state: Delivered,
             attempts: 1,
             status: Some(250),
@@ -579,16 +571,13 @@ fn outbox() -> OutboxSnapshot {
             dead: 1,
         },
         disabled: vec![DisabledChannel {
-            channel_id: "webhook:legacy".into(),
+            channel_id: "webhook:legacy".parse().unwrap(),
             disabled_at: NOW - 3_600_000,
             reason: "410 Gone".into(),
         }],
-        channels: vec![
-            "tyk".into(),
-            "webhook:ops".into(),
-            "webhook:legacy".into(),
-            "email:ops".into(),
-        ],
+        channels: ["tyk", "webhook:ops", "webhook:legacy", "email:ops"]
+            .map(|c| c.parse().unwrap())
+            .to_vec(),
         at_ms: NOW + 3_000,
     }
 }
@@ -692,7 +681,7 @@ fn notifications_test_picker_80x24() {
     assert_eq!(
         sent,
         Some(UiAction::Notify(NotifyRequest::Test(
-            "webhook:legacy".into()
+            "webhook:legacy".parse().unwrap()
         )))
     );
 }

@@ -11,19 +11,16 @@
 //! rest as covered; the order of `trigger_limits` does not matter; a reached global threshold
 //! does not hide the session's own thresholds; the usage percentage travels with the event.
 
-pub mod keys;
-
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::Arc;
 
 use crate::clock::UnixMs;
 use crate::config::MonitorConfig;
+use crate::outbox::{Crossing, LedgerEntry};
 use crate::quota::model::same_period;
 use crate::quota::{QuotaId, QuotaMeta, Sample, Scope};
-use crate::store::LedgerEntry;
 
-pub use keys::{idem_key, quota_key, threshold_str};
+use crate::outbox::quota_key;
 
 /// Which quotas are monitored and the thresholds every quota shares.
 #[derive(Debug, Clone, PartialEq)]
@@ -156,46 +153,6 @@ pub fn evaluate_sample(
 ) -> Option<Detection> {
     let usage = gate(settings, sample, now_ms)?;
     detect(fired, usage, settings.iter_thresholds(&sample.meta))
-}
-
-/// A threshold crossed by a quota in a period: one notification per channel.
-#[derive(Clone, PartialEq)]
-pub struct Crossing {
-    /// Ledger identity ([`quota_key`]); never the raw key.
-    pub quota_key: Arc<str>,
-    pub quota_id: QuotaId,
-    pub meta: QuotaMeta,
-    /// The quota's `quota_renews` (Unix seconds): identifies the period.
-    pub period: i64,
-    pub threshold: f64,
-    /// Lower thresholds passed by the same sample, recorded as covered (no notification).
-    pub covered: Vec<f64>,
-    pub usage_pct: f64,
-    pub quota_max: i64,
-    pub quota_remaining: i64,
-    pub quota_renews: i64,
-    /// When the monitor saw it.
-    pub at_ms: UnixMs,
-    /// Monotonic across restarts (seeded from the store); receivers order by it.
-    pub sequence: i64,
-}
-
-/// Masks the key: `QuotaId` and `QuotaMeta` derive `Debug` with the raw key inside.
-impl fmt::Debug for Crossing {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Crossing")
-            .field("quota_key", &self.quota_key)
-            .field("quota_id", &format_args!("{}", self.quota_id))
-            .field("period", &self.period)
-            .field("threshold", &self.threshold)
-            .field("covered", &self.covered)
-            .field("usage_pct", &self.usage_pct)
-            .field("quota_max", &self.quota_max)
-            .field("quota_remaining", &self.quota_remaining)
-            .field("at_ms", &self.at_ms)
-            .field("sequence", &self.sequence)
-            .finish()
-    }
 }
 
 /// What the monitor remembers of a quota that has reached a threshold at least once.

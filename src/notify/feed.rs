@@ -2,9 +2,8 @@
 //! The console never reads the database: it shows the snapshots it is sent.
 
 use crate::clock::UnixMs;
-use crate::notify::plan::NotificationPayload;
+use crate::outbox::{ChannelId, DisabledChannel, NotificationPayload, OutboxCounts, OutboxRow};
 use crate::quota::QuotaId;
-use crate::store::{DisabledChannel, OutboxCounts, OutboxRow};
 
 /// Rows kept in a snapshot (newest first).
 pub const SNAPSHOT_ROWS: usize = 500;
@@ -37,7 +36,7 @@ pub struct OutboxSnapshot {
     pub counts: OutboxCounts,
     pub disabled: Vec<DisabledChannel>,
     /// Configured channel ids (`tyk`, `webhook:<name>`, `email:ops`, …): the targets of a test.
-    pub channels: Vec<String>,
+    pub channels: Vec<ChannelId>,
     pub at_ms: UnixMs,
 }
 
@@ -66,8 +65,8 @@ pub struct Inspection {
 pub enum NotifyRequest {
     /// Back to `pending`, due now (a failed or dead row).
     Resend(String),
-    /// Send a test notification to this channel id.
-    Test(String),
+    /// Send a test notification to this channel.
+    Test(ChannelId),
     /// Build the request of this row for the detail pane (answered with an `Inspection`).
     Inspect(String),
 }

@@ -3,42 +3,13 @@
 //! delivery time, so a template fix applies to notifications still queued.
 
 use std::collections::BTreeMap;
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::monitor::{Crossing, idem_key};
+use crate::outbox::{
+    Audience, ChannelId, Crossing, EVENT_QUOTA_THRESHOLD, NotificationPayload, OutboxRow,
+    OutboxState, Source, idem_key,
+};
 use crate::quota::Scope;
-use crate::store::{OutboxKind, OutboxRow, OutboxState};
-
-/// `event` of every payload this module plans.
-pub const EVENT_QUOTA_THRESHOLD: &str = "quota.threshold_crossed";
-
-/// Tyk's own monitor webhook (`[monitor.configuration] target_path`).
-pub const CHANNEL_TYK: &str = "tyk";
-/// `[notify] email_to`.
-pub const CHANNEL_EMAIL_OPS: &str = "email:ops";
-/// `[notify] org_email_to[<org>]`.
-pub const CHANNEL_EMAIL_ORG: &str = "email:org";
-/// The key's developer (`meta_data.email` / `developer_email`, with `notify_key_owner`).
-pub const CHANNEL_EMAIL_DEVELOPER: &str = "email:developer";
-
-/// The channel id of a `[[webhooks]]` entry.
-pub fn webhook_channel(name: &str) -> String {
-    format!("webhook:{name}")
-}
-
-/// How a channel id sends.
-pub fn kind_of(channel_id: &str) -> OutboxKind {
-    if channel_id == CHANNEL_TYK {
-        OutboxKind::TykWebhook
-    } else if channel_id.starts_with("email:") {
-        OutboxKind::Email
-    } else {
-        OutboxKind::StandardWebhook
-    }
-}
 
 /// The channels configured, reduced to what planning needs (no URLs, no secrets).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -71,47 +42,47 @@ impl Channels {
     }
 
     /// Every channel id a notification can go to (the targets of a test), in planning order.
-    pub fn ids(&self) -> Vec<String> {
+    pub fn ids(&self) -> Vec<ChannelId> {
         let mut out = Vec::new();
         if self.tyk {
-            out.push(CHANNEL_TYK.to_owned());
+            out.push(ChannelId::Tyk);
         }
-        out.extend(self.webhooks.iter().map(|n| webhook_channel(n)));
+        out.extend(self.webhooks.iter().map(ChannelId::webhook));
         if self.email {
             if !self.email_to.is_empty() {
-                out.push(CHANNEL_EMAIL_OPS.to_owned());
+                out.push(ChannelId::Email(Audience::Ops));
             }
             if !self.org_email_to.is_empty() {
-                out.push(CHANNEL_EMAIL_ORG.to_owned());
+                out.push(ChannelId::Email(Audience::Org));
             }
         }
         out
     }
 
     /// The channels and recipients a crossing goes to, in a stable order.
-    pub fn targets(&self, c: &Crossing) -> Vec<(String, Vec<String>)> {
+    pub fn targets(&self, c: &Crossing) -> Vec<(ChannelId, Vec<String>)> {
         let mut out = Vec::new();
         if self.tyk {
-            out.push((CHANNEL_TYK.to_owned(), Vec::new()));
+            out.push((ChannelId::Tyk, Vec::new()));
         }
         for name in &self.webhooks {
-            out.push((webhook_channel(name), Vec::new()));
+            out.push((ChannelId::webhook(name), Vec::new()));
         }
         if !self.email {
             return out;
         }
         if !self.email_to.is_empty() {
-            out.push((CHANNEL_EMAIL_OPS.to_owned(), self.email_to.clone()));
+            out.push((ChannelId::Email(Audience::Ops), self.email_to.clone()));
         }
         if let Some(to) = self.org_email_to.get(&*c.meta.org_id)
             && !to.is_empty()
         {
-            out.push((CHANNEL_EMAIL_ORG.to_owned(), to.clone()));
+            out.push((ChannelId::Email(Audience::Org), to.clone()));
         }
         if self.notify_key_owner && c.quota_id.scope() != Scope::Org {
             let to = developer_emails(c);
             if !to.is_empty() {
-                out.push((CHANNEL_EMAIL_DEVELOPER.to_owned(), to));
+                out.push((ChannelId::Email(Audience::Developer), to));
             }
         }
         out
@@ -148,66 +119,6 @@ fn plausible_email(s: &str) -> bool {
         })
 }
 
-/// Everything a channel needs to render a notification later.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
-pub struct NotificationPayload {
-    /// [`EVENT_QUOTA_THRESHOLD`].
-    pub event: String,
-    /// The idempotency key (`webhook-id`, Message-ID).
-    pub id: String,
-    pub channel_id: String,
-    /// `key`, `api` or `org`.
-    pub scope: String,
-    pub quota_key: String,
-    pub org_id: String,
-    pub alias: String,
-    pub key_masked: String,
-    /// The raw API key, only for the `tyk` channel: Tyk's monitor body carries it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key: Option<String>,
-    pub api_id: String,
-    pub api_name: String,
-    pub threshold: f64,
-    pub usage_percentage: f64,
-    pub quota_max: i64,
-    pub quota_remaining: i64,
-    /// Unix seconds.
-    pub quota_renews: i64,
-    pub period: i64,
-    pub sequence: i64,
-    /// Lower thresholds passed at the same time (no notification of their own).
-    pub covered: Vec<f64>,
-    pub detected_at_ms: i64,
-    pub tags: Vec<String>,
-    /// E-mail channels only.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub recipients: Vec<String>,
-}
-
-impl NotificationPayload {
-    pub fn from_json(json: &str) -> serde_json::Result<Self> {
-        serde_json::from_str(json)
-    }
-}
-
-/// Masks the raw key.
-impl fmt::Debug for NotificationPayload {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NotificationPayload")
-            .field("event", &self.event)
-            .field("id", &self.id)
-            .field("channel_id", &self.channel_id)
-            .field("quota_key", &self.quota_key)
-            .field("key_masked", &self.key_masked)
-            .field("key", &self.key.as_ref().map(|_| "<redacted>"))
-            .field("threshold", &self.threshold)
-            .field("usage_percentage", &self.usage_percentage)
-            .field("sequence", &self.sequence)
-            .field("recipients", &self.recipients)
-            .finish_non_exhaustive()
-    }
-}
-
 /// The outbox rows of one crossing: one per channel, due at once.
 pub fn plan(c: &Crossing, channels: &Channels) -> serde_json::Result<Vec<OutboxRow>> {
     channels
@@ -217,7 +128,7 @@ pub fn plan(c: &Crossing, channels: &Channels) -> serde_json::Result<Vec<OutboxR
             let id = idem_key(&c.quota_key, c.period, c.threshold, &channel_id);
             // The key as the gateway knows it: the raw token, or on a gateway that hashes keys
             // the hash it listed (the token itself is never known then).
-            let raw_key = (channel_id == CHANNEL_TYK)
+            let raw_key = (channel_id == ChannelId::Tyk)
                 .then(|| c.quota_id.key().map(str::to_owned))
                 .flatten();
             let payload = NotificationPayload {
@@ -246,7 +157,6 @@ pub fn plan(c: &Crossing, channels: &Channels) -> serde_json::Result<Vec<OutboxR
             };
             Ok(OutboxRow {
                 idem_key: id,
-                kind: kind_of(&channel_id),
                 channel_id,
                 payload_json: serde_json::to_string(&payload)?,
                 state: OutboxState::Pending,
@@ -256,9 +166,11 @@ pub fn plan(c: &Crossing, channels: &Channels) -> serde_json::Result<Vec<OutboxR
                 last_error: None,
                 created_at: c.at_ms,
                 delivered_at: None,
-                quota_key: c.quota_key.to_string(),
-                period: c.period,
-                threshold: c.threshold,
+                source: Source::Crossing {
+                    quota_key: c.quota_key.to_string(),
+                    period: c.period,
+                    threshold: c.threshold,
+                },
                 sequence: c.sequence,
             })
         })
@@ -278,6 +190,7 @@ pub fn plan_all(crossings: &[Crossing], channels: &Channels) -> serde_json::Resu
 mod tests {
     use super::*;
     use crate::config::{Config, WebhookConfig};
+    use crate::outbox::OutboxKind;
     use crate::quota::{QuotaId, QuotaMeta, SessionMeta, mask_key};
     use crate::tyk::session::MetaData;
     use serde_json::json;
@@ -287,7 +200,7 @@ mod tests {
 
     fn crossing(id: QuotaId, meta: QuotaMeta) -> Crossing {
         Crossing {
-            quota_key: Arc::from(crate::monitor::quota_key(&id)),
+            quota_key: Arc::from(crate::outbox::quota_key(&id)),
             quota_id: id,
             meta,
             period: 1_900_000_000,
@@ -346,7 +259,7 @@ mod tests {
     fn every_channel_gets_one_row_and_only_tyk_sees_the_raw_key() {
         let c = crossing(QuotaId::Key(Arc::from(RAW)), key_meta());
         let rows = plan(&c, &Channels::from_config(&all_channels())).unwrap();
-        let ids: Vec<&str> = rows.iter().map(|r| r.channel_id.as_str()).collect();
+        let ids: Vec<String> = rows.iter().map(|r| r.channel_id.to_string()).collect();
         assert_eq!(
             ids,
             [
@@ -367,8 +280,8 @@ mod tests {
             assert_eq!(r.payload_json.contains(RAW), r.channel_id == "tyk");
             assert!(!format!("{p:?}").contains(RAW));
         }
-        assert_eq!(rows[0].kind, OutboxKind::TykWebhook);
-        assert_eq!(rows[1].kind, OutboxKind::StandardWebhook);
+        assert_eq!(rows[0].kind(), OutboxKind::TykWebhook);
+        assert_eq!(rows[1].kind(), OutboxKind::StandardWebhook);
         let dev = NotificationPayload::from_json(&rows[4].payload_json).unwrap();
         assert_eq!(dev.recipients, ["dev@acme.example"]); // the CRLF address is dropped
     }
@@ -379,12 +292,12 @@ mod tests {
         cfg.email_backend.enable_email_notifications = false;
         let c = crossing(QuotaId::Key(Arc::from(RAW)), key_meta());
         let rows = plan(&c, &Channels::from_config(&cfg)).unwrap();
-        assert!(rows.iter().all(|r| r.kind != OutboxKind::Email));
+        assert!(rows.iter().all(|r| r.kind() != OutboxKind::Email));
 
         let org = key_meta();
         let c = crossing(QuotaId::Org(Arc::from("org1")), org);
         let rows = plan(&c, &Channels::from_config(&all_channels())).unwrap();
-        let ids: Vec<&str> = rows.iter().map(|r| r.channel_id.as_str()).collect();
+        let ids: Vec<String> = rows.iter().map(|r| r.channel_id.to_string()).collect();
         assert_eq!(ids, ["tyk", "webhook:ops", "email:ops", "email:org"]);
         let p = NotificationPayload::from_json(&rows[0].payload_json).unwrap();
         assert_eq!((p.key, p.scope.as_str()), (None, "org"));
@@ -403,8 +316,8 @@ mod tests {
         let rows = plan(&c, &Channels::from_config(&all_channels())).unwrap();
         let tyk = NotificationPayload::from_json(&rows[0].payload_json).unwrap();
         assert_eq!(
-            (tyk.channel_id.as_str(), tyk.key.as_deref()),
-            ("tyk", Some(HASH))
+            (&tyk.channel_id, tyk.key.as_deref()),
+            (&ChannelId::Tyk, Some(HASH))
         );
         let body = crate::notify::webhook::tyk_event_message(&tyk);
         assert_eq!(body.meta["Key"], HASH);

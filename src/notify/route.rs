@@ -5,8 +5,8 @@
 //!   ([`glob_match`]) and its `orgs` is empty or names the event's org. Every matching route
 //!   contributes channels; each channel gets at most one row per event.
 //! - Channels: `webhook:<name>` (Standard Webhooks, body = the event, `type` = its name),
-//!   [`CHANNEL_EVENT_EMAIL_ORG`] (the org's `event_options.<option>.email`),
-//!   [`CHANNEL_EVENT_EMAIL_TO`] (the routes' `email_to`), [`CHANNEL_EVENT_EMAIL_DEVELOPER`]
+//!   `email:event-org` (the org's `event_options.<option>.email`), `email:event-to` (the
+//!   routes' `email_to`), `email:event-developer` ([`Audience::EventDeveloper`]
 //!   (the portal developer the event is about). E-mail channels need
 //!   `[email_backend] enable_email_notifications`, as for quota notifications.
 //! - Ids: the idempotency key is `e:<event id>:<channel>` ([`event_idem_key`]); event ids are
@@ -27,21 +27,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::plan::webhook_channel;
 use crate::config::{Config, RouteConfig};
 use crate::intake::{EventDetail, EventKind, IntakeEvent};
 use crate::orgs::{OrgDocument, OrgSource, check_email_list};
-use crate::store::{EVENT_QUOTA_PREFIX, EventRow, OutboxKind, OutboxRow, OutboxState};
-
-/// The org's `event_options.<option>.email` addresses.
-pub const CHANNEL_EVENT_EMAIL_ORG: &str = "email:event-org";
-/// The matching routes' `email_to`.
-pub const CHANNEL_EVENT_EMAIL_TO: &str = "email:event-to";
-/// The portal developer the event is about.
-pub const CHANNEL_EVENT_EMAIL_DEVELOPER: &str = "email:event-developer";
+use crate::outbox::{
+    Audience, ChannelId, EventPayload, OrgLookup, OutboxKind, OutboxRow, OutboxState, Source,
+    event_idem_key,
+};
+use crate::store::EventRow;
 
 /// How long an org document read for its addresses is reused.
 pub const ORG_CACHE_TTL: Duration = Duration::from_secs(60);
@@ -49,22 +44,6 @@ pub const ORG_CACHE_TTL: Duration = Duration::from_secs(60);
 pub const ORG_FAILURE_TTL: Duration = Duration::from_secs(10);
 /// Orgs kept in the cache; beyond it expired entries go (then all, if still too many).
 const ORG_CACHE_MAX: usize = 1024;
-
-/// `e:<event id>:<channel>`: the `webhook-id` and e-mail `Message-ID` of an event's
-/// notification. Channel ids are made of `[A-Za-z0-9._:-]` (webhook names are validated).
-pub fn event_idem_key(event_id: i64, channel_id: &str) -> String {
-    format!("e:{event_id}:{channel_id}")
-}
-
-/// The outbox `quota_key` of an event's rows: `event:<event id>`.
-pub fn event_quota_key(event_id: i64) -> String {
-    format!("{EVENT_QUOTA_PREFIX}{event_id}")
-}
-
-/// Whether an outbox row routes a received event (its payload is an [`EventPayload`]).
-pub fn is_event_row(row: &OutboxRow) -> bool {
-    row.quota_key.starts_with(EVENT_QUOTA_PREFIX)
-}
 
 /// Matches an event name against a `routes.events` pattern: `*` = any run of characters
 /// (also none), `?` = exactly one; everything else literally, case-sensitive (Tyk's names
@@ -137,51 +116,6 @@ pub fn template_for(name: &str, kind: EventKind) -> String {
             out.trim_end_matches('_').to_owned()
         }
         EventKind::QuotaTrigger => "quota_trigger".to_owned(),
-    }
-}
-
-/// What an `email:event-org` row needs to read the org's address again (on a resend after
-/// the first read failed).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrgLookup {
-    pub org_id: String,
-    /// The `event_options` entry, e.g. `key_request_event`.
-    pub option: String,
-}
-
-/// The payload of an event's outbox row: everything a channel needs to render it later.
-/// Nothing here holds a raw key (`payload` is the intake's masked JSON).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EventPayload {
-    /// The sender's event name (`key_request_event.submitted`, `UserRegistered`, …).
-    pub event: String,
-    /// The idempotency key (`webhook-id`, Message-ID).
-    pub id: String,
-    pub channel_id: String,
-    /// Row id in the `events` table.
-    pub event_id: i64,
-    /// `dashboard` or `portal`.
-    pub source: String,
-    pub org_id: String,
-    pub summary: String,
-    pub masked_key: String,
-    pub received_at_ms: i64,
-    /// The body as received, every key and secret masked.
-    pub payload: Value,
-    /// E-mail template ([`template_for`]); e-mail channels only.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub template: String,
-    /// E-mail channels only; empty on an `email:event-org` row whose org could not be read.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub recipients: Vec<String>,
-    /// `email:event-org` only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub org_lookup: Option<OrgLookup>,
-}
-
-impl EventPayload {
-    pub fn from_json(json: &str) -> serde_json::Result<Self> {
-        serde_json::from_str(json)
     }
 }
 
@@ -381,7 +315,7 @@ impl EventRouter {
         for name in self.webhooks.iter().filter(|n| hooks.contains(&n.as_str())) {
             rows.push(event_row(
                 ev,
-                &webhook_channel(name),
+                ChannelId::webhook(name),
                 Vec::new(),
                 None,
                 None,
@@ -394,12 +328,24 @@ impl EventRouter {
             rows.extend(self.org_row(ev).await);
         }
         if !email_to.is_empty() {
-            rows.push(event_row(ev, CHANNEL_EVENT_EMAIL_TO, email_to, None, None));
+            rows.push(event_row(
+                ev,
+                ChannelId::Email(Audience::EventTo),
+                email_to,
+                None,
+                None,
+            ));
         }
         if email_developer {
             let to = developer_email(ev);
             if !to.is_empty() {
-                rows.push(event_row(ev, CHANNEL_EVENT_EMAIL_DEVELOPER, to, None, None));
+                rows.push(event_row(
+                    ev,
+                    ChannelId::Email(Audience::EventDeveloper),
+                    to,
+                    None,
+                    None,
+                ));
             }
         }
         rows
@@ -427,7 +373,7 @@ impl EventRouter {
             let reason = format!("the {} event names no organisation (data.org_id)", ev.event);
             return Some(event_row(
                 ev,
-                CHANNEL_EVENT_EMAIL_ORG,
+                ChannelId::Email(Audience::EventOrg),
                 Vec::new(),
                 Some(lookup),
                 Some(reason),
@@ -437,14 +383,14 @@ impl EventRouter {
             Ok(to) if to.is_empty() => None,
             Ok(to) => Some(event_row(
                 ev,
-                CHANNEL_EVENT_EMAIL_ORG,
+                ChannelId::Email(Audience::EventOrg),
                 to,
                 Some(lookup),
                 None,
             )),
             Err(reason) => Some(event_row(
                 ev,
-                CHANNEL_EVENT_EMAIL_ORG,
+                ChannelId::Email(Audience::EventOrg),
                 Vec::new(),
                 Some(lookup),
                 Some(reason),
@@ -509,17 +455,17 @@ fn developer_email(ev: &IntakeEvent) -> Vec<String> {
 /// builds a received event's e-mail payload exactly as routing does.
 pub fn event_row(
     ev: &IntakeEvent,
-    channel_id: &str,
+    channel_id: ChannelId,
     recipients: Vec<String>,
     org_lookup: Option<OrgLookup>,
     failure: Option<String>,
 ) -> OutboxRow {
-    let id = event_idem_key(ev.id, channel_id);
-    let kind = super::plan::kind_of(channel_id);
+    let id = event_idem_key(ev.id, &channel_id);
+    let kind = channel_id.kind();
     let payload = EventPayload {
         event: ev.event.clone(),
         id: id.clone(),
-        channel_id: channel_id.to_owned(),
+        channel_id: channel_id.clone(),
         event_id: ev.id,
         source: ev.kind().as_str().to_owned(),
         org_id: ev.org_id.clone(),
@@ -545,8 +491,7 @@ pub fn event_row(
     };
     OutboxRow {
         idem_key: id,
-        channel_id: channel_id.to_owned(),
-        kind,
+        channel_id,
         payload_json,
         state: if failure.is_some() {
             OutboxState::Failed
@@ -559,9 +504,7 @@ pub fn event_row(
         last_error: failure,
         created_at: ev.received_at,
         delivered_at: None,
-        quota_key: event_quota_key(ev.id),
-        period: 0,
-        threshold: 0.0,
+        source: Source::Event { event_id: ev.id },
         sequence: 0,
     }
 }
@@ -625,11 +568,5 @@ mod tests {
             template_for("OAuthApp2Created", p),
             "portal_oauth_app2_created"
         );
-    }
-
-    #[test]
-    fn ids() {
-        assert_eq!(event_idem_key(42, "webhook:ops"), "e:42:webhook:ops");
-        assert_eq!(event_quota_key(42), "event:42");
     }
 }

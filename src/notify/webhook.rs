@@ -15,11 +15,10 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGE
 use sha2::Sha256;
 
 use super::error_chain;
-use super::plan::NotificationPayload;
 use super::retry::{AttemptResult, parse_retry_after};
-use super::route::EventPayload;
 use crate::clock::UnixMs;
 use crate::config::{MonitorHookConfig, Secret, WebhookConfig};
+use crate::outbox::{EventPayload, NotificationPayload};
 use crate::templates::go::{EventMessage, GoTemplate};
 
 /// Default per-request timeout (15–30 s, what webhook senders commonly allow).

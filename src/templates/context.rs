@@ -7,8 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::notify::plan::NotificationPayload;
-use crate::notify::route::EventPayload;
+use crate::outbox::{Audience, ChannelId, EventPayload, NotificationPayload};
 use crate::quota::{QuotaId, Sample, Scope, model};
 use crate::tyk::session::MetaData;
 
@@ -184,7 +183,7 @@ impl QuotaNotice {
             },
         });
         // The developer channel's recipients are the key owner's addresses.
-        let developer = (p.channel_id == crate::notify::plan::CHANNEL_EMAIL_DEVELOPER)
+        let developer = (p.channel_id == ChannelId::Email(Audience::Developer))
             .then(|| p.recipients.first().cloned())
             .flatten()
             .map(|email| Developer {
@@ -478,7 +477,7 @@ mod tests {
         NotificationPayload {
             event: "quota.threshold_crossed".into(),
             id: format!("q:key:abc:1740826800:80:{channel}"),
-            channel_id: channel.into(),
+            channel_id: channel.parse().unwrap(),
             scope: scope.into(),
             quota_key: "key:abc".into(),
             org_id: "org1".into(),
@@ -539,7 +538,7 @@ mod tests {
                 .unwrap_or_default()
                 .to_owned(),
             id: "e:7:email:event-to".into(),
-            channel_id: "email:event-to".into(),
+            channel_id: "email:event-to".parse().unwrap(),
             event_id: 7,
             source: source.into(),
             org_id: "org1".into(),

@@ -15,7 +15,7 @@ use super::table::clamp_offset;
 use super::theme::Theme;
 use super::widgets;
 use crate::notify::feed::NotificationItem;
-use crate::store::{OutboxKind, OutboxState};
+use crate::outbox::{OutboxKind, OutboxState};
 
 /// The event of a test notification.
 const TEST_EVENT: &str = "tykwatch.test";
@@ -172,7 +172,7 @@ fn threshold(it: &NotificationItem) -> String {
     if it.event == TEST_EVENT {
         "test".into()
     } else {
-        format::threshold(it.row.threshold)
+        format::threshold(it.row.threshold().unwrap_or(0.0))
     }
 }
 
@@ -301,12 +301,12 @@ fn cell(
             // Switched off by a 410 from the receiver: marked, since nothing more is sent.
             Some(_) => Line::from(vec![
                 Span::styled(
-                    fit(&r.channel_id, w.saturating_sub(2)),
+                    fit(&r.channel_id.to_string(), w.saturating_sub(2)),
                     Style::new().fg(theme.warning_fg),
                 ),
                 Span::styled(" ⊘", Style::new().fg(theme.warning_fg)),
             ]),
-            None => Line::raw(fit(&r.channel_id, w)),
+            None => Line::raw(fit(&r.channel_id.to_string(), w)),
         },
         Col::State => Line::styled(
             r.state.as_str(),
@@ -460,7 +460,7 @@ pub(crate) fn render_detail(
     };
     frame.render_widget(Paragraph::new(lines), inner);
 
-    let email = item.is_some_and(|it| it.row.kind == OutboxKind::Email);
+    let email = item.is_some_and(|it| it.row.kind() == OutboxKind::Email);
     let block = Block::bordered()
         .border_style(Style::new().fg(theme.border_focused))
         .title(Line::styled(
@@ -532,15 +532,15 @@ fn field_lines(
             "{} · {} used · threshold {}",
             it.event,
             format::pct(it.usage_percentage),
-            format::threshold(r.threshold)
+            format::threshold(r.threshold().unwrap_or(0.0))
         )
     };
     let mut channel = vec![Span::raw(fit(
-        &format!("{} ({})", r.channel_id, r.kind.as_str()),
+        &format!("{} ({})", r.channel_id, r.kind().as_str()),
         vw,
     ))];
     if let Some(d) = state.notifications().disabled(&r.channel_id) {
-        let used = super::sanitize::width(&format!("{} ({})", r.channel_id, r.kind.as_str()));
+        let used = super::sanitize::width(&format!("{} ({})", r.channel_id, r.kind().as_str()));
         channel.push(Span::styled(
             fit(
                 &format!(

@@ -1050,13 +1050,13 @@ impl AppState {
             .iter()
             .map(|c| match self.notifications.disabled(c) {
                 Some(d) => PickItem {
-                    id: c.clone(),
+                    id: c.to_string(),
                     label: None,
                     note: Some(format!("disabled (410): {}", d.reason)),
                     warn: true,
                 },
                 None => PickItem {
-                    id: c.clone(),
+                    id: c.to_string(),
                     label: None,
                     note: None,
                     warn: false,
@@ -1186,7 +1186,13 @@ impl AppState {
                             Level::Info,
                             format!("test notification requested: {shown}"),
                         );
-                        return Some(UiAction::Notify(NotifyRequest::Test(id)));
+                        return match id.parse() {
+                            Ok(channel) => Some(UiAction::Notify(NotifyRequest::Test(channel))),
+                            Err(e) => {
+                                self.flash_msg(Level::Error, e.to_string());
+                                None
+                            }
+                        };
                     }
                 }
             }

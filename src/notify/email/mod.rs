@@ -27,11 +27,10 @@ use lettre::message::Mailbox;
 use serde::Serialize;
 
 pub(crate) use super::error_chain;
-use super::plan::{CHANNEL_EMAIL_DEVELOPER, NotificationPayload};
 use super::retry::AttemptResult;
-use super::route::EventPayload;
 use crate::clock::UnixMs;
 use crate::config::{Config, EmailBackendCode, EmailBackendConfig};
+use crate::outbox::{Audience, ChannelId, EventPayload, NotificationPayload};
 use crate::templates::context::EventNotice;
 use crate::templates::{QuotaNotice, RenderedEmail, Templates, build_message, from_mailbox};
 
@@ -103,7 +102,7 @@ pub const DISABLED_REASON: &str =
 // ---------------------------------------------------------------------------------------------
 
 /// Longest notification id accepted (the outbox's `MAX_IDEM_KEY`).
-const MAX_ID: usize = crate::monitor::keys::MAX_IDEM_KEY;
+const MAX_ID: usize = crate::outbox::keys::MAX_IDEM_KEY;
 
 /// Encodes a notification id (an outbox idempotency key, alphabet `[A-Za-z0-9._:~-]`) as
 /// RFC 5322 `dot-atom-text` for the left part of a Message-ID and for file names:
@@ -242,7 +241,7 @@ pub fn render_notification(
     let mut notice = QuotaNotice::from_payload(payload, now_secs)
         .with_dashboard_hostname(&backend.dashboard_hostname);
     notice.notification_id = id.to_owned();
-    let name = notice.template_name(payload.channel_id == CHANNEL_EMAIL_DEVELOPER);
+    let name = notice.template_name(payload.channel_id == ChannelId::Email(Audience::Developer));
     let rendered = templates
         .render(name, &notice)
         .map_err(|e| format!("e-mail template {name}: {e}"))?;

@@ -3,7 +3,7 @@
 //! move it) and the inspection shown in the detail.
 
 use crate::notify::feed::{Inspection, NotificationItem, OutboxSnapshot};
-use crate::store::{DisabledChannel, OutboxCounts, OutboxState};
+use crate::outbox::{ChannelId, DisabledChannel, OutboxCounts, OutboxState};
 use crate::ui::table::{Filter, clamp_offset};
 
 /// The detail's request pane: asked for, arrived, or could not be asked for.
@@ -38,6 +38,7 @@ pub fn resendable(state: OutboxState) -> bool {
 
 fn haystack(it: &NotificationItem) -> String {
     let r = &it.row;
+    let channel = r.channel_id.to_string();
     [
         it.alias.as_str(),
         &it.key_masked,
@@ -45,7 +46,7 @@ fn haystack(it: &NotificationItem) -> String {
         &it.api_id,
         &it.scope,
         &it.event,
-        &r.channel_id,
+        &channel,
         r.state.as_str(),
         r.last_error.as_deref().unwrap_or_default(),
     ]
@@ -89,12 +90,12 @@ impl Notifications {
         self.items().iter().find(|i| i.row.idem_key == idem_key)
     }
     /// The channel's 410 record, when a receiver switched it off.
-    pub fn disabled(&self, channel_id: &str) -> Option<&DisabledChannel> {
+    pub fn disabled(&self, channel_id: &ChannelId) -> Option<&DisabledChannel> {
         self.snapshot
             .as_ref()?
             .disabled
             .iter()
-            .find(|d| d.channel_id == channel_id)
+            .find(|d| d.channel_id == *channel_id)
     }
     /// The inspection of `idem_key`, if it was asked for.
     pub fn inspection(&self, idem_key: &str) -> Option<&InspectState> {

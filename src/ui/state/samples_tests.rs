@@ -10,9 +10,12 @@ use super::*;
 use crate::config::EmailBackendConfig;
 use crate::notify::email::{EmailSetup, render_event, render_notification};
 use crate::notify::feed::{NotificationItem, OutboxSnapshot};
-use crate::notify::plan::NotificationPayload;
-use crate::notify::route::{CHANNEL_EVENT_EMAIL_TO, EventPayload, event_from_row, event_row};
-use crate::store::{EventRow, OutboxCounts, OutboxKind, OutboxRow, OutboxState};
+use crate::notify::route::{event_from_row, event_row};
+use crate::outbox::{
+    Audience, ChannelId, EventPayload, NotificationPayload, OutboxCounts, OutboxRow, OutboxState,
+    Source,
+};
+use crate::store::EventRow;
 use crate::templates::Templates;
 
 const T0: i64 = 1_740_823_200_000;
@@ -113,7 +116,13 @@ fn ids(s: &AppState) -> Vec<String> {
 /// What the dispatcher renders for a recorded event's `email:event-to` row.
 fn sent_event(row: &EventRow) -> crate::templates::RenderedEmail {
     let ev = event_from_row(row).expect("routable");
-    let planned = event_row(&ev, CHANNEL_EVENT_EMAIL_TO, vec![OPS.into()], None, None);
+    let planned = event_row(
+        &ev,
+        ChannelId::Email(Audience::EventTo),
+        vec![OPS.into()],
+        None,
+        None,
+    );
     let payload = EventPayload::from_json(&planned.payload_json).expect("payload");
     render_event(
         &Templates::shipped(),
@@ -252,7 +261,7 @@ fn payload(channel: &str, remaining: i64, sequence: i64) -> NotificationPayload 
     NotificationPayload {
         event: "quota.threshold_crossed".into(),
         id: format!("q:key:abc:1740826800:80:{sequence}:{channel}"),
-        channel_id: channel.into(),
+        channel_id: channel.parse().unwrap(),
         scope: "api".into(),
         quota_key: "key:abc".into(),
         org_id: "acme".into(),
@@ -280,16 +289,10 @@ fn payload(channel: &str, remaining: i64, sequence: i64) -> NotificationPayload 
 }
 
 fn note(p: NotificationPayload, created_at: i64) -> NotificationItem {
-    let kind = if p.channel_id.starts_with("email:") {
-        OutboxKind::Email
-    } else {
-        OutboxKind::TykWebhook
-    };
     NotificationItem {
         row: OutboxRow {
             idem_key: p.id.clone(),
             channel_id: p.channel_id.clone(),
-            kind,
             payload_json: String::new(),
             state: OutboxState::Delivered,
             attempts: 1,
@@ -298,9 +301,11 @@ fn note(p: NotificationPayload, created_at: i64) -> NotificationItem {
             last_error: None,
             created_at,
             delivered_at: Some(created_at + 500),
-            quota_key: p.quota_key.clone(),
-            period: p.period,
-            threshold: p.threshold,
+            source: Source::Crossing {
+                quota_key: p.quota_key.clone(),
+                period: p.period,
+                threshold: p.threshold,
+            },
             sequence: p.sequence,
         },
         scope: p.scope.clone(),
@@ -319,7 +324,11 @@ fn snapshot(items: Vec<NotificationItem>) -> EngineEvent {
         items,
         counts: OutboxCounts::default(),
         disabled: vec![],
-        channels: vec!["tyk".into(), "email:ops".into(), "email:developer".into()],
+        channels: vec![
+            "tyk".parse().unwrap(),
+            "email:ops".parse().unwrap(),
+            "email:developer".parse().unwrap(),
+        ],
         at_ms: T0,
     }))
 }

@@ -17,12 +17,11 @@ use crate::clock::UnixMs;
 use crate::intake::EventKind;
 use crate::notify::email::EVENT_FALLBACK_TEMPLATE;
 use crate::notify::feed::NotificationItem;
-use crate::notify::plan::{
-    CHANNEL_EMAIL_DEVELOPER, CHANNEL_EMAIL_OPS, CHANNEL_EMAIL_ORG, EVENT_QUOTA_THRESHOLD,
-    NotificationPayload,
+use crate::notify::route;
+use crate::outbox::{
+    Audience, ChannelId, EVENT_QUOTA_THRESHOLD, EventPayload, NotificationPayload, OutboxKind,
 };
-use crate::notify::route::{self, CHANNEL_EVENT_EMAIL_TO, EventPayload};
-use crate::store::{EventRow, OutboxKind};
+use crate::store::EventRow;
 use crate::templates::context::EventNotice;
 use crate::templates::watch::Changed;
 use crate::templates::{
@@ -180,7 +179,13 @@ fn event_context(
             row.id, row.event
         )
     })?;
-    let planned = route::event_row(&ev, CHANNEL_EVENT_EMAIL_TO, to.to_vec(), None, None);
+    let planned = route::event_row(
+        &ev,
+        ChannelId::Email(Audience::EventTo),
+        to.to_vec(),
+        None,
+        None,
+    );
     let payload = EventPayload::from_json(&planned.payload_json)
         .map_err(|e| format!("event #{}: {e}", row.id))?;
     let mut notice =
@@ -227,10 +232,10 @@ impl Crossing {
 
 /// Preference of a row for the operators' templates (lower is better).
 fn ops_rank(item: &NotificationItem) -> u8 {
-    match item.row.channel_id.as_str() {
-        CHANNEL_EMAIL_OPS => 0,
-        CHANNEL_EMAIL_ORG => 1,
-        _ if item.row.kind == OutboxKind::Email => 2,
+    match item.row.channel_id {
+        ChannelId::Email(Audience::Ops) => 0,
+        ChannelId::Email(Audience::Org) => 1,
+        _ if item.row.kind() == OutboxKind::Email => 2,
         _ => 3,
     }
 }
@@ -538,13 +543,13 @@ impl TemplatesPane {
             if p.event != EVENT_QUOTA_THRESHOLD {
                 continue;
             }
-            let developer = p.channel_id == CHANNEL_EMAIL_DEVELOPER;
+            let developer = p.channel_id == ChannelId::Email(Audience::Developer);
             // `exhausted` does not depend on the time, `template_name` not on anything else.
             let notice = QuotaNotice::from_payload(p, 0);
             let row = QuotaRow {
                 payload: Arc::new(p.clone()),
                 at_ms: item.row.created_at,
-                email: item.row.kind == OutboxKind::Email,
+                email: item.row.kind() == OutboxKind::Email,
                 template: notice.template_name(developer),
             };
             let key = (

@@ -352,7 +352,7 @@ fn outage_and_backoff() {
 // ---- Notifications ----
 
 use crate::notify::feed::{FiredMark, Inspection, NotificationItem, OutboxSnapshot};
-use crate::store::{DisabledChannel, OutboxCounts, OutboxKind, OutboxRow, OutboxState};
+use crate::outbox::{DisabledChannel, OutboxCounts, OutboxRow, OutboxState, Source};
 
 fn item(
     n: u32,
@@ -364,8 +364,7 @@ fn item(
     NotificationItem {
         row: OutboxRow {
             idem_key: format!("q:key:{n}:1:80:{channel}"),
-            channel_id: channel.into(),
-            kind: OutboxKind::StandardWebhook,
+            channel_id: channel.parse().unwrap(),
             payload_json: String::new(),
             state,
             attempts: u32::from(state != OutboxState::Pending),
@@ -374,9 +373,11 @@ fn item(
             last_error: error.map(str::to_string),
             created_at: T0 - i64::from(n) * 1000,
             delivered_at: None,
-            quota_key: format!("key:{n}"),
-            period: 1,
-            threshold: 80.0,
+            source: Source::Crossing {
+                quota_key: format!("key:{n}"),
+                period: 1,
+                threshold: 80.0,
+            },
             sequence: i64::from(n),
         },
         scope: "key".into(),
@@ -418,11 +419,15 @@ fn outbox() -> EngineEvent {
             ..OutboxCounts::default()
         },
         disabled: vec![DisabledChannel {
-            channel_id: "webhook:gone".into(),
+            channel_id: "webhook:gone".parse().unwrap(),
             disabled_at: T0,
             reason: "410 Gone".into(),
         }],
-        channels: vec!["tyk".into(), "webhook:ops".into(), "webhook:gone".into()],
+        channels: vec![
+            "tyk".parse().unwrap(),
+            "webhook:ops".parse().unwrap(),
+            "webhook:gone".parse().unwrap(),
+        ],
         at_ms: T0,
     }))
 }
@@ -609,7 +614,9 @@ fn test_picker_marks_disabled_channels_and_sends() {
     ch(&mut s, 'j');
     assert_eq!(
         press(&mut s, KeyCode::Enter),
-        Some(UiAction::Notify(NotifyRequest::Test("webhook:ops".into())))
+        Some(UiAction::Notify(NotifyRequest::Test(
+            "webhook:ops".parse().unwrap()
+        )))
     );
     assert!(s.picker().is_none());
 }

@@ -4,6 +4,7 @@
 
 use sha2::{Digest, Sha256};
 
+use super::channel::ChannelId;
 use crate::quota::QuotaId;
 
 /// Longest idempotency key: Stripe's limit, and well inside header and Message-ID limits.
@@ -67,15 +68,16 @@ pub fn threshold_str(t: f64) -> String {
 /// It is the `webhook-id` header and the e-mail Message-ID, identical across retries and
 /// restarts. Only `[A-Za-z0-9._:~-]` occur; a key that would exceed [`MAX_IDEM_KEY`] (very long
 /// API ids are already hashed, so only absurd inputs) becomes `q~` + the SHA-256 of the full key.
-pub fn idem_key(quota_key: &str, period: i64, threshold: f64, channel_id: &str) -> String {
+pub fn idem_key(quota_key: &str, period: i64, threshold: f64, channel: &ChannelId) -> String {
+    let channel_id = channel.to_string();
     let channel = if channel_id
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':'))
         && !channel_id.is_empty()
     {
-        channel_id.to_owned()
+        channel_id
     } else {
-        safe_component(channel_id)
+        safe_component(&channel_id)
     };
     let key = format!(
         "q:{quota_key}:{period}:{}:{channel}",
@@ -89,6 +91,12 @@ pub fn idem_key(quota_key: &str, period: i64, threshold: f64, channel_id: &str) 
     } else {
         format!("q~{}", sha256_hex(key.as_bytes(), 64))
     }
+}
+
+/// `e:<event id>:<channel>`: the `webhook-id` and e-mail `Message-ID` of a received event's
+/// notification. Event ids are never reused, so replaying an event plans the same keys.
+pub fn event_idem_key(event_id: i64, channel: &ChannelId) -> String {
+    format!("e:{event_id}:{channel}")
 }
 
 #[cfg(test)]
@@ -119,13 +127,17 @@ mod tests {
         let q = quota_key(&QuotaId::KeyApi(Arc::from(RAW), Arc::from(api)));
         assert!(q.contains(":api:~"), "{q}");
         let long = "x".repeat(300);
-        let id = idem_key(&q, 1_900_000_000, 87.5, &format!("webhook:{long}"));
+        let id = idem_key(&q, 1_900_000_000, 87.5, &ChannelId::webhook(long));
         assert!(id.len() <= MAX_IDEM_KEY);
         assert!(id.bytes().all(|b| b.is_ascii_graphic()));
         assert_eq!(
-            idem_key("key:ab", 1_900_000_000, 80.0, "webhook:ops"),
+            idem_key("key:ab", 1_900_000_000, 80.0, &ChannelId::webhook("ops")),
             "q:key:ab:1900000000:80:webhook:ops"
         );
         assert_eq!(threshold_str(0.1 + 0.2), "0.30000000000000004");
+        assert_eq!(
+            event_idem_key(42, &ChannelId::webhook("ops")),
+            "e:42:webhook:ops"
+        );
     }
 }

@@ -1,0 +1,604 @@
+//! The outbox relay (the transactional-outbox relay; ARCHITECTURE.md "Data flow"): claims due rows, sends them outside any transaction
+//! with bounded concurrency per channel, and records the outcome ([`super::retry::classify`]).
+//!
+//! - The [`Store`] is synchronous: every call runs under a `std::sync::Mutex` inside
+//!   `tokio::task::spawn_blocking`; no transaction is ever open across an `.await`.
+//! - Claiming: due rows are read with [`Store::due`] and taken one by one with
+//!   [`Store::mark_inflight`] (conditional on `pending`, so a row is only ever this caller's).
+//! - Sending is one prepare/send per channel ([`prepare`]): webhook rows go through
+//!   [`super::webhook`]; e-mail rows (`email:*`) are rendered with the e-mail templates (loaded
+//!   once per sweep that has e-mail, so edits apply to queued rows) and sent by the configured
+//!   [`EmailSender`]. With e-mail disabled they fail with that reason (visible, resendable)
+//!   instead of waiting for ever.
+//! - Rows of received events ([`crate::outbox::Source::Event`]) carry an
+//!   [`crate::outbox::EventPayload`]: webhooks get the event as a signed Standard Webhooks
+//!   request (`type` = the event name), e-mails the event's template. An `email:event-org` row
+//!   queued without recipients (its org could not be read when it was planned) reads the org
+//!   again when it is sent (a resend), through [`Dispatcher::set_event_orgs`].
+//! - [`Dispatcher::inspect`] shows what a row would send without sending it (raw API key and
+//!   credentials masked); [`Dispatcher::send_test`] sends a `tykwatch.test` notification to a
+//!   channel directly, outside the outbox. Both use the same prepare as delivery.
+//! - Start-up and cancellation call [`Store::recover_inflight`]: interrupted sends go out again
+//!   with the same `webhook-id`. This assumes one dispatcher per database.
+
+mod prepare;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+use super::email::{EmailSender, EmailSetup};
+use super::retry::{Decision, Jitter, SeededJitter, classify};
+use super::route::OrgAddressBook;
+use super::webhook::{DEFAULT_TIMEOUT, StandardHook, TykHook, WebhookSender};
+use crate::clock::{Clock, UnixMs};
+use crate::config::{MonitorHookConfig, WebhookConfig};
+use crate::outbox::{ChannelId, OutboxKind, OutboxRow, OutboxState};
+use crate::store::{Store, StoreError};
+use crate::templates::Templates;
+
+/// The e-mail templates of one sweep, or why they could not be loaded.
+type LoadedTemplates = Arc<Result<Templates, String>>;
+
+/// The classified result of one send, waiting to be recorded.
+#[derive(Clone)]
+struct Outcome {
+    key: String,
+    channel: ChannelId,
+    decision: Decision,
+    now: UnixMs,
+}
+
+/// `pending → inflight` for `rows` in one transaction; rows someone else took are left out.
+fn mark_inflight(s: &Store, rows: Vec<OutboxRow>) -> Result<Vec<OutboxRow>, StoreError> {
+    s.in_transaction(|s| {
+        let mut claimed = Vec::with_capacity(rows.len());
+        for mut r in rows {
+            if s.mark_inflight(&r.idem_key)? {
+                r.state = OutboxState::Inflight;
+                claimed.push(r);
+            }
+        }
+        Ok(claimed)
+    })
+}
+
+/// Records one outcome (inside [`Dispatcher::record`]'s transaction).
+fn apply(s: &Store, o: &Outcome) -> Result<(), StoreError> {
+    let key = &o.key;
+    match &o.decision {
+        Decision::Delivered { status } => {
+            s.mark_delivered(key, *status, o.now)?;
+        }
+        Decision::Retry {
+            attempts,
+            next_at,
+            status,
+            reason,
+        } => {
+            s.mark_retry(key, *attempts, *next_at, *status, reason)?;
+        }
+        Decision::Failed {
+            attempts,
+            status,
+            reason,
+        } => {
+            s.mark_failed(key, *attempts, *status, reason)?;
+        }
+        Decision::Dead {
+            attempts,
+            status,
+            reason,
+        } => {
+            s.mark_dead(key, *attempts, *status, reason)?;
+        }
+        Decision::DisableChannel {
+            attempts,
+            status,
+            reason,
+        } => {
+            // The channel itself is disabled after the batch commits (its own transaction).
+            s.mark_failed(key, *attempts, Some(*status), reason)?;
+        }
+    }
+    Ok(())
+}
+
+/// Tuning of the relay.
+#[derive(Debug, Clone)]
+pub struct DispatcherOptions {
+    /// Rows claimed per sweep.
+    pub batch: usize,
+    /// Concurrent sends per channel.
+    pub per_channel: usize,
+    /// Sleep between sweeps in [`Dispatcher::run`].
+    pub poll_interval: Duration,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
+
+impl Default for DispatcherOptions {
+    fn default() -> Self {
+        DispatcherOptions {
+            batch: 64,
+            per_channel: 4,
+            poll_interval: Duration::from_secs(1),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+/// What one sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    pub claimed: usize,
+    pub delivered: usize,
+    pub retried: usize,
+    pub failed: usize,
+    pub dead: usize,
+    /// Channels disabled by a 410.
+    pub disabled: Vec<ChannelId>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+    #[error("store task failed: {0}")]
+    Join(String),
+}
+
+struct Inner {
+    store: Arc<Mutex<Store>>,
+    clock: Arc<dyn Clock>,
+    sender: WebhookSender,
+    tyk: Option<TykHook>,
+    webhooks: HashMap<ChannelId, StandardHook>,
+    email: EmailSetup,
+    mailer: EmailSender,
+    jitter: Mutex<Box<dyn Jitter>>,
+    limits: Mutex<HashMap<ChannelId, Arc<Semaphore>>>,
+    /// Channels a 410 disabled: rows already claimed for them are not sent.
+    disabled: Mutex<HashSet<ChannelId>>,
+    opts: DispatcherOptions,
+    /// Rings when new rows were recorded, so [`Dispatcher::run`] does not wait for its poll.
+    wake: tokio::sync::Notify,
+    /// Org addresses for `email:event-org` rows queued without recipients.
+    event_orgs: OnceLock<Arc<OrgAddressBook>>,
+}
+
+/// The webhook delivery worker.
+#[derive(Clone)]
+pub struct Dispatcher {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("tyk", &self.inner.tyk.is_some())
+            .field("webhooks", &self.inner.webhooks.keys().collect::<Vec<_>>())
+            .field("email_enabled", &self.inner.email.enabled())
+            .field("mailer", &self.inner.mailer)
+            .field("opts", &self.inner.opts)
+            .finish()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Dispatcher {
+    /// `monitor` is the `tyk` channel (ignored when its `target_path` is empty); `webhooks`
+    /// are the `webhook:<name>` channels; `email` the `email:*` channels
+    /// ([`EmailSetup::from_config`], or [`EmailSetup::disabled`]). The Tyk template is loaded
+    /// here; if it cannot be, every `tyk` row fails with the reason (visible, resendable). An
+    /// e-mail backend whose settings cannot work fails every e-mail row with the reason.
+    pub fn new(
+        store: Arc<Mutex<Store>>,
+        clock: Arc<dyn Clock>,
+        monitor: &MonitorHookConfig,
+        webhooks: &[WebhookConfig],
+        email: EmailSetup,
+        opts: DispatcherOptions,
+    ) -> Result<Dispatcher, DispatchError> {
+        Self::with_jitter(
+            store,
+            clock,
+            monitor,
+            webhooks,
+            email,
+            opts,
+            Box::new(SeededJitter::from_entropy()),
+        )
+    }
+
+    /// [`Dispatcher::new`] with an injected jitter source (tests: `NoJitter`).
+    pub fn with_jitter(
+        store: Arc<Mutex<Store>>,
+        clock: Arc<dyn Clock>,
+        monitor: &MonitorHookConfig,
+        webhooks: &[WebhookConfig],
+        email: EmailSetup,
+        opts: DispatcherOptions,
+        jitter: Box<dyn Jitter>,
+    ) -> Result<Dispatcher, DispatchError> {
+        let mailer = EmailSender::new(&email, opts.timeout);
+        let tyk = (!monitor.target_path.is_empty()).then(|| TykHook::from_config(monitor));
+        let webhooks = webhooks
+            .iter()
+            .filter(|w| w.enabled)
+            .map(|w| (ChannelId::webhook(&w.name), StandardHook::from_config(w)))
+            .collect();
+        Ok(Dispatcher {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                sender: WebhookSender::new(opts.timeout)?,
+                tyk,
+                webhooks,
+                email,
+                mailer,
+                jitter: Mutex::new(jitter),
+                limits: Mutex::new(HashMap::new()),
+                disabled: Mutex::new(Default::default()),
+                opts,
+                wake: tokio::sync::Notify::new(),
+                event_orgs: OnceLock::new(),
+            }),
+        })
+    }
+
+    /// Where `email:event-org` rows planned while their org could not be read get its
+    /// addresses when they are sent (a resend): pass `EventRouter::address_book()`. Without
+    /// it such rows fail again with the reason. Set once; returns false if already set.
+    pub fn set_event_orgs(&self, book: Arc<OrgAddressBook>) -> bool {
+        self.inner.event_orgs.set(book).is_ok()
+    }
+
+    async fn with_store<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, DispatchError> {
+        let store = self.inner.store.clone();
+        tokio::task::spawn_blocking(move || f(&mut lock(&store)))
+            .await
+            .map_err(|e| DispatchError::Join(e.to_string()))?
+            .map_err(DispatchError::from)
+    }
+
+    /// `inflight → pending` for sends a crash (or a cancellation) interrupted.
+    pub async fn recover(&self) -> Result<usize, DispatchError> {
+        self.with_store(|s| s.recover_inflight()).await
+    }
+
+    /// Claims the due rows and marks them `inflight`.
+    async fn claim(&self) -> Result<Vec<OutboxRow>, DispatchError> {
+        let now = self.inner.clock.now_ms();
+        let batch = self.inner.opts.batch.max(1);
+        self.with_store(move |s| {
+            let candidates = s.due(now, batch)?;
+            mark_inflight(s, candidates)
+        })
+        .await
+    }
+
+    fn channel_limit(&self, channel: &ChannelId) -> Arc<Semaphore> {
+        lock(&self.inner.limits)
+            .entry(channel.clone())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.inner.opts.per_channel.max(1))))
+            .clone()
+    }
+
+    /// The e-mail templates (user directory over the shipped set), read from disk now.
+    async fn load_templates(&self) -> LoadedTemplates {
+        let dir = self.inner.email.template_dir.clone();
+        let loaded = tokio::task::spawn_blocking(move || {
+            Templates::load(dir.as_deref()).map_err(|e| format!("e-mail templates: {e}"))
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("loading the e-mail templates failed: {e}")));
+        Arc::new(loaded)
+    }
+
+    /// Sends one row and records the outcome.
+    /// Sends one row (within its channel's concurrency) and classifies the outcome; the
+    /// caller records it with [`Dispatcher::record`].
+    async fn deliver(&self, row: OutboxRow, templates: Option<LoadedTemplates>) -> Outcome {
+        let limit = self.channel_limit(&row.channel_id);
+        // The semaphore is never closed; without a permit the send still goes (unbounded).
+        let _permit = limit.acquire_owned().await.ok();
+        // A 410 may have disabled the channel while this row waited for its turn.
+        if lock(&self.inner.disabled).contains(&row.channel_id) {
+            return Outcome {
+                decision: Decision::Failed {
+                    attempts: row.attempts,
+                    status: None,
+                    reason: format!("channel {} is disabled (410 Gone)", row.channel_id),
+                },
+                now: self.inner.clock.now_ms(),
+                key: row.idem_key,
+                channel: row.channel_id,
+            };
+        }
+        let result = self.attempt(&row, templates.as_ref()).await;
+        let now = self.inner.clock.now_ms();
+        let decision = {
+            let mut j = lock(&self.inner.jitter);
+            classify(&result, row.attempts, now, &mut **j)
+        };
+        Outcome {
+            key: row.idem_key,
+            channel: row.channel_id,
+            decision,
+            now,
+        }
+    }
+
+    /// Writes outcomes in one transaction: one fsync for a burst of sends. A row is marked
+    /// delivered only after its 2xx / 250; a crash before this commit repeats those sends
+    /// with the same id (the documented accepted-then-crashed window, a little wider).
+    async fn record(&self, outcomes: Vec<Outcome>) -> Result<(), DispatchError> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let me = self.clone();
+        self.with_store(move |s| {
+            s.in_transaction(|s| {
+                for o in &outcomes {
+                    apply(s, o)?;
+                }
+                Ok(())
+            })?;
+            for o in &outcomes {
+                if let Decision::DisableChannel { reason, .. } = &o.decision {
+                    s.disable_channel(&o.channel, reason, o.now)?;
+                    lock(&me.inner.disabled).insert(o.channel.clone());
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// One sweep: claim what is due, send it all, record every outcome.
+    pub async fn run_once(&self) -> Result<SweepReport, DispatchError> {
+        let rows = self.claim().await?;
+        let mut report = SweepReport {
+            claimed: rows.len(),
+            ..SweepReport::default()
+        };
+        // One template load per sweep with e-mail: edits apply to rows still queued.
+        let templates =
+            if self.inner.email.enabled() && rows.iter().any(|r| r.kind() == OutboxKind::Email) {
+                Some(self.load_templates().await)
+            } else {
+                None
+            };
+        let mut tasks = JoinSet::new();
+        for row in rows {
+            let me = self.clone();
+            let channel = row.channel_id.clone();
+            let templates = templates.clone();
+            let _ = channel;
+            tasks.spawn(async move { me.deliver(row, templates).await });
+        }
+        let mut first_err = None;
+        let mut outcomes = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(o) => outcomes.push(o),
+                Err(e) => {
+                    first_err.get_or_insert(DispatchError::Join(e.to_string()));
+                }
+            }
+        }
+        for o in &outcomes {
+            match &o.decision {
+                Decision::Delivered { .. } => report.delivered += 1,
+                Decision::Retry { .. } => report.retried += 1,
+                Decision::Failed { .. } => report.failed += 1,
+                Decision::Dead { .. } => report.dead += 1,
+                Decision::DisableChannel { .. } => {
+                    report.failed += 1;
+                    if !report.disabled.contains(&o.channel) {
+                        report.disabled.push(o.channel.clone());
+                    }
+                }
+            }
+        }
+        if let Err(e) = self.record(outcomes).await {
+            first_err.get_or_insert(e);
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
+    }
+
+    /// New rows are due: [`Dispatcher::run`] claims them now instead of at its next poll. A
+    /// wake while nobody waits is kept for the next wait.
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// Claims up to `room` due rows, at most `cap` per channel counting those `busy` already
+    /// holds, so a channel whose receiver hangs holds a few rows and never the others'.
+    /// Channels at their cap are left out of the query, so their backlog is never scanned.
+    async fn claim_within(
+        &self,
+        room: usize,
+        busy: &HashMap<ChannelId, usize>,
+        cap: usize,
+    ) -> Result<Vec<OutboxRow>, DispatchError> {
+        let now = self.inner.clock.now_ms();
+        let mut per = busy.clone();
+        self.with_store(move |s| {
+            let mut rows = Vec::new();
+            // Each round leaves out the channels that filled up in the previous one.
+            for _ in 0..8 {
+                let full: Vec<ChannelId> = per
+                    .iter()
+                    .filter(|(_, n)| **n >= cap)
+                    .map(|(c, _)| c.clone())
+                    .collect();
+                let want = room - rows.len();
+                let due = s.due_except(now, want, &full)?;
+                let exhausted = due.len() < want;
+                let mut skipped = false;
+                for r in due {
+                    let n = per.entry(r.channel_id.clone()).or_insert(0);
+                    if *n < cap {
+                        *n += 1;
+                        rows.push(r);
+                    } else {
+                        skipped = true;
+                    }
+                }
+                if rows.len() >= room || exhausted || !skipped {
+                    break;
+                }
+            }
+            mark_inflight(s, rows)
+        })
+        .await
+    }
+
+    /// Recovers interrupted sends, then delivers continuously until `cancel` is signalled (any
+    /// new value; send `true`) or its sender is dropped: due rows are claimed whenever there is
+    /// room (at most `4 × batch` rows at once, `batch` per channel), on
+    /// [`Dispatcher::wake`], and every `poll_interval` for retries coming due. Sends still in
+    /// flight at cancellation are abandoned and their rows go back to `pending`. A failed claim
+    /// or write (e.g. the database is locked) is reported to `on_error` and tried again later.
+    pub async fn run(
+        &self,
+        mut cancel: watch::Receiver<bool>,
+        mut on_error: impl FnMut(DispatchError) + Send,
+    ) -> Result<(), DispatchError> {
+        self.recover().await?;
+        let max_in_flight = self.inner.opts.batch.max(1) * 4;
+        // Rows one channel may hold claimed (sending or waiting for its semaphore): enough to
+        // keep its `per_channel` sends busy, a quarter of the slots at most.
+        let cap = self
+            .inner
+            .opts
+            .batch
+            .max(1)
+            .max(self.inner.opts.per_channel);
+        let mut tasks: JoinSet<Outcome> = JoinSet::new();
+        // What each task is sending, to put the row back if the task panics.
+        let mut sending: HashMap<tokio::task::Id, (String, ChannelId, u32)> = HashMap::new();
+        let mut busy: HashMap<ChannelId, usize> = HashMap::new();
+        // Outcomes whose write failed (e.g. the database was locked): written again next round.
+        let mut unrecorded: Vec<Outcome> = Vec::new();
+        match self.with_store(|s| s.disabled_channels()).await {
+            Ok(d) => lock(&self.inner.disabled).extend(d.into_iter().map(|c| c.channel_id)),
+            Err(e) => on_error(e),
+        }
+        // Templates are re-read at most once a second: edits apply to queued rows.
+        let mut templates: Option<(std::time::Instant, LoadedTemplates)> = None;
+        loop {
+            if *cancel.borrow_and_update() {
+                break;
+            }
+            if !unrecorded.is_empty() {
+                match self.record(unrecorded.clone()).await {
+                    Ok(()) => unrecorded.clear(),
+                    Err(e) => on_error(e),
+                }
+            }
+            if tasks.len() <= max_in_flight / 2 {
+                match self
+                    .claim_within(max_in_flight - tasks.len(), &busy, cap)
+                    .await
+                {
+                    Ok(rows) => {
+                        let email = self.inner.email.enabled()
+                            && rows.iter().any(|r| r.kind() == OutboxKind::Email);
+                        if email
+                            && templates
+                                .as_ref()
+                                .is_none_or(|(at, _)| at.elapsed() >= Duration::from_secs(1))
+                        {
+                            templates =
+                                Some((std::time::Instant::now(), self.load_templates().await));
+                        }
+                        for row in rows {
+                            let me = self.clone();
+                            *busy.entry(row.channel_id.clone()).or_insert(0) += 1;
+                            let t = email
+                                .then(|| templates.as_ref().map(|(_, t)| t.clone()))
+                                .flatten();
+                            let what = (row.idem_key.clone(), row.channel_id.clone(), row.attempts);
+                            let handle = tasks.spawn(async move { me.deliver(row, t).await });
+                            sending.insert(handle.id(), what);
+                        }
+                    }
+                    Err(e) => on_error(e),
+                }
+            }
+            tokio::select! {
+                Some(joined) = tasks.join_next_with_id(), if !tasks.is_empty() => {
+                    let mut done = vec![joined];
+                    while let Some(j) = tasks.try_join_next_with_id() {
+                        done.push(j);
+                    }
+                    for j in done {
+                        let (id, outcome) = match j {
+                            Ok((id, o)) => (id, Some(o)),
+                            Err(e) => {
+                                on_error(DispatchError::Join(e.to_string()));
+                                (e.id(), None)
+                            }
+                        };
+                        let Some((key, channel, attempts)) = sending.remove(&id) else {
+                            continue;
+                        };
+                        if let Some(n) = busy.get_mut(&channel) {
+                            *n = n.saturating_sub(1);
+                        }
+                        // A send that panicked goes back on the schedule, never lost.
+                        let now = self.inner.clock.now_ms();
+                        unrecorded.push(outcome.unwrap_or(Outcome {
+                            decision: Decision::Retry {
+                                attempts: attempts + 1,
+                                next_at: now + 5_000,
+                                status: None,
+                                reason: "internal error while sending (will retry)".into(),
+                            },
+                            key,
+                            channel,
+                            now,
+                        }));
+                    }
+                    match self.record(unrecorded.clone()).await {
+                        Ok(()) => unrecorded.clear(),
+                        Err(e) => on_error(e),
+                    }
+                }
+                _ = tokio::time::sleep(self.inner.opts.poll_interval) => {}
+                _ = self.inner.wake.notified() => {}
+                _ = cancel.changed() => break,
+            }
+        }
+        // Sends that finished before the cancellation are recorded; the rest go back to
+        // `pending` and are sent again (with the same id) by the next run.
+        tasks.abort_all();
+        while let Some(j) = tasks.join_next().await {
+            if let Ok(o) = j {
+                unrecorded.push(o);
+            }
+        }
+        if let Err(e) = self.record(unrecorded).await {
+            on_error(e);
+        }
+        self.recover().await?;
+        Ok(())
+    }
+}
