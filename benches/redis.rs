@@ -32,11 +32,12 @@ use tykwatch::clock::SystemClock;
 use tykwatch::config::StorageConfig;
 use tykwatch::quota::board::{Board, BoardSettings};
 use tykwatch::quota::poller::SweepOptions;
+use tykwatch::quota::redis::RedisSource;
 use tykwatch::quota::{QuotaId, Source};
 use tykwatch::tyk::demo::{DemoGateway, DemoOptions};
 use tykwatch::tyk::gateway::{DEFAULT_MAX_BODY, Gateway, GatewaySettings};
 use tykwatch::tyk::keyhash;
-use tykwatch::tyk::redis::{RedisSettings, RedisSource};
+use tykwatch::tyk::redis::RedisSettings;
 
 const ORG: &str = "5e9d9544a1dcd60001d0ed20";
 const REPEAT: usize = 7;

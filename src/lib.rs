@@ -15,9 +15,13 @@ pub mod monitor;
 pub mod notifier;
 pub mod notify;
 pub mod orgs;
+pub mod outbound;
 pub mod outbox;
 pub mod quota;
 pub mod store;
 pub mod templates;
 pub mod tyk;
 pub mod ui;
+
+#[cfg(test)]
+mod module_graph_tests;

@@ -13,9 +13,9 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
+use tykwatch::cli::orgs::{self as orgs_cli, OrgCommand};
 use tykwatch::cli::{self, Target};
 use tykwatch::clock::{Clock, SystemClock};
-use tykwatch::orgs::cli::{self as orgs_cli, OrgCommand};
 use tykwatch::templates::cli::{self as tcli, MailOptions, PreviewFormat};
 use tykwatch::templates::{self, TemplateError, Templates};
 use tykwatch::tyk::demo::{DemoOptions, serve_forever};

@@ -10,10 +10,11 @@ use common::redis::RedisServer;
 use tykwatch::clock::SystemClock;
 use tykwatch::config::StorageConfig;
 use tykwatch::quota::poller::SweepOptions;
+use tykwatch::quota::redis::RedisSource;
 use tykwatch::quota::{Scope, Source};
 use tykwatch::tyk::demo::{DemoGateway, DemoOptions};
 use tykwatch::tyk::gateway::{DEFAULT_MAX_BODY, Gateway, GatewaySettings};
-use tykwatch::tyk::redis::{RedisSettings, RedisSource};
+use tykwatch::tyk::redis::RedisSettings;
 
 #[tokio::test]
 async fn the_demo_mirrored_into_redis_reads_like_its_rest_api() {

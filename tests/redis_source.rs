@@ -13,8 +13,9 @@ use common::redis::{RedisCluster, RedisSentinel, RedisServer, tls_fixture};
 use tykwatch::clock::{Clock, SystemClock};
 use tykwatch::config::StorageConfig;
 use tykwatch::quota::poller::SweepOutcome;
+use tykwatch::quota::redis::RedisSource;
 use tykwatch::quota::{QuotaId, Sample};
-use tykwatch::tyk::redis::{RedisSettings, RedisSource};
+use tykwatch::tyk::redis::RedisSettings;
 
 const ORG: &str = "5e9d9544a1dcd60001d0ed20";
 const API: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90";

@@ -1,6 +1,7 @@
 pub mod dispatcher;
 pub mod email;
 pub mod feed;
+pub mod org_test;
 pub mod plan;
 pub mod retry;
 pub mod route;

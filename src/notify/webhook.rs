@@ -317,13 +317,9 @@ pub struct WebhookSender {
 }
 
 impl WebhookSender {
-    /// Redirects disabled, TLS verified (reqwest's default), `timeout` per request.
+    /// The outbound policy ([`crate::outbound`]), `timeout` per request.
     pub fn new(timeout: Duration) -> Result<WebhookSender, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .build()?;
+        let http = crate::outbound::client(timeout).build()?;
         Ok(WebhookSender { http })
     }
 
@@ -357,13 +353,14 @@ impl WebhookSender {
                     location,
                 }
             }
+            // The URL is left out of reasons: webhook URLs often carry a token, and reasons are
+            // stored and shown.
             Err(e) if e.is_builder() => AttemptResult::Permanent(format!(
-                "cannot build the request to {}: {}",
-                req.url,
-                error_chain(&e)
+                "cannot build the request: {}",
+                error_chain(&e.without_url())
             )),
-            Err(e) if e.is_timeout() => AttemptResult::Timeout(error_chain(&e)),
-            Err(e) => AttemptResult::Network(error_chain(&e)),
+            Err(e) if e.is_timeout() => AttemptResult::Timeout(error_chain(&e.without_url())),
+            Err(e) => AttemptResult::Network(error_chain(&e.without_url())),
         }
     }
 }

@@ -5,13 +5,11 @@
 //! Invariant: a save sends back the document as loaded with only the edited fields changed, and
 //! never overwrites a document that changed since it was loaded.
 
-pub mod cli;
 pub mod diff;
 pub mod document;
 pub mod files;
 pub mod json;
 pub mod source;
-pub mod test_send;
 pub mod validate;
 
 pub use diff::{Change, diff, pending_changes};

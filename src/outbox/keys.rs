@@ -99,6 +99,60 @@ pub fn event_idem_key(event_id: i64, channel: &ChannelId) -> String {
     format!("e:{event_id}:{channel}")
 }
 
+/// Header carrying the raw notification id (the outbox idempotency key), for receivers and
+/// scripts that want it without decoding the Message-ID.
+pub const ID_HEADER: &str = "X-Tykwatch-Id";
+
+/// Longest notification id accepted (the outbox's `MAX_IDEM_KEY`).
+const MAX_ID: usize = MAX_IDEM_KEY;
+
+/// Encodes a notification id (an outbox idempotency key, alphabet `[A-Za-z0-9._:~-]`) as
+/// RFC 5322 `dot-atom-text` for the left part of a Message-ID and for file names:
+///
+/// - `:` (not `atext`) becomes `=`, which never occurs in an id, so the mapping is reversible
+///   ([`decode_id`]): `q:key:0f3a:1900000000:80:email:ops` → `q=key=0f3a=1900000000=80=email=ops`;
+/// - when that is not a valid dot-atom (a leading or trailing `.`, or `..`, possible only with odd
+///   API or org ids), the id is hex-encoded behind a `+` (also never in an id).
+///
+/// `None` when `id` is empty, too long, or has characters outside the alphabet.
+pub fn encode_id(id: &str) -> Option<String> {
+    let valid = !id.is_empty()
+        && id.len() <= MAX_ID
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'~' | b'-'));
+    if !valid {
+        return None;
+    }
+    let mapped = id.replace(':', "=");
+    if mapped.starts_with('.') || mapped.ends_with('.') || mapped.contains("..") {
+        let mut hex = String::with_capacity(1 + 2 * id.len());
+        hex.push('+');
+        for b in id.bytes() {
+            hex.push_str(&format!("{b:02x}"));
+        }
+        Some(hex)
+    } else {
+        Some(mapped)
+    }
+}
+
+/// The inverse of [`encode_id`].
+pub fn decode_id(encoded: &str) -> Option<String> {
+    if let Some(hex) = encoded.strip_prefix('+') {
+        if hex.len() % 2 != 0 {
+            return None;
+        }
+        let bytes = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+            .collect::<Option<Vec<u8>>>()?;
+        String::from_utf8(bytes).ok()
+    } else {
+        Some(encoded.replace('=', ":"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

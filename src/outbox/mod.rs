@@ -13,7 +13,10 @@ pub mod row;
 
 pub use channel::{Audience, ChannelId, OutboxKind, UnknownChannel};
 pub use crossing::{Crossing, LedgerEntry, LedgerState};
-pub use keys::{event_idem_key, idem_key, quota_key, safe_component, threshold_str};
+pub use keys::{
+    ID_HEADER, decode_id, encode_id, event_idem_key, idem_key, quota_key, safe_component,
+    threshold_str,
+};
 pub use payload::{
     EVENT_QUOTA_THRESHOLD, EventPayload, NotificationPayload, OrgLookup, Payload, TestPayload,
 };

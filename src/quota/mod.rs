@@ -5,6 +5,8 @@ pub mod board;
 pub mod history;
 pub mod model;
 pub mod poller;
+pub mod redis;
+mod sessions;
 pub mod source;
 
 pub use board::{Board, Entry};

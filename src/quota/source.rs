@@ -4,9 +4,10 @@
 
 use super::model::Interner;
 use super::poller::{self, SweepOptions, SweepOutcome};
+use super::redis::RedisSource;
 use crate::clock::Clock;
 use crate::tyk::gateway::{Gateway, GatewayError};
-use crate::tyk::redis::{RedisSource, StorageError};
+use crate::tyk::redis::StorageError;
 
 /// Why a sweep, or one item of it, could not be read.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

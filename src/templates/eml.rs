@@ -35,7 +35,7 @@ const ID_DOMAIN: &str = "tykwatch";
 
 /// Builds the message. `message_id` is either an explicit Message-ID (`left@right`, with or
 /// without `<>`; ASCII atext only) or a notification id without `@` (the outbox idempotency
-/// key): that one is encoded with [`crate::notify::email::encode_id`] (`:` → `=`), becomes
+/// key): that one is encoded with [`crate::outbox::encode_id`] (`:` → `=`), becomes
 /// `<encoded@tykwatch>`, and is also sent raw in `X-Tykwatch-Id`. Either way the id is the
 /// same on every retry, so receivers can drop duplicates.
 pub fn build_message(
@@ -55,7 +55,7 @@ pub fn build_message(
     if let Some(raw) = raw_id {
         // The raw id passed encode_id's alphabet check: no CR/LF, nothing to encode.
         builder = builder.raw_header(HeaderValue::new(
-            HeaderName::new_from_ascii_str(crate::notify::email::ID_HEADER),
+            HeaderName::new_from_ascii_str(crate::outbox::ID_HEADER),
             raw,
         ));
     }
@@ -101,7 +101,7 @@ fn message_id_header(id: &str) -> Result<(String, Option<String>), TemplateError
         )
     };
     let Some((left, right)) = bare.split_once('@') else {
-        let encoded = crate::notify::email::encode_id(bare).ok_or_else(bad)?;
+        let encoded = crate::outbox::encode_id(bare).ok_or_else(bad)?;
         return Ok((format!("<{encoded}@{ID_DOMAIN}>"), Some(bare.to_owned())));
     };
     let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c);

@@ -147,13 +147,8 @@ impl Dashboard {
         secret.set_sensitive(true);
         let mut headers = HeaderMap::new();
         headers.insert("admin-auth", secret);
-        let http = Client::builder()
+        let http = crate::outbound::client(settings.timeout)
             .default_headers(headers)
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
-            // A redirect would carry the admin secret to wherever it points.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("tykwatch/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| bad(e.to_string()))?;
         Ok(Dashboard {

@@ -10,8 +10,8 @@ use reqwest::{Client, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
 use super::http::{BodyError, read_capped, request_error};
+use super::mask::{mask_hash, mask_key};
 use super::session::{ApiStatus, Hello, KeyList, SessionState};
-use crate::quota::{mask_hash, mask_key};
 
 /// Largest response body read; a list of 100k keys is about 6 MB.
 pub const DEFAULT_MAX_BODY: usize = 64 * 1024 * 1024;
@@ -119,14 +119,9 @@ impl Gateway {
             })?;
         secret.set_sensitive(true);
         headers.insert("x-tyk-authorization", secret);
-        let http = Client::builder()
+        let http = crate::outbound::client(settings.timeout)
             .default_headers(headers)
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
-            // A redirect would carry the secret header to wherever it points.
-            .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(settings.concurrency.max(1))
-            .user_agent(concat!("tykwatch/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| bad(e.to_string()))?;
         Ok(Gateway {

@@ -22,8 +22,8 @@ use super::theme::Theme;
 use crate::clock::Clock;
 use crate::engine::{Command, EngineHandle};
 use crate::notify::email::EmailSetup;
+use crate::notify::org_test::TestSender;
 use crate::orgs::OrgSource;
-use crate::orgs::test_send::TestSender;
 use crate::quota::board::BoardSettings;
 use crate::templates::watch::Watcher;
 

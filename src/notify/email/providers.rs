@@ -109,10 +109,7 @@ impl ApiSender {
                 (need("PrivateKey")?, domain)
             }
         };
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
+        let http = crate::outbound::client(timeout)
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {}", error_chain(&e)))?;
         Ok(ApiSender {

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use crate::orgs::test_send::TestTarget;
+use crate::notify::org_test::TestTarget;
 use crate::orgs::{
     Change, Conflict, EventConfig, EventField, EventSetting, EventView, FieldEdit, OrgDocument,
     pending_changes,
@@ -587,7 +587,7 @@ impl OrgsPane {
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::{AppState, Level, UiAction, View};
-use crate::orgs::test_send::TestTarget as Target;
+use crate::notify::org_test::TestTarget as Target;
 use crate::ui::keymap::Action;
 use crate::ui::sanitize::fit;
 

@@ -1,6 +1,8 @@
 //! What the binary's commands do, as a library so tests drive the same code: resolve the
 //! configuration, pick the gateway (or start the demo), and run the console or a snapshot.
 
+pub mod orgs;
+
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,10 +21,11 @@ use crate::notify::email::EmailSetup;
 use crate::orgs::OrgSource;
 use crate::quota::board::{Board, BoardSettings};
 use crate::quota::poller::SweepOptions;
+use crate::quota::redis::RedisSource;
 use crate::quota::source::Source;
 use crate::tyk::demo::{DemoGateway, DemoOptions};
 use crate::tyk::gateway::{DEFAULT_MAX_BODY, Gateway, GatewaySettings};
-use crate::tyk::redis::{RedisSettings, RedisSource};
+use crate::tyk::redis::RedisSettings;
 use crate::ui::theme::Theme;
 
 /// Flags shared by every command.

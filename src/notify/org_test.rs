@@ -12,11 +12,12 @@ use std::time::Duration;
 use reqwest::Url;
 use serde_json::{Value, json};
 
-use crate::clock::UnixMs;
-use crate::notify::email::{
-    DISABLED_REASON, EmailSender, EmailSetup, OutgoingEmail, error_chain, one_line, render_test,
+use super::email::{
+    DISABLED_REASON, EmailSender, EmailSetup, OutgoingEmail, one_line, render_test,
 };
-use crate::notify::retry::AttemptResult;
+use super::retry::AttemptResult;
+use super::webhook::{PreparedRequest, WebhookSender};
+use crate::clock::UnixMs;
 use crate::templates::{Templates, from_mailbox};
 
 /// One event of one organisation, with the values to test (pending edits included).
@@ -143,7 +144,7 @@ pub fn url_origin(url: &str) -> String {
 /// Sends test events; built once per console.
 #[derive(Debug, Clone)]
 pub struct TestSender {
-    http: reqwest::Client,
+    http: WebhookSender,
     /// The e-mail setup of the notifications; `None`: e-mail tests are refused with the reason.
     email: Option<EmailSetup>,
     timeout: Duration,
@@ -151,12 +152,9 @@ pub struct TestSender {
 
 impl TestSender {
     pub fn new(email: Option<EmailSetup>, timeout: Duration) -> Result<TestSender, String> {
-        // Redirects are refused like every webhook tykwatch sends: a 3xx is an answer to fix.
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .build()
+        // The webhook sender of the outbox: the same client policy (no redirects) and errors
+        // without the URL.
+        let http = WebhookSender::new(timeout)
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         Ok(TestSender {
             http,
@@ -196,30 +194,42 @@ impl TestSender {
     async fn post(&self, url: &str, body: &Value) -> Result<String, String> {
         let origin = url_origin(url);
         crate::orgs::check_webhook(url).map_err(|e| format!("{origin}: {e}"))?;
-        let res = self
-            .http
-            .post(url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(
-                reqwest::header::USER_AGENT,
-                concat!("tykwatch/", env!("CARGO_PKG_VERSION"), " (test)"),
-            )
-            .body(body.to_string())
-            .send()
-            .await;
-        match res {
-            Ok(resp) if resp.status().is_success() => {
-                Ok(format!("{origin}: HTTP {}", resp.status().as_u16()))
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::CONTENT_TYPE,
+            reqwest::header::HeaderValue::from_static("application/json"),
+        );
+        headers.insert(
+            reqwest::header::USER_AGENT,
+            reqwest::header::HeaderValue::from_static(concat!(
+                "tykwatch/",
+                env!("CARGO_PKG_VERSION"),
+                " (test)"
+            )),
+        );
+        let req = PreparedRequest {
+            method: reqwest::Method::POST,
+            url: url.to_owned(),
+            headers,
+            body: body.to_string(),
+        };
+        match self.http.send(req, 0).await {
+            AttemptResult::Status { status, .. } if (200..300).contains(&status) => {
+                Ok(format!("{origin}: HTTP {status}"))
             }
-            Ok(resp) => Err(format!("{origin}: HTTP {}", resp.status())),
-            // The URL (which may hold a token) is left out of the reason.
-            Err(e) if e.is_timeout() => Err(format!(
+            AttemptResult::Status { status, .. } => {
+                Err(match reqwest::StatusCode::from_u16(status) {
+                    Ok(code) => format!("{origin}: HTTP {code}"),
+                    Err(_) => format!("{origin}: HTTP {status}"),
+                })
+            }
+            AttemptResult::Timeout(_) => Err(format!(
                 "{origin}: no answer within {}s",
                 self.timeout.as_secs()
             )),
-            Err(e) => Err(format!(
+            other => Err(format!(
                 "{origin}: {}",
-                one_line(&error_chain(&e.without_url()))
+                describe(&other).err().unwrap_or_default()
             )),
         }
     }

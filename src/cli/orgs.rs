@@ -9,11 +9,11 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-use super::diff::pending_changes;
-use super::document::{FieldEdit, OrgDocument};
-use super::json::Json;
-use super::source::{OrgError, OrgSource};
-use crate::cli::Setup;
+use super::Setup;
+use crate::orgs::diff::pending_changes;
+use crate::orgs::document::{FieldEdit, OrgDocument};
+use crate::orgs::json::Json;
+use crate::orgs::source::{OrgError, OrgSource};
 use crate::tyk::demo::{DemoGateway, DemoOptions};
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,15 +20,15 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::conn::{Conn, RESUBSCRIBE_DELAY, RedisSettings, ScanCursor, StorageError};
-use super::layout::{self, HashMode};
+use super::model::{Interner, QuotaId, QuotaMeta, Sample, same_period};
+use super::poller::SweepOutcome;
 use super::sessions::SessionMap;
+use super::source::SourceError;
 use crate::clock::Clock;
-use crate::quota::model::{Interner, QuotaId, QuotaMeta, Sample, same_period};
-use crate::quota::poller::SweepOutcome;
-use crate::quota::source::SourceError;
 use crate::tyk::gateway::Gateway;
 use crate::tyk::keyhash;
+use crate::tyk::redis::conn::{Conn, RESUBSCRIBE_DELAY, RedisSettings, ScanCursor, StorageError};
+use crate::tyk::redis::layout::{self, HashMode};
 use crate::tyk::session::SessionState;
 
 /// `SCAN` pattern matching both `apikey-*` and `orgkey.*` in one pass (the few other names it
