@@ -23,13 +23,14 @@ use tykwatch::clock::{Clock, SystemClock};
 use tykwatch::config::{Config, Secret, WebhookConfig};
 use tykwatch::engine::{PollSettings, spawn_poller};
 use tykwatch::monitor::{Monitor, MonitorSettings};
-use tykwatch::notifier::{EventRouting, Notifier, spawn_console, start_intake};
+use tykwatch::notifier::{EventRouting, Notifier, start_intake};
 use tykwatch::notify::dispatcher::{Dispatcher, DispatcherOptions};
 use tykwatch::notify::email::EmailSetup;
 use tykwatch::notify::plan::{Channels, plan_all};
 use tykwatch::quota::Source;
 use tykwatch::quota::poller::SweepOptions;
 use tykwatch::quota::{QuotaId, QuotaMeta, Sample, SessionMeta, mask_key};
+use tykwatch::runtime::{self, Parts};
 use tykwatch::store::Store;
 use tykwatch::tyk::demo::{DemoGateway, DemoOptions};
 use tykwatch::tyk::gateway::{DEFAULT_MAX_BODY, Gateway, GatewaySettings};
@@ -240,12 +241,19 @@ fn latency_case(c: &mut Criterion, push: bool) {
                 interval: poll,
                 max_backoff: Duration::from_secs(5),
             },
-            clock,
+            clock.clone(),
         );
         let intake = start_intake(&config, dir.path()).await.expect("intake");
         let intake_url = intake.as_ref().map(|i| format!("http://{}/events", i.addr));
-        let routing = EventRouting::new(&config, None, notifier.store(), d.clone());
-        let mut engine = spawn_console(poller, notifier, d, intake, routing);
+        let routing = EventRouting::new(&config, None, notifier.store(), d.clone(), clock.clone());
+        let parts = Parts {
+            poller,
+            notifier,
+            dispatcher: d,
+            intake,
+            routing,
+        };
+        let mut engine = runtime::spawn(parts, runtime::Options::console());
         // Drain what the console would show; wait until the first crossings (keys already
         // over 50 %) were delivered so they do not count.
         let events = std::mem::replace(&mut engine.events, tokio::sync::mpsc::channel(1).1);

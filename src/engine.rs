@@ -1,5 +1,7 @@
-//! Wires source → poller and emits `EngineEvent`s; the console and the headless runner consume
-//! the same stream. The engine never touches the terminal.
+//! The poller (source → sweeps on an interval, with backoff) and the vocabulary of the one
+//! event stream: [`EngineEvent`] out, [`Command`] in. `crate::runtime` wraps the poller with the
+//! notification engine; the console and the headless runner consume the same stream. Nothing
+//! here touches the terminal.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
 use crate::notify::feed::{FiredMark, Inspection, NotifyRequest, OutboxSnapshot};
+use crate::outbox::Crossing;
 use crate::quota::poller::SweepOutcome;
 use crate::quota::source::Source;
 use crate::store::EventRow;
@@ -32,8 +35,25 @@ pub enum EngineEvent {
     /// Events received on `[intake]` (Dashboard, Portal, Gateway monitor), oldest first. The
     /// first batch after start holds the most recent ones from the store; keys are masked.
     Received(Vec<EventRow>),
-    /// Something the user should see (a test sent, a resend queued, a store error).
+    /// Something the user should see (a test sent, a resend queued).
     Notice { text: String, error: bool },
+    /// Thresholds the last sweep crossed, recorded with their outbox rows.
+    Crossed(Vec<Crossing>),
+    /// Something failed outside the poller (delivery, routing, the store); the engine goes on.
+    Problem { kind: Problem, message: String },
+    /// The intake refused `count` requests since the last report (`total` since start).
+    IntakeRejected { count: u64, total: u64 },
+}
+
+/// Which part of the runtime an [`EngineEvent::Problem`] comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem {
+    /// The dispatcher could not claim or record (e.g. the database is locked).
+    Delivery,
+    /// A received event could not be routed.
+    Routing,
+    /// The ledger or outbox could not be read or written.
+    Store,
 }
 
 /// What consumers ask of the engine.

@@ -1,151 +1,92 @@
-//! `tykwatch run`: the same engine without a terminal. Each sweep's samples go through the
-//! monitor; crossings and their outbox rows are recorded durably; one JSON line per event goes
-//! to stdout. The dispatcher delivers the outbox's webhooks meanwhile. SIGTERM / SIGINT stop
-//! polling, return in-flight sends to the outbox, and exit 0.
+//! `tykwatch run`: the one runtime (`crate::runtime`) without a terminal, its event stream
+//! written as JSON lines on stdout: sweeps, thresholds crossed (recorded durably with their
+//! outbox rows before the line is written), received events, gateway retries, problems. The
+//! dispatcher delivers the outbox meanwhile. SIGTERM / SIGINT stop the runtime (in-flight sends
+//! return to the outbox) and exit 0.
 
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::sync::watch;
 
 use crate::cli::{Setup, Target};
 use crate::clock::Clock;
-use crate::engine::{Command, EngineEvent, PollSettings, RawKey, spawn_poller};
-use crate::intake::IntakeEvent;
-use crate::notifier::{EventRouting, Notifier, next_intake, start_intake};
-use crate::notify::dispatcher::{DispatchError, Dispatcher, DispatcherOptions};
-use crate::notify::email::EmailSetup;
+use crate::engine::{Command, EngineEvent, Problem};
 use crate::outbox::Crossing;
 use crate::quota::poller::SweepOutcome;
+use crate::runtime::{self, DELIVERY_GRACE};
+use crate::store::EventRow;
 
 /// Runs until SIGTERM or SIGINT.
 pub async fn run(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> Result<(), String> {
-    let (config, data_dir, fresh) = setup.notification_setup(target);
-    let mut notifier =
-        Notifier::open_with(&data_dir, &config, clock.clone(), fresh).map_err(|e| e.to_string())?;
-    let store = notifier.store();
-    // Delivery runs beside the monitor, from the same outbox; rows left by a previous run
-    // (pending, or in flight when it died) are sent first.
-    let dispatcher = Dispatcher::new(
-        store.clone(),
-        clock.clone(),
-        &config.monitor.configuration,
-        &config.webhooks,
-        EmailSetup::from_config(&config, &setup.paths.config_dir, &data_dir),
-        DispatcherOptions::default(),
-    )
-    .map_err(|e| e.to_string())?;
-    let waker = dispatcher.clone();
-    let (stop_delivery, stop_rx) = watch::channel(false);
-    let delivery = tokio::spawn(async move {
-        let on_error =
-            |e: DispatchError| emit(json!({"event": "delivery_error", "message": e.to_string()}));
-        if let Err(e) = dispatcher.run(stop_rx, on_error).await {
-            emit(json!({"event": "delivery_error", "message": e.to_string()}));
-        }
-    });
-    let mut engine = spawn_poller(
-        setup.source(target),
-        PollSettings {
-            interval: setup.config.gateway.poll_interval,
-            max_backoff: Duration::from_secs(60),
-        },
-        clock.clone(),
-    );
-    let mut intake = start_intake(&config, &data_dir).await?;
-    let (orgs, orgs_error) = setup.org_source(target);
-    if let Some(e) = orgs_error {
+    let a = setup
+        .runtime_parts(target, clock)
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(e) = &a.orgs_error {
         emit(json!({"event": "error", "message": format!("organisations: {e}")}));
     }
-    let routing = EventRouting::new(&config, orgs, notifier.store(), waker.clone());
-    {
-        let r = routing.clone();
-        tokio::spawn(async move {
-            if let Err(e) = r.catch_up().await {
-                emit(json!({"event": "error", "message": format!("routing events: {e}")}));
-            }
-        });
-    }
+    let mut term = signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut int = signal(tokio::signal::unix::SignalKind::interrupt())?;
     emit(json!({
         "event": "started",
         "gateway": target.label,
-        "data_dir": data_dir,
-        "intake": intake.as_ref().map(|i| i.addr.to_string()),
+        "data_dir": a.data_dir,
+        "intake": a.intake_addr.map(|i| i.to_string()),
     }));
-    // Every 30 s: route events the intake recorded but could not hand over (its queue was
-    // full), and report requests it refused since the last report.
-    let mut housekeeping = tokio::time::interval(Duration::from_secs(30));
-    housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut rejected = 0;
-    let mut term = signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut int = signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let mut engine = runtime::spawn(a.parts, runtime::Options::headless());
     loop {
         tokio::select! {
             ev = engine.events.recv() => match ev {
-                Some(EngineEvent::Sweep(outcome)) => {
-                    emit(sweep_line(&outcome));
-                    match notifier.observe(&outcome.samples).await {
-                        Ok(crossings) => {
-                            if !crossings.is_empty() {
-                                waker.wake();
-                            }
-                            crossings.iter().for_each(|c| emit(crossing_line(c)));
-                        }
-                        Err(message) => emit(json!({"event": "error", "message": message})),
-                    }
-                }
-                Some(EngineEvent::Backoff { retry_in, attempt }) => emit(json!({
-                    "event": "gateway_retry", "retry_in_s": retry_in.as_secs_f64(), "attempt": attempt
-                })),
-                Some(_) => {}
+                Some(ev) => line(&ev).into_iter().for_each(emit),
                 None => break,
             },
-            Some(ev) = next_intake(&mut intake) => {
-                // A gateway's own monitor saw this key cross a trigger limit: read it now.
-                if let Some(key) = ev.raw_key() {
-                    let _ = engine
-                        .commands
-                        .try_send(Command::PollKey(RawKey(key.expose().to_owned())));
-                }
-                emit(received_line(&ev));
-                routing.route(ev, |e| {
-                    emit(json!({"event": "error", "message": format!("routing event: {e}")}));
-                });
-            }
-            _ = housekeeping.tick() => {
-                let r = routing.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = r.catch_up().await {
-                        emit(json!({"event": "error", "message": format!("routing events: {e}")}));
-                    }
-                });
-                if let Some(i) = &intake {
-                    let now = i.stats.rejected();
-                    if now > rejected {
-                        emit(json!({"event": "intake_rejected", "count": now - rejected,
-                                    "total": now}));
-                        rejected = now;
-                    }
-                }
-            }
             _ = term.recv() => break,
             _ = int.recv() => break,
         }
     }
-    // Delivery first: in-flight sends are recorded or returned to the outbox (the next run
-    // delivers them). The poller is told without waiting on its (possibly full) queue.
-    let _ = stop_delivery.send(true);
+    // The runtime stops delivery first, then the intake and the poller; its last events are
+    // still written while it does.
     let _ = engine.commands.try_send(Command::Shutdown);
-    drop(engine.events);
-    let _ = tokio::time::timeout(Duration::from_secs(10), delivery).await;
-    if let Some(i) = intake {
-        let _ = i.shutdown.shutdown().await;
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(5), engine.task).await;
+    let drain = async {
+        while let Some(ev) = engine.events.recv().await {
+            line(&ev).into_iter().for_each(emit);
+        }
+    };
+    let _ = tokio::time::timeout(DELIVERY_GRACE + Duration::from_secs(5), drain).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), engine.task).await;
     emit(json!({"event": "stopped"}));
     Ok(())
+}
+
+/// The JSON lines of one event of the stream (none for what only the console draws).
+fn line(ev: &EngineEvent) -> Vec<Value> {
+    match ev {
+        EngineEvent::Sweep(outcome) => vec![sweep_line(outcome)],
+        EngineEvent::Crossed(crossings) => crossings.iter().map(crossing_line).collect(),
+        EngineEvent::Backoff { retry_in, attempt } => vec![json!({
+            "event": "gateway_retry", "retry_in_s": retry_in.as_secs_f64(), "attempt": attempt
+        })],
+        EngineEvent::Received(rows) => rows.iter().map(received_line).collect(),
+        EngineEvent::Problem { kind, message } => vec![json!({
+            "event": match kind {
+                Problem::Delivery => "delivery_error",
+                Problem::Routing | Problem::Store => "error",
+            },
+            "message": message,
+        })],
+        EngineEvent::IntakeRejected { count, total } => {
+            vec![json!({"event": "intake_rejected", "count": count, "total": total})]
+        }
+        EngineEvent::Notice { text, error } => vec![json!({
+            "event": if *error { "error" } else { "notice" }, "message": text
+        })],
+        EngineEvent::SweepStarted { .. }
+        | EngineEvent::Outbox(_)
+        | EngineEvent::Fired(_)
+        | EngineEvent::Inspected(_) => Vec::new(),
+    }
 }
 
 fn signal(kind: tokio::signal::unix::SignalKind) -> Result<tokio::signal::unix::Signal, String> {
@@ -187,11 +128,11 @@ pub fn crossing_line(c: &Crossing) -> Value {
 }
 
 /// A received event; its key is masked.
-fn received_line(ev: &IntakeEvent) -> Value {
+fn received_line(ev: &EventRow) -> Value {
     json!({
         "event": "received",
         "id": ev.id,
-        "kind": ev.kind().as_str(),
+        "kind": ev.kind,
         "name": ev.event,
         "org_id": ev.org_id,
         "key": ev.masked_key,

@@ -18,6 +18,7 @@ pub mod orgs;
 pub mod outbound;
 pub mod outbox;
 pub mod quota;
+pub mod runtime;
 pub mod store;
 pub mod templates;
 pub mod tyk;

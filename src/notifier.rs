@@ -1,24 +1,20 @@
-//! The notification engine the console and `tykwatch run` share: each sweep's samples go
-//! through the monitor, crossings and their outbox rows are written in one transaction, and the
-//! dispatcher delivers beside it. For the console, [`spawn_console`] wraps the poller so the UI
-//! sees one stream of [`EngineEvent`]s and sends one kind of [`Command`].
+//! The pieces of the notification engine that `crate::runtime` runs: [`Notifier`] (each
+//! sweep's samples go through the monitor; crossings and their outbox rows are written in one
+//! transaction), [`EventRouting`] (received events → outbox rows, one writer), the intake's
+//! start-up, and what the console is sent of the outbox.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
-use crate::clock::{Clock, SystemClock, UnixMs};
+use crate::clock::{Clock, UnixMs};
 use crate::config::Config;
-use crate::engine::{Command, EngineEvent, EngineHandle, RawKey};
 use crate::intake::{IntakeEvent, IntakeHandle};
 use crate::monitor::Monitor;
 use crate::notify::dispatcher::Dispatcher;
-use crate::notify::feed::{
-    FiredMark, Inspection, NotificationItem, NotifyRequest, OutboxSnapshot, SNAPSHOT_ROWS,
-};
+use crate::notify::feed::{FiredMark, NotificationItem, OutboxSnapshot, SNAPSHOT_ROWS};
 use crate::notify::plan::{Channels, plan_all};
 use crate::notify::route::EventRouter;
 use crate::orgs::OrgSource;
@@ -26,10 +22,6 @@ use crate::outbox::{Crossing, OutboxFilter, OutboxRow, Payload};
 use crate::quota::{QuotaId, Sample};
 use crate::store::{EventRow, Store};
 
-/// How often the console's outbox snapshot is refreshed (it is only sent when it changed).
-const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
-/// Snapshot ticks between two catch-ups of unrouted events (30 s).
-const CATCH_UP_EVERY_TICKS: u64 = 30;
 /// Received events the console starts with.
 const RECENT_EVENTS: usize = 1000;
 
@@ -253,43 +245,6 @@ impl Notifier {
     }
 }
 
-/// The console's engine when another tykwatch owns the data dir: the poller's events, a
-/// notice saying why nothing is notified, and the poller's commands (notification requests are
-/// answered with the same notice).
-pub fn spawn_watch_only(mut poller: EngineHandle, why: String) -> EngineHandle {
-    let (ev_tx, ev_rx) = mpsc::channel(64);
-    let (cmd_tx, mut cmd_rx) = mpsc::channel::<Command>(16);
-    let task = tokio::spawn(async move {
-        if ev_tx.send(notice(&why, false)).await.is_err() {
-            return;
-        }
-        loop {
-            tokio::select! {
-                ev = poller.events.recv() => match ev {
-                    Some(ev) => if ev_tx.send(ev).await.is_err() { break },
-                    None => break,
-                },
-                cmd = cmd_rx.recv() => match cmd {
-                    Some(Command::Notify(_)) => {
-                        let _ = ev_tx.send(notice(&why, true)).await;
-                    }
-                    Some(c @ (Command::PollNow | Command::PollKey(_))) => {
-                        let _ = poller.commands.try_send(c);
-                    }
-                    Some(Command::Shutdown) | None => break,
-                },
-            }
-        }
-        let _ = poller.commands.try_send(Command::Shutdown);
-        let _ = tokio::time::timeout(Duration::from_secs(1), poller.task).await;
-    });
-    EngineHandle {
-        events: ev_rx,
-        commands: cmd_tx,
-        task,
-    }
-}
-
 /// Routes received events through the outbox (`[[routes]]`): planning runs on a task of its
 /// own (it may read an org from a slow Dashboard, which must not stall the relay), the rows are
 /// enqueued in one transaction, and the dispatcher is woken.
@@ -297,6 +252,7 @@ pub fn spawn_watch_only(mut poller: EngineHandle, why: String) -> EngineHandle {
 pub struct EventRouting {
     router: Arc<EventRouter>,
     store: Arc<Mutex<Store>>,
+    clock: Arc<dyn Clock>,
     /// The one writer of routed rows (see [`route_writer`]).
     writer: mpsc::Sender<RouteJob>,
 }
@@ -320,15 +276,17 @@ impl EventRouting {
         orgs: Option<OrgSource>,
         store: Arc<Mutex<Store>>,
         dispatcher: Dispatcher,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         let router = EventRouter::new(config, orgs);
         // A resent org e-mail reads the org's address again through the same cache.
         dispatcher.set_event_orgs(router.address_book());
         let (writer, jobs) = mpsc::channel(4 * ROUTE_BATCH);
-        tokio::spawn(route_writer(store.clone(), dispatcher, jobs));
+        tokio::spawn(route_writer(store.clone(), dispatcher, jobs, clock.clone()));
         EventRouting {
             router: Arc::new(router),
             store,
+            clock,
             writer,
         }
     }
@@ -348,7 +306,7 @@ impl EventRouting {
     /// the idempotency keys make a second enqueue a no-op). Returns the rows planned.
     pub async fn catch_up(&self) -> Result<usize, String> {
         let store = self.store.clone();
-        let since = SystemClock.now_ms() - CATCH_UP_MS;
+        let since = self.clock.now_ms() - CATCH_UP_MS;
         let pending =
             tokio::task::spawn_blocking(move || lock(&store).unrouted_events(since, 1000))
                 .await
@@ -380,6 +338,7 @@ async fn route_writer(
     store: Arc<Mutex<Store>>,
     dispatcher: Dispatcher,
     mut jobs: mpsc::Receiver<RouteJob>,
+    clock: Arc<dyn Clock>,
 ) {
     while let Some(first) = jobs.recv().await {
         let mut batch = vec![first];
@@ -400,7 +359,7 @@ async fn route_writer(
             .flat_map(|(_, rows, _)| std::mem::take(rows))
             .collect();
         let store = store.clone();
-        let now = SystemClock.now_ms();
+        let now = clock.now_ms();
         let result = tokio::task::spawn_blocking(move || {
             let mut s = lock(&store);
             let n = if rows.is_empty() {
@@ -508,245 +467,5 @@ fn item(mut row: OutboxRow) -> NotificationItem {
             payload: None,
             row,
         },
-    }
-}
-
-/// Runs the notifier between the poller and the console: sweeps are evaluated (and recorded)
-/// before the console sees them, the dispatcher delivers beside it, and the console's requests
-/// are answered. Returns the handle the console uses in place of the poller's.
-pub fn spawn_console(
-    poller: EngineHandle,
-    notifier: Notifier,
-    dispatcher: Dispatcher,
-    intake: Option<IntakeHandle>,
-    routing: EventRouting,
-) -> EngineHandle {
-    let (ev_tx, ev_rx) = mpsc::channel(64);
-    let (cmd_tx, cmd_rx) = mpsc::channel(16);
-    let task = tokio::spawn(relay(
-        poller, notifier, dispatcher, intake, routing, ev_tx, cmd_rx,
-    ));
-    EngineHandle {
-        events: ev_rx,
-        commands: cmd_tx,
-        task,
-    }
-}
-
-async fn relay(
-    mut poller: EngineHandle,
-    mut notifier: Notifier,
-    dispatcher: Dispatcher,
-    mut intake: Option<IntakeHandle>,
-    routing: EventRouting,
-    ev_tx: mpsc::Sender<EngineEvent>,
-    mut cmd_rx: mpsc::Receiver<Command>,
-) {
-    let (stop_delivery, stop_rx) = watch::channel(false);
-    let delivery = {
-        let d = dispatcher.clone();
-        let tx = ev_tx.clone();
-        tokio::spawn(async move {
-            let report = |e: crate::notify::dispatcher::DispatchError| {
-                let _ = tx.try_send(notice(&format!("delivery: {e}"), true));
-            };
-            let res = d.run(stop_rx, report).await;
-            if let Err(e) = res {
-                let _ = tx.try_send(notice(&format!("delivery stopped: {e}"), true));
-            }
-        })
-    };
-    let mut refresh = tokio::time::interval(SNAPSHOT_EVERY);
-    refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut last: Option<OutboxSnapshot> = None;
-    let mut last_marks: Option<Vec<FiredMark>> = None;
-    let mut ticks: u64 = 0;
-    {
-        // Events recorded but never routed (a crash before the enqueue) go out now.
-        let (r, tx) = (routing.clone(), ev_tx.clone());
-        tokio::spawn(async move {
-            if let Err(e) = r.catch_up().await {
-                let _ = tx.send(notice(&format!("routing events: {e}"), true)).await;
-            }
-        });
-    }
-    match notifier.recent_events().await {
-        Ok(rows) if !rows.is_empty() => {
-            let _ = ev_tx.send(EngineEvent::Received(rows)).await;
-        }
-        Ok(_) => {}
-        Err(text) => {
-            let _ = ev_tx.send(EngineEvent::Notice { text, error: true }).await;
-        }
-    }
-    loop {
-        tokio::select! {
-            Some(ev) = next_intake(&mut intake) => {
-                if let Some(key) = ev.raw_key() {
-                    let _ = poller.commands.try_send(Command::PollKey(RawKey(key.expose().to_owned())));
-                }
-                let row = event_row(&ev);
-                let tx = ev_tx.clone();
-                routing.route(ev, move |e| {
-                    let _ = tx.try_send(notice(&format!("routing event: {e}"), true));
-                });
-                if ev_tx.send(EngineEvent::Received(vec![row])).await.is_err() {
-                    break;
-                }
-            }
-            ev = poller.events.recv() => {
-                let Some(ev) = ev else { break };
-                if let EngineEvent::Sweep(outcome) = &ev {
-                    match notifier.observe(&outcome.samples).await {
-                        Ok(c) if !c.is_empty() => dispatcher.wake(),
-                        Ok(_) => {}
-                        Err(message) => {
-                            let _ = ev_tx.send(EngineEvent::Notice { text: message, error: true }).await;
-                        }
-                    }
-                }
-                let sweep = matches!(ev, EngineEvent::Sweep(_));
-                if ev_tx.send(ev).await.is_err() {
-                    break;
-                }
-                if sweep {
-                    let marks = notifier.fired_marks();
-                    if last_marks.as_ref() != Some(&marks) {
-                        last_marks = Some(marks.clone());
-                        if ev_tx.send(EngineEvent::Fired(marks)).await.is_err() {
-                            break;
-                        }
-                    }
-                    send_snapshot(&notifier, &ev_tx, &mut last).await;
-                }
-            }
-            cmd = cmd_rx.recv() => match cmd {
-                Some(Command::Notify(req)) => {
-                    handle(req, &notifier, &dispatcher, &ev_tx).await;
-                    send_snapshot(&notifier, &ev_tx, &mut last).await;
-                }
-                Some(c @ (Command::PollNow | Command::PollKey(_))) => {
-                    let _ = poller.commands.try_send(c);
-                }
-                Some(Command::Shutdown) | None => break,
-            },
-            _ = refresh.tick() => {
-                send_snapshot(&notifier, &ev_tx, &mut last).await;
-                ticks += 1;
-                // Events the intake recorded but could not hand over (its queue was full)
-                // are routed from the store.
-                if ticks.is_multiple_of(CATCH_UP_EVERY_TICKS) {
-                    let (r, tx) = (routing.clone(), ev_tx.clone());
-                    tokio::spawn(async move {
-                        if let Err(e) = r.catch_up().await {
-                            let _ = tx.try_send(notice(&format!("routing events: {e}"), true));
-                        }
-                    });
-                }
-            }
-        }
-    }
-    // Delivery first: the console gives the engine a moment only, and in-flight sends must
-    // go back to the outbox (or be recorded) before the process ends.
-    let _ = stop_delivery.send(true);
-    let _ = poller.commands.try_send(Command::Shutdown);
-    let _ = tokio::time::timeout(Duration::from_secs(5), delivery).await;
-    if let Some(i) = intake {
-        let _ = i.shutdown.shutdown().await;
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(1), poller.task).await;
-}
-
-async fn send_snapshot(
-    notifier: &Notifier,
-    tx: &mpsc::Sender<EngineEvent>,
-    last: &mut Option<OutboxSnapshot>,
-) {
-    match notifier.snapshot().await {
-        Ok(mut snap) => {
-            // `at_ms` alone changing is not news.
-            if let Some(prev) = last.as_ref() {
-                snap.at_ms = prev.at_ms.max(snap.at_ms);
-                let mut same = snap.clone();
-                same.at_ms = prev.at_ms;
-                if &same == prev {
-                    return;
-                }
-            }
-            *last = Some(snap.clone());
-            let _ = tx.send(EngineEvent::Outbox(Box::new(snap))).await;
-        }
-        Err(text) => {
-            let _ = tx.send(EngineEvent::Notice { text, error: true }).await;
-        }
-    }
-}
-
-async fn handle(
-    req: NotifyRequest,
-    notifier: &Notifier,
-    dispatcher: &Dispatcher,
-    tx: &mpsc::Sender<EngineEvent>,
-) {
-    let event = match req {
-        NotifyRequest::Resend(key) => match notifier.resend(key).await {
-            Ok(true) => {
-                dispatcher.wake();
-                notice("resend queued", false)
-            }
-            Ok(false) => notice("only a failed or dead notification can be resent", true),
-            Err(e) => notice(&e, true),
-        },
-        NotifyRequest::Test(channel) => {
-            // A test waits on the network: answer from a task so the relay keeps going.
-            let d = dispatcher.clone();
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let ev = match d.send_test(&channel).await {
-                    Ok(text) => notice(&format!("test to {channel}: {text}"), false),
-                    Err(e) => notice(&format!("test to {channel} failed: {e}"), true),
-                };
-                let _ = tx.send(ev).await;
-            });
-            return;
-        }
-        NotifyRequest::Inspect(key) => {
-            // Building an event e-mail may read an org from a slow Dashboard: off the relay.
-            let (store, d, tx) = (notifier.store(), dispatcher.clone(), tx.clone());
-            tokio::spawn(async move {
-                let _ = tx.send(inspect(key, store, &d).await).await;
-            });
-            return;
-        }
-    };
-    let _ = tx.send(event).await;
-}
-
-/// The request or e-mail of one notification, for the detail pane.
-async fn inspect(key: String, store: Arc<Mutex<Store>>, dispatcher: &Dispatcher) -> EngineEvent {
-    let k = key.clone();
-    let row = tokio::task::spawn_blocking(move || lock(&store).get(&k))
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r.map_err(|e| e.to_string()));
-    let (summary, text) = match row {
-        Ok(Some(row)) => match dispatcher.inspect(&row).await {
-            Ok((summary, text)) => (summary, Ok(text)),
-            Err(e) => (row.channel_id.to_string(), Err(e)),
-        },
-        Ok(None) => (String::new(), Err("no such notification".to_owned())),
-        Err(e) => (String::new(), Err(e)),
-    };
-    EngineEvent::Inspected(Box::new(Inspection {
-        idem_key: key,
-        summary,
-        text,
-    }))
-}
-
-fn notice(text: &str, error: bool) -> EngineEvent {
-    EngineEvent::Notice {
-        text: text.to_owned(),
-        error,
     }
 }

@@ -14,11 +14,12 @@ use tokio::sync::Notify;
 use tykwatch::clock::{Clock, SystemClock};
 use tykwatch::config::{Config, Secret, WebhookConfig};
 use tykwatch::engine::{EngineEvent, PollSettings, spawn_poller};
-use tykwatch::notifier::{EventRouting, Notifier, spawn_console, start_intake};
+use tykwatch::notifier::{EventRouting, Notifier, start_intake};
 use tykwatch::notify::dispatcher::{Dispatcher, DispatcherOptions};
 use tykwatch::notify::email::EmailSetup;
 use tykwatch::quota::Source;
 use tykwatch::quota::poller::SweepOptions;
+use tykwatch::runtime::{self, Parts};
 use tykwatch::tyk::demo::{DemoGateway, DemoOptions};
 use tykwatch::tyk::gateway::{DEFAULT_MAX_BODY, Gateway, GatewaySettings};
 
@@ -115,8 +116,21 @@ async fn trigger_exceeded_on_intake_notifies_without_waiting_for_the_poll() {
         },
         clock,
     );
-    let routing = EventRouting::new(&config, None, notifier.store(), dispatcher.clone());
-    let mut engine = spawn_console(poller, notifier, dispatcher, Some(intake), routing);
+    let routing = EventRouting::new(
+        &config,
+        None,
+        notifier.store(),
+        dispatcher.clone(),
+        Arc::new(SystemClock),
+    );
+    let parts = Parts {
+        poller,
+        notifier,
+        dispatcher,
+        intake: Some(intake),
+        routing,
+    };
+    let mut engine = runtime::spawn(parts, runtime::Options::console());
 
     // The first sweep notifies the keys already over 50 %; wait for it to settle.
     let deadline = Instant::now() + Duration::from_secs(20);

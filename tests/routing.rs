@@ -1271,7 +1271,13 @@ async fn a_burst_of_events_is_routed_in_batches_and_nothing_is_left_to_catch_up(
         DispatcherOptions::default(),
     )
     .unwrap();
-    let routing = tykwatch::notifier::EventRouting::new(&c, None, notifier.store(), dispatcher);
+    let routing = tykwatch::notifier::EventRouting::new(
+        &c,
+        None,
+        notifier.store(),
+        dispatcher,
+        Arc::new(tykwatch::clock::SystemClock),
+    );
     let bodies = bodies();
     let api = &bodies["api_event_updated"];
     let unrouted = json!({"Event": "SomethingNobodyRoutes", "Message": "m", "Timestamp": "t"});

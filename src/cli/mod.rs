@@ -23,6 +23,7 @@ use crate::quota::board::{Board, BoardSettings};
 use crate::quota::poller::SweepOptions;
 use crate::quota::redis::RedisSource;
 use crate::quota::source::Source;
+use crate::runtime;
 use crate::tyk::demo::{DemoGateway, DemoOptions};
 use crate::tyk::gateway::{DEFAULT_MAX_BODY, Gateway, GatewaySettings};
 use crate::tyk::redis::RedisSettings;
@@ -268,61 +269,133 @@ impl Setup {
     }
 }
 
-/// Runs the interactive console until the user quits.
-pub async fn console(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> std::io::Result<()> {
-    let (config, data_dir, fresh) = setup.notification_setup(target);
-    let poller = || {
+/// The runtime's parts for `target`, and what the consumers show about them.
+pub struct Assembled {
+    pub parts: runtime::Parts,
+    /// The notification config (the demo's when the target is the demo).
+    pub config: Config,
+    pub data_dir: PathBuf,
+    /// The bound address (the demo listens on port 0): what an event's webhook points at.
+    pub intake_addr: Option<std::net::SocketAddr>,
+    pub orgs: Option<OrgSource>,
+    /// Why organisations cannot be read, when configured but unusable.
+    pub orgs_error: Option<String>,
+}
+
+/// Why the runtime could not be assembled.
+#[derive(Debug)]
+pub enum AssembleError {
+    /// Another tykwatch holds the data dir.
+    InUse(PathBuf),
+    Other(String),
+}
+
+impl std::fmt::Display for AssembleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AssembleError::InUse(dir) => OpenError::InUse(dir.clone()).fmt(f),
+            AssembleError::Other(m) => f.write_str(m),
+        }
+    }
+}
+
+impl Setup {
+    /// The poller of `target`'s source.
+    pub fn poller(&self, target: &Target, clock: Arc<dyn Clock>) -> crate::engine::EngineHandle {
         spawn_poller(
-            setup.source(target),
+            self.source(target),
             PollSettings {
-                interval: setup.config.gateway.poll_interval,
+                interval: self.config.gateway.poll_interval,
                 max_backoff: Duration::from_secs(60),
             },
-            clock.clone(),
+            clock,
         )
-    };
-    let (orgs, orgs_error) = setup.org_source(target);
-    let notifier = match Notifier::open_with(&data_dir, &config, clock.clone(), fresh) {
-        Ok(n) => n,
+    }
+
+    /// Everything the console and `tykwatch run` run, built the same way for both: the
+    /// notifier on the data dir (warmed from its ledger), the dispatcher over the same store,
+    /// the intake (its own store connection), routing, and the poller. Call inside the tokio
+    /// runtime.
+    pub async fn runtime_parts(
+        &self,
+        target: &Target,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Assembled, AssembleError> {
+        let (config, data_dir, fresh) = self.notification_setup(target);
+        let (orgs, orgs_error) = self.org_source(target);
+        let notifier =
+            Notifier::open_with(&data_dir, &config, clock.clone(), fresh).map_err(|e| match e {
+                OpenError::InUse(dir) => AssembleError::InUse(dir),
+                other => AssembleError::Other(other.to_string()),
+            })?;
+        // Rows left by a previous run (pending, or in flight when it died) are sent first.
+        let dispatcher = Dispatcher::new(
+            notifier.store(),
+            clock.clone(),
+            &config.monitor.configuration,
+            &config.webhooks,
+            EmailSetup::from_config(&config, &self.paths.config_dir, &data_dir),
+            DispatcherOptions::default(),
+        )
+        .map_err(|e| AssembleError::Other(e.to_string()))?;
+        let intake = crate::notifier::start_intake(&config, &data_dir)
+            .await
+            .map_err(AssembleError::Other)?;
+        let intake_addr = intake.as_ref().map(|i| i.addr);
+        let routing = EventRouting::new(
+            &config,
+            orgs.clone(),
+            notifier.store(),
+            dispatcher.clone(),
+            clock.clone(),
+        );
+        Ok(Assembled {
+            parts: runtime::Parts {
+                poller: self.poller(target, clock),
+                notifier,
+                dispatcher,
+                intake,
+                routing,
+            },
+            config,
+            data_dir,
+            intake_addr,
+            orgs,
+            orgs_error,
+        })
+    }
+}
+
+/// Runs the interactive console until the user quits.
+pub async fn console(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> std::io::Result<()> {
+    let a = match setup.runtime_parts(target, clock.clone()).await {
+        Ok(a) => a,
         // `tykwatch run` (or another console) owns this data dir: watch without notifying,
         // rather than refusing to start next to the daemon.
-        Err(OpenError::InUse(dir)) => {
+        Err(AssembleError::InUse(dir)) => {
+            let (config, data_dir, _) = setup.notification_setup(target);
+            let (orgs, orgs_error) = setup.org_source(target);
             let text = format!(
                 "notifications are handled by the tykwatch already using {}; this console only \
                  watches (give it its own --data-dir to notify)",
                 dir.display()
             );
-            let engine = crate::notifier::spawn_watch_only(poller(), text);
+            let engine = runtime::spawn_watch_only(setup.poller(target, clock.clone()), text);
             let opts = console_options(setup, target, &config, &data_dir, None, orgs, orgs_error);
             return crate::ui::run_console(engine, opts, setup.theme.clone(), clock).await;
         }
         Err(e) => return Err(std::io::Error::other(e.to_string())),
     };
-    let dispatcher = Dispatcher::new(
-        notifier.store(),
-        clock.clone(),
-        &config.monitor.configuration,
-        &config.webhooks,
-        EmailSetup::from_config(&config, &setup.paths.config_dir, &data_dir),
-        DispatcherOptions::default(),
-    )
-    .map_err(|e| std::io::Error::other(e.to_string()))?;
-    let intake = crate::notifier::start_intake(&config, &data_dir)
-        .await
-        .map_err(std::io::Error::other)?;
-    // The bound address (the demo listens on port 0): what an event's webhook points at.
-    let intake_addr = intake.as_ref().map(|i| i.addr);
-    let routing = EventRouting::new(&config, orgs.clone(), notifier.store(), dispatcher.clone());
-    let engine = crate::notifier::spawn_console(poller(), notifier, dispatcher, intake, routing);
     let opts = console_options(
         setup,
         target,
-        &config,
-        &data_dir,
-        intake_addr,
-        orgs,
-        orgs_error,
+        &a.config,
+        &a.data_dir,
+        a.intake_addr,
+        a.orgs,
+        a.orgs_error,
     );
+    let engine = runtime::spawn(a.parts, runtime::Options::console());
     crate::ui::run_console(engine, opts, setup.theme.clone(), clock).await
 }
 

@@ -13,7 +13,7 @@ use super::keymap::{self, Action, CommandKind, Screen, ViewKind};
 use super::table::{self, Counts, Filter, Sort};
 use super::terminal::ConsoleOptions;
 use crate::clock::UnixMs;
-use crate::engine::EngineEvent;
+use crate::engine::{EngineEvent, Problem};
 use crate::notify::feed::{FiredMark, NotifyRequest};
 use crate::quota::QuotaId;
 use crate::quota::board::Board;
@@ -491,6 +491,15 @@ impl AppState {
                 self.templates.received(&rows);
                 self.events.ingest(rows, n);
             }
+            EngineEvent::Problem { kind, message } => {
+                let text = match kind {
+                    Problem::Delivery => format!("delivery: {message}"),
+                    Problem::Routing | Problem::Store => message,
+                };
+                self.flash_msg(Level::Error, text);
+            }
+            // The Fired marks and the outbox snapshot that follow show these.
+            EngineEvent::Crossed(_) | EngineEvent::IntakeRejected { .. } => {}
         }
         self.refresh();
     }
