@@ -1,0 +1,165 @@
+//! Loading: parse, expand `${VAR}`, deserialize, validate; and where files live.
+
+#[allow(unused_imports)]
+use super::*;
+
+impl Config {
+    /// Parses and validates `text`. `origin` names the source in messages; `env` resolves
+    /// `${VAR}` (tests pass a closure instead of mutating the process environment).
+    pub fn load_from_str(
+        text: &str,
+        origin: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut doc = match DeTable::parse(text) {
+            Ok(doc) => doc,
+            Err(err) => {
+                let (recovered, _) = DeTable::parse_recoverable(text);
+                let located = Located {
+                    text,
+                    origin,
+                    root: &recovered,
+                };
+                let message = format!("invalid TOML: {}", err.message());
+                return Err(ConfigError {
+                    problems: vec![located.problem(err.span(), message)],
+                });
+            }
+        };
+        // `${VAR}` is expanded in the parsed document's string values before anything reads
+        // them; each failure keeps its value's span. Other deserializations of these types (an
+        // API body) never expand anything.
+        let mut unset = Vec::new();
+        expand_env(doc.get_mut(), env, &mut unset);
+        let located = Located {
+            text,
+            origin,
+            root: &doc,
+        };
+        if !unset.is_empty() {
+            unset.sort_by_key(|(span, _)| span.start);
+            return Err(ConfigError {
+                problems: unset
+                    .into_iter()
+                    .map(|(span, message)| located.problem(Some(span), message))
+                    .collect(),
+            });
+        }
+        let parsed = Config::deserialize(toml::de::Deserializer::from(doc.clone()));
+        let config = parsed.map_err(|err| {
+            let message = tidy_serde_message(err.message());
+            ConfigError {
+                problems: vec![located.problem(err.span(), message)],
+            }
+        })?;
+
+        let problems = validate(&config, &located);
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError { problems })
+        }
+    }
+
+    /// Reads `path` (errors name it) with the process environment for `${VAR}`. Relative
+    /// `orgs.dir` and `monitor.configuration.template_path` are resolved against the file's
+    /// directory, so the config works from any working directory.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::unlocated(origin.clone(), format!("cannot read config file: {e}"))
+        })?;
+        let mut config = Config::load_from_str(&text, &origin, &|name| std::env::var(name).ok())?;
+        if let Some(base) = path.parent() {
+            config.resolve_relative_paths(base);
+        }
+        Ok(config)
+    }
+
+    /// No gateway configured (neither its REST API nor its Redis): run against the embedded
+    /// demo gateway.
+    pub fn is_demo(&self) -> bool {
+        self.gateway.url.is_none() && self.gateway.storage.is_none()
+    }
+
+    pub(super) fn resolve_relative_paths(&mut self, base: &Path) {
+        if let Some(dir) = &mut self.orgs.dir
+            && dir.is_relative()
+        {
+            *dir = base.join(&*dir);
+        }
+        let template = &mut self.monitor.configuration.template_path;
+        if !template.is_empty() && Path::new(template.as_str()).is_relative() {
+            *template = base.join(template.as_str()).display().to_string();
+        }
+    }
+}
+
+/// Where the config file, themes and data live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    pub config_file: PathBuf,
+    /// Directory of the config file; user themes are in `<config_dir>/themes`.
+    pub config_dir: PathBuf,
+    /// SQLite database, demo e-mail files.
+    pub data_dir: PathBuf,
+    /// The config file was named by the user (`--config` / `TYKWATCH_CONFIG`): missing is an
+    /// error rather than "use defaults".
+    pub config_file_explicit: bool,
+}
+
+impl Paths {
+    /// `config` and `data_dir` are the CLI/env overrides; the rest comes from
+    /// `directories::ProjectDirs` (`~/.config/tykwatch`, `~/.local/share/tykwatch` on Linux).
+    pub fn resolve(
+        config: Option<PathBuf>,
+        data_dir: Option<PathBuf>,
+    ) -> Result<Paths, ConfigError> {
+        let project = || {
+            directories::ProjectDirs::from("", "", "tykwatch").ok_or_else(|| {
+                ConfigError::unlocated(
+                    "tykwatch",
+                    "cannot determine the home directory; pass --config and --data-dir \
+                     (or TYKWATCH_CONFIG and TYKWATCH_DATA_DIR)",
+                )
+            })
+        };
+        let (config_file, config_dir, explicit) = match config {
+            Some(file) => {
+                let dir = match file.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                    _ => PathBuf::from("."),
+                };
+                (file, dir, true)
+            }
+            None => {
+                let dir = project()?.config_dir().to_path_buf();
+                (dir.join("config.toml"), dir, false)
+            }
+        };
+        let data_dir = match data_dir {
+            Some(dir) => dir,
+            None => project()?.data_dir().to_path_buf(),
+        };
+        Ok(Paths {
+            config_file,
+            config_dir,
+            data_dir,
+            config_file_explicit: explicit,
+        })
+    }
+
+    /// `<config_dir>/themes`, searched before the builtin themes.
+    pub fn themes_dir(&self) -> PathBuf {
+        self.config_dir.join("themes")
+    }
+}
+
+/// Loads `paths.config_file`; a missing default file means "all defaults" (demo mode), a
+/// missing file the user named is an error.
+pub fn load_or_default(paths: &Paths) -> Result<Config, ConfigError> {
+    if !paths.config_file_explicit && !paths.config_file.exists() {
+        return Ok(Config::default());
+    }
+    Config::load(&paths.config_file)
+}
