@@ -3,6 +3,7 @@
 //! Data flows one way: `tyk` (wire formats, clients, demo) → `quota` (samples, board, poller)
 //! → `engine` (events) → `ui` (console) or the headless JSON log.
 
+pub mod atomic_file;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -18,9 +19,11 @@ pub mod orgs;
 pub mod outbound;
 pub mod outbox;
 pub mod quota;
+pub mod rng;
 pub mod runtime;
 pub mod store;
 pub mod templates;
+pub mod timefmt;
 pub mod tyk;
 pub mod ui;
 

@@ -54,30 +54,25 @@ impl Jitter for NoJitter {
     }
 }
 
-/// A seeded SplitMix64 generator: deterministic for a given seed.
+/// Jitter from the seeded [`crate::rng::Rng`]: deterministic for a given seed.
 #[derive(Debug, Clone)]
-pub struct SeededJitter(u64);
+pub struct SeededJitter(crate::rng::Rng);
 
 impl SeededJitter {
     pub fn new(seed: u64) -> Self {
-        SeededJitter(seed)
+        SeededJitter(crate::rng::Rng::new(seed))
     }
 
     /// Seeded from the wall clock and the process id (production use).
     pub fn from_entropy() -> Self {
         let t = crate::clock::system_now_ms() as u64;
-        SeededJitter(t ^ (u64::from(std::process::id()) << 32))
+        SeededJitter::new(t ^ (u64::from(std::process::id()) << 32))
     }
 }
 
 impl Jitter for SeededJitter {
     fn unit(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
+        self.0.unit()
     }
 }
 

@@ -20,6 +20,7 @@ use crate::clock::UnixMs;
 use crate::config::{MonitorHookConfig, Secret, WebhookConfig};
 use crate::outbox::{EventPayload, NotificationPayload};
 use crate::templates::go::{EventMessage, GoTemplate};
+use crate::timefmt::go_time_string;
 
 /// Default per-request timeout (15–30 s, what webhook senders commonly allow).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -101,19 +102,6 @@ pub fn tyk_method(m: &str) -> Method {
         "PATCH" => Method::PATCH,
         _ => Method::GET,
     }
-}
-
-/// Go's `time.Time.String()` for a UTC instant: `2006-01-02 15:04:05.999999999 +0000 UTC`.
-fn go_time_string(ms: UnixMs) -> String {
-    let rfc = crate::templates::rfc3339(ms.div_euclid(1000)); // 2006-01-02T15:04:05Z
-    let base = rfc.trim_end_matches('Z').replacen('T', " ", 1);
-    let frac = ms.rem_euclid(1000);
-    let frac = if frac == 0 {
-        String::new()
-    } else {
-        format!(".{frac:03}").trim_end_matches('0').to_owned()
-    };
-    format!("{base}{frac} +0000 UTC")
 }
 
 /// Tyk's `EventMessage` for a `TriggerExceeded` monitor event.
@@ -198,7 +186,7 @@ impl StandardHook {
 pub fn standard_body(p: &NotificationPayload) -> String {
     serde_json::json!({
         "type": STANDARD_EVENT_TYPE,
-        "timestamp": crate::templates::rfc3339(p.detected_at_ms.div_euclid(1000)),
+        "timestamp": crate::timefmt::rfc3339(p.detected_at_ms.div_euclid(1000)),
         "data": {
             "org_id": p.org_id,
             "alias": p.alias,
@@ -245,7 +233,7 @@ pub fn build_standard(
 /// = when it was received, `data` = what the Events view knows of it, with the body as
 /// received (keys and secrets masked) in `data.payload`.
 pub fn event_body(p: &EventPayload) -> String {
-    let received = crate::templates::rfc3339(p.received_at_ms.div_euclid(1000));
+    let received = crate::timefmt::rfc3339(p.received_at_ms.div_euclid(1000));
     serde_json::json!({
         "type": p.event,
         "timestamp": received,

@@ -6,15 +6,12 @@
 //! fsynced. Before writing, the file is re-read: if it no longer holds the document as loaded,
 //! the save is a conflict and nothing is written.
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::document::{DocumentError, OrgDocument};
-
-/// Names of temp files start with this; `list` skips them (a crash may leave one behind).
-const TEMP_PREFIX: &str = ".tykwatch-";
 
 #[derive(Debug, thiserror::Error)]
 pub enum FilesError {
@@ -168,50 +165,15 @@ impl OrgFiles {
     }
 
     fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<(), FilesError> {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let write_error = |e: io::Error| FilesError::Write {
+        let crash = self.crash_before_rename.load(Ordering::SeqCst);
+        crate::atomic_file::replace_with(path, bytes, || match crash {
+            true => Err(io::Error::other("simulated crash before rename")),
+            false => Ok(()),
+        })
+        .map_err(|e| FilesError::Write {
             path: path.to_path_buf(),
             reason: describe_write_error(&e, &self.dir),
-        };
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("org");
-        let temp = self.dir.join(format!(
-            "{TEMP_PREFIX}{name}.{}.{}.tmp",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-            // The new file gets the old one's mode (a 0600 file must not become 0644).
-            if let Ok(meta) = fs::metadata(path) {
-                options.mode(meta.permissions().mode() & 0o7777);
-            }
-        }
-        let mut file = options.open(&temp).map_err(write_error)?;
-        let written = file.write_all(bytes).and_then(|()| file.sync_all());
-        drop(file);
-        if let Err(e) = written {
-            let _ = fs::remove_file(&temp);
-            return Err(write_error(e));
-        }
-        if self.crash_before_rename.load(Ordering::SeqCst) {
-            return Err(write_error(io::Error::other(
-                "simulated crash before rename",
-            )));
-        }
-        if let Err(e) = fs::rename(&temp, path) {
-            let _ = fs::remove_file(&temp);
-            return Err(write_error(e));
-        }
-        // Makes the rename itself durable; the data is already safe, so a failure here is not
-        // reported as a failed save.
-        #[cfg(unix)]
-        if let Ok(dir) = fs::File::open(&self.dir) {
-            let _ = dir.sync_all();
-        }
-        Ok(())
+        })
     }
 }
 

@@ -451,10 +451,7 @@ pub fn human_duration(secs: i64) -> String {
     }
 }
 
-/// Unix seconds as RFC 3339 UTC (`2025-03-01T11:00:00Z`).
-pub fn rfc3339(unix: i64) -> String {
-    crate::clock::format_utc(unix, 'T')
-}
+pub use crate::timefmt::rfc3339;
 
 #[cfg(test)]
 mod tests {

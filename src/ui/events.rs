@@ -57,7 +57,7 @@ fn kind(theme: &Theme, k: &str) -> (&'static str, Color) {
 
 /// "10:00:03", or "03-01 10:00:03" when there is room.
 fn time(ms: i64, wide: bool) -> String {
-    let t = crate::clock::format_utc(ms.div_euclid(1000), ' ');
+    let t = crate::timefmt::format_utc(ms.div_euclid(1000), ' ');
     let range = if wide { 5..19 } else { 11..19 };
     t.get(range).unwrap_or(&t).to_string()
 }

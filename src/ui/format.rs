@@ -84,7 +84,7 @@ pub fn threshold(t: f64) -> String {
 
 /// Unix seconds as "2025-03-01 11:00:00Z".
 pub fn utc(unix_secs: i64) -> String {
-    crate::clock::format_utc(unix_secs, ' ')
+    crate::timefmt::format_utc(unix_secs, ' ')
 }
 
 #[cfg(test)]

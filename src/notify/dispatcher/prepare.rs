@@ -382,7 +382,7 @@ fn standard_test_request(
     let now_secs = now_ms.div_euclid(1000);
     let body = serde_json::json!({
         "type": TEST_EVENT,
-        "timestamp": crate::templates::rfc3339(now_secs),
+        "timestamp": crate::timefmt::rfc3339(now_secs),
         "data": {"message": TEST_MESSAGE, "channel": channel_id.to_string()},
     })
     .to_string();

@@ -4,16 +4,11 @@
 //! file in the same directory, fsync, rename, fsync of the directory. Readers never see half a
 //! message.
 
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::OutgoingEmail;
 use crate::notify::retry::AttemptResult;
-
-/// Distinguishes temp files of concurrent writes in this process.
-static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
 
 #[derive(Debug, Clone)]
 pub struct FileSender {
@@ -67,32 +62,11 @@ impl FileSender {
     }
 }
 
-/// Temp file in `dir` → write → fsync → rename over `target` → fsync `dir`. The directory is
-/// created owner-only (messages name people and quotas).
+/// Writes `target` in `dir` atomically (`crate::atomic_file`). The directory is created
+/// owner-only (messages name people and quotas).
 pub fn write_atomic(dir: &Path, target: &Path, bytes: &[u8]) -> std::io::Result<()> {
     create_private_dir(dir)?;
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(
-        ".{name}.{}.{}.tmp",
-        std::process::id(),
-        TEMP_SEQ.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut f = File::options().write(true).create_new(true).open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, target)?;
-        // The rename is durable only once the directory entry is.
-        File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    crate::atomic_file::replace(target, bytes)
 }
 
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {

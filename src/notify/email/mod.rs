@@ -309,7 +309,7 @@ pub fn render_test(
     }
     let from = from_mailbox(backend).map_err(|e| e.to_string())?;
     let ctx = TestContext {
-        sent_at: crate::templates::rfc3339(now_secs),
+        sent_at: crate::timefmt::rfc3339(now_secs),
         hostname: lettre::transport::smtp::extension::ClientId::default().to_string(),
         backend: backend.code.as_str().to_owned(),
         from: from.to_string(),

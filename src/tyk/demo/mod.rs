@@ -20,7 +20,6 @@ mod gojson;
 mod model;
 mod population;
 mod redis_mirror;
-mod rng;
 mod server;
 mod simulator;
 mod state;
@@ -38,8 +37,8 @@ pub use population::{
 };
 pub use server::GATEWAY_VERSION;
 
+use crate::rng::Rng;
 use model::now_unix;
-use rng::Rng;
 use server::Shared;
 use state::State;
 

@@ -387,26 +387,6 @@ pub fn now_unix() -> i64 {
     }
 }
 
-/// RFC 3339 in UTC with Go's `RFC3339Nano` fraction (trailing zeros trimmed, none when 0).
-pub fn rfc3339(secs: i64, nanos: u32) -> String {
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    let (y, m, d) = crate::clock::civil_from_days(days);
-    let mut s = format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        sod / 3600,
-        (sod % 3600) / 60,
-        sod % 60
-    );
-    if nanos > 0 {
-        let frac = format!("{nanos:09}");
-        s.push('.');
-        s.push_str(frac.trim_end_matches('0'));
-    }
-    s.push('Z');
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::gojson::encode;
@@ -440,7 +420,7 @@ mod tests {
             allowance: 100.0,
             rate: 100.0,
             per: 60.0,
-            date_created: rfc3339(1_740_823_200, 123_456_789),
+            date_created: crate::timefmt::rfc3339_nanos(1_740_823_200, 123_456_789),
             quota_max: 1000,
             quota_renews: 1_740_826_800,
             quota_remaining: 150,
@@ -514,12 +494,18 @@ mod tests {
 
     #[test]
     fn time_format() {
-        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_740_823_200, 0), "2025-03-01T10:00:00Z");
+        assert_eq!(crate::timefmt::rfc3339_nanos(0, 0), "1970-01-01T00:00:00Z");
         assert_eq!(
-            rfc3339(1_740_066_409, 551_200_000),
+            crate::timefmt::rfc3339_nanos(1_740_823_200, 0),
+            "2025-03-01T10:00:00Z"
+        );
+        assert_eq!(
+            crate::timefmt::rfc3339_nanos(1_740_066_409, 551_200_000),
             "2025-02-20T15:46:49.5512Z"
         );
-        assert_eq!(rfc3339(951_782_400, 0), "2000-02-29T00:00:00Z");
+        assert_eq!(
+            crate::timefmt::rfc3339_nanos(951_782_400, 0),
+            "2000-02-29T00:00:00Z"
+        );
     }
 }

@@ -6,9 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Map, Value};
 
-use super::model::{AccessDefinition, ApiLimit, Monitor, Session, rfc3339};
-use super::rng::Rng;
+use super::model::{AccessDefinition, ApiLimit, Monitor, Session};
 use super::state::{Pattern, State};
+use crate::rng::Rng;
+use crate::timefmt::rfc3339_nanos as rfc3339;
 
 /// Acme Payments (the org of the shared fixtures).
 pub const ORG_ACME: &str = "5e9d9544a1dcd60001d0ed20";

@@ -14,8 +14,9 @@ use serde::Serialize;
 
 use super::dashboard::{self, Documents};
 use super::gojson::encode;
-use super::model::{Session, rfc3339};
+use super::model::Session;
 use super::state::{State, WriteResult, now_with_nanos};
+use crate::timefmt::rfc3339_nanos as rfc3339;
 
 /// Version reported by `/hello`.
 pub const GATEWAY_VERSION: &str = "v5.8.0";

@@ -10,8 +10,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::model::{AccessDefinition, Session, now_unix, rfc3339};
-use super::rng::Rng;
+use super::model::{AccessDefinition, Session, now_unix};
+use crate::rng::Rng;
+use crate::timefmt::rfc3339_nanos as rfc3339;
 
 /// How the simulator drives a key.
 #[derive(Debug, Clone, PartialEq)]

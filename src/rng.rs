@@ -1,4 +1,5 @@
-//! A tiny deterministic PRNG (SplitMix64); plenty for demo data and traffic.
+//! The one seeded PRNG (SplitMix64): deterministic for a seed, which tests rely on; plenty for
+//! retry jitter and demo data. Not for secrets.
 
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
