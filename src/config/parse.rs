@@ -251,53 +251,35 @@ pub(super) fn de_opt_path<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Path
 /// Checks an absolute http(s) URL: `scheme://host[:port][/path][?query][#fragment]`. The value
 /// is not quoted in messages: webhook URLs often embed tokens.
 pub fn check_url(url: &str) -> Result<(), String> {
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or("invalid URL: expected an absolute URL such as https://host:port/path")?;
-    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
-        return Err("invalid URL: the scheme must be http or https".to_owned());
+    if !url.contains("://") {
+        return Err(
+            "invalid URL: expected an absolute URL such as https://host:port/path".to_owned(),
+        );
     }
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("invalid URL: contains whitespace".to_owned());
     }
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..end];
-    if authority.contains('@') {
+    let parsed = url::Url::parse(url).map_err(|e| match e {
+        url::ParseError::EmptyHost => "invalid URL: missing host".to_owned(),
+        url::ParseError::InvalidPort => {
+            "invalid URL: port must be a number from 1 to 65535".to_owned()
+        }
+        url::ParseError::InvalidIpv6Address => "invalid URL: bad IPv6 address".to_owned(),
+        url::ParseError::InvalidDomainCharacter => "invalid URL: bad character in host".to_owned(),
+        other => format!("invalid URL: {other}"),
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err("invalid URL: the scheme must be http or https".to_owned());
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err(
             "invalid URL: credentials in the URL are not supported; use the secret key".to_owned(),
         );
     }
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let (host, after) = v6
-            .split_once(']')
-            .ok_or("invalid URL: unclosed \"[\" in host")?;
-        let port = match after {
-            "" => None,
-            p => Some(p.strip_prefix(':').ok_or("invalid URL: junk after \"]\"")?),
-        };
-        if host.parse::<std::net::Ipv6Addr>().is_err() {
-            return Err("invalid URL: bad IPv6 address".to_owned());
-        }
-        (host, port)
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        }
-    };
-    if host.is_empty() {
+    if parsed.host_str().is_none_or(str::is_empty) {
         return Err("invalid URL: missing host".to_owned());
     }
-    let host_ok = authority.starts_with('[')
-        || host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '~' | '%'));
-    if !host_ok {
-        return Err("invalid URL: bad character in host".to_owned());
-    }
-    if let Some(p) = port
-        && !matches!(p.parse::<u16>(), Ok(n) if n > 0)
-    {
+    if parsed.port() == Some(0) {
         return Err("invalid URL: port must be a number from 1 to 65535".to_owned());
     }
     Ok(())
@@ -422,21 +404,14 @@ pub(super) fn de_listen<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Socket
 /// A plain `local@domain` address: the notify module adds display names itself.
 /// One address: one `@`, non-empty parts, no spaces, angle brackets or separators (also the
 /// rule of the Orgs form).
+/// A plain address (`ops@example.com`): valid for lettre's `Address` (RFC 5321 local part and
+/// domain), and with nothing that could smuggle a display name, a second address or a header
+/// (`<>,;"`, whitespace, control characters).
 pub(crate) fn check_email(s: &str) -> Result<(), String> {
-    let ok = match s.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && !domain.is_empty()
-                && !domain.contains('@')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !s.chars().any(|c| {
-                    c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';')
-                })
-        }
-        None => false,
-    };
-    if ok {
+    let plain = !s
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';' | '"'));
+    if plain && s.parse::<lettre::Address>().is_ok() {
         Ok(())
     } else {
         Err(format!(
