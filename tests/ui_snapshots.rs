@@ -9,7 +9,6 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tykwatch::engine::EngineEvent;
-use tykwatch::quota::board::BoardSettings;
 use tykwatch::quota::poller::SweepOutcome;
 use tykwatch::quota::{QuotaId, Sample};
 use tykwatch::tyk::gateway::GatewayError;
@@ -174,19 +173,10 @@ fn hello() -> Hello {
 fn options() -> ConsoleOptions {
     ConsoleOptions {
         gateway_label: "http://tyk-gateway.internal:8080".into(),
-        demo: false,
-        poll_interval: Duration::from_secs(2),
-        board: BoardSettings::default(),
         global_thresholds: vec![80.0, 95.0, 100.0],
-        readonly: false,
-        config_dir: None,
         email_from: "Tyk <tyk@example.com>".into(),
         email_to: vec!["api-ops@example.com".into()],
-        orgs: None,
-        orgs_error: None,
-        intake_url: None,
-        intake_secret: false,
-        org_email: None,
+        ..ConsoleOptions::default()
     }
 }
 

@@ -58,6 +58,29 @@ pub struct ConsoleOptions {
     pub org_email: Option<EmailSetup>,
 }
 
+/// Nothing configured: no gateway label, the shipped templates, no organisations, no intake,
+/// no e-mail; polling every 2 s. Tests and callers set what they need on top.
+impl Default for ConsoleOptions {
+    fn default() -> Self {
+        ConsoleOptions {
+            gateway_label: String::new(),
+            demo: false,
+            poll_interval: Duration::from_secs(2),
+            board: BoardSettings::default(),
+            global_thresholds: Vec::new(),
+            readonly: false,
+            config_dir: None,
+            email_from: String::new(),
+            email_to: Vec::new(),
+            orgs: None,
+            orgs_error: None,
+            intake_url: None,
+            intake_secret: false,
+            org_email: None,
+        }
+    }
+}
+
 const TICK: Duration = Duration::from_millis(250);
 /// How long quitting waits for the engine to stop before leaving it to the runtime.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);

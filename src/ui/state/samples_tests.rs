@@ -2,7 +2,6 @@
 //! the shipped samples, rendered as the dispatcher renders their e-mail.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -33,18 +32,9 @@ fn backend() -> EmailBackendConfig {
 fn opts() -> ConsoleOptions {
     ConsoleOptions {
         gateway_label: "http://gw:8080".into(),
-        demo: false,
-        poll_interval: Duration::from_secs(2),
-        board: crate::quota::board::BoardSettings::default(),
         global_thresholds: vec![80.0],
-        readonly: false,
-        config_dir: None,
         email_from: "Tyk <tyk@example.com>".into(),
         email_to: vec![OPS.into()],
-        orgs: None,
-        orgs_error: None,
-        intake_url: None,
-        intake_secret: false,
         org_email: Some(EmailSetup {
             backend: backend(),
             email_to: vec![OPS.into()],
@@ -52,6 +42,7 @@ fn opts() -> ConsoleOptions {
             template_dir: None,
             mail_dir: PathBuf::from("mail"),
         }),
+        ..ConsoleOptions::default()
     }
 }
 

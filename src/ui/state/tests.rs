@@ -4,7 +4,6 @@ use std::time::Duration;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
-use crate::quota::board::BoardSettings;
 use crate::quota::model::{QuotaMeta, Sample, SessionMeta};
 use crate::tyk::gateway::GatewayError;
 
@@ -13,19 +12,10 @@ const T0: i64 = 1_740_823_200_000;
 fn opts() -> ConsoleOptions {
     ConsoleOptions {
         gateway_label: "http://gw:8080".into(),
-        demo: false,
-        poll_interval: Duration::from_secs(2),
-        board: BoardSettings::default(),
         global_thresholds: vec![80.0],
-        readonly: false,
-        config_dir: None,
         email_from: "Tyk <tyk@example.com>".into(),
         email_to: vec!["api-ops@example.com".into()],
-        orgs: None,
-        orgs_error: None,
-        intake_url: None,
-        intake_secret: false,
-        org_email: None,
+        ..ConsoleOptions::default()
     }
 }
 

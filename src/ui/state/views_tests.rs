@@ -1,13 +1,10 @@
 //! Keys of the Events and Orgs views, driven through `handle_key` / `apply_engine` /
 //! `apply_ui` as the terminal loop drives them.
 
-use std::time::Duration;
-
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
 use crate::orgs::{Conflict, Json, OrgDocument, OrgSource};
-use crate::quota::board::BoardSettings;
 use crate::store::EventRow;
 
 const T0: i64 = 1_740_823_200_000;
@@ -15,19 +12,9 @@ const T0: i64 = 1_740_823_200_000;
 fn opts() -> ConsoleOptions {
     ConsoleOptions {
         gateway_label: "http://gw:8080".into(),
-        demo: false,
-        poll_interval: Duration::from_secs(2),
-        board: BoardSettings::default(),
         global_thresholds: vec![80.0],
-        readonly: false,
-        config_dir: None,
         email_from: "Tyk <tyk@example.com>".into(),
-        email_to: vec![],
-        orgs: None,
-        orgs_error: None,
-        intake_url: None,
-        intake_secret: false,
-        org_email: None,
+        ..ConsoleOptions::default()
     }
 }
 

@@ -4,7 +4,7 @@
 //! gateway that does not hash answers 400 to `?hashed=true`.
 #![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;

@@ -2,7 +2,7 @@
 //! come back on their port, take a password, and a 3-node cluster assigns every slot.
 #![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
-mod common;
+use crate::common;
 
 use common::redis::{RedisCluster, RedisServer};
 

@@ -10,7 +10,7 @@ use tykwatch::tyk::demo::{
     API_ORDERS, DemoGateway, DemoOptions, ORG_ACME, ORG_GLOBEX, ORG_INITECH, keys,
 };
 
-const FORBIDDEN: &[u8] = include_bytes!("fixtures/error_forbidden.json");
+const FORBIDDEN: &[u8] = include_bytes!("../fixtures/error_forbidden.json");
 
 fn opts(simulate: bool) -> DemoOptions {
     DemoOptions {

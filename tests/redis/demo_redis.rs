@@ -2,7 +2,7 @@
 //! the same quotas the REST API shows.
 #![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! that is not one) can produce becomes a message that says what to fix.
 #![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

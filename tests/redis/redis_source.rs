@@ -3,7 +3,7 @@
 //! scope, org quotas, and the noise Tyk keeps beside them.
 #![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
