@@ -20,6 +20,7 @@ use crate::quota::board::Board;
 use crate::quota::poller::SweepOutcome;
 use crate::templates::watch::Changed;
 use crate::tyk::session::Hello;
+use crate::ui::list::ListCursor;
 
 mod events;
 mod notifications;
@@ -203,11 +204,8 @@ pub struct AppState {
     reset_cursor: bool,
     counts: Counts,
     counts_version: Option<u64>,
-    /// Row of the selection in `order`, and the quota it is on (what survives re-sorts).
-    cursor: usize,
-    selected: Option<QuotaId>,
-    /// First visible row.
-    offset: usize,
+    /// The selection in `order`, by the quota it is on (what survives re-sorts).
+    list: ListCursor<QuotaId>,
     size: (u16, u16),
     hello: Option<Result<Hello, String>>,
     last_ok: Option<SweepStamp>,
@@ -254,9 +252,7 @@ impl AppState {
             reset_cursor: false,
             counts: Counts::default(),
             counts_version: None,
-            cursor: 0,
-            selected: None,
-            offset: 0,
+            list: ListCursor::default(),
             size: (80, 24),
             hello: None,
             last_ok: None,
@@ -324,13 +320,13 @@ impl AppState {
         self.counts
     }
     pub fn cursor(&self) -> usize {
-        self.cursor
+        self.list.cursor()
     }
     pub fn offset(&self) -> usize {
-        self.offset
+        self.list.offset()
     }
     pub fn selected(&self) -> Option<&QuotaId> {
-        self.selected.as_ref()
+        self.list.selected()
     }
     pub fn size(&self) -> (u16, u16) {
         self.size
@@ -568,16 +564,14 @@ impl AppState {
         if self.order_version != Some(v) {
             self.order = table::order(&self.board, &self.filter, self.sort);
             self.order_version = Some(v);
-            // Follow the selected quota to its new row; if it is gone, stay on the same row.
-            let row = self
-                .selected
-                .as_ref()
-                .and_then(|id| self.board.position(id))
-                .and_then(|bi| self.order.iter().position(|&i| i == bi));
-            // A new filter or sort that hides the selection starts again at the top.
-            let fallback = if self.reset_cursor { 0 } else { self.cursor };
+            // Follow the selected quota to its new row; if it is gone, stay on the same row
+            // (a new filter or sort that hides the selection starts again at the top).
+            let row = self.list.after_change(self.reset_cursor, |id| {
+                let bi = self.board.position(id)?;
+                self.order.iter().position(|&i| i == bi)
+            });
             self.reset_cursor = false;
-            self.select(row.unwrap_or(fallback));
+            self.select(row);
         }
         self.refresh_siblings();
         self.refresh_templates();
@@ -638,13 +632,11 @@ impl AppState {
     }
 
     fn select(&mut self, row: usize) {
-        self.cursor = row.min(self.order.len().saturating_sub(1));
-        self.selected = self
-            .order
-            .get(self.cursor)
-            .and_then(|&i| self.board.entries().get(i))
-            .map(|e| e.id.clone());
-        self.scroll_into_view();
+        let rows = self.table_rows();
+        let (order, board) = (&self.order, &self.board);
+        self.list.select(row, order.len(), rows, |c| {
+            Some(board.entries().get(*order.get(c)?)?.id.clone())
+        });
     }
 
     fn table_rows(&self) -> usize {
@@ -652,12 +644,8 @@ impl AppState {
     }
 
     fn scroll_into_view(&mut self) {
-        self.offset = table::clamp_offset(
-            self.offset,
-            self.cursor,
-            self.table_rows(),
-            self.order.len(),
-        );
+        let rows = self.table_rows();
+        self.list.clamp(self.order.len(), rows);
     }
 
     fn invalidate_order(&mut self) {
@@ -878,7 +866,7 @@ impl AppState {
             Action::Top => self.move_to(0),
             Action::Bottom => self.move_to(self.order.len().saturating_sub(1)),
             Action::Open => {
-                if let Some(id) = &self.selected {
+                if let Some(id) = self.list.selected() {
                     self.view = View::Detail(id.clone());
                 }
             }
@@ -1211,7 +1199,7 @@ impl AppState {
     }
 
     fn move_by(&mut self, delta: isize) {
-        let row = self.cursor.saturating_add_signed(delta);
+        let row = self.list.step(delta);
         self.move_to(row);
     }
 
@@ -1221,7 +1209,7 @@ impl AppState {
         }
         self.select(row);
         // In the detail view the arrows step through the quotas in table order.
-        if let (View::Detail(_), Some(id)) = (&self.view, &self.selected) {
+        if let (View::Detail(_), Some(id)) = (&self.view, self.list.selected()) {
             self.view = View::Detail(id.clone());
         }
     }

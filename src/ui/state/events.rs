@@ -6,8 +6,9 @@
 use std::collections::HashSet;
 
 use crate::store::EventRow;
+use crate::ui::list::ListCursor;
 use crate::ui::sanitize::wrap_keep;
-use crate::ui::table::{Filter, clamp_offset};
+use crate::ui::table::Filter;
 
 /// How many received events the console keeps in memory (the store keeps them all).
 pub const MAX_EVENTS: usize = 1000;
@@ -36,9 +37,8 @@ pub struct EventsPane {
     filter: Filter,
     /// Indices into `rows` that pass the filter.
     order: Vec<usize>,
-    cursor: usize,
-    selected: Option<i64>,
-    offset: usize,
+    /// The selection, by event id.
+    list: ListCursor<i64>,
     scroll: usize,
     payload: Option<Payload>,
     /// The selection is on the newest row and stays there as events arrive.
@@ -76,9 +76,7 @@ impl EventsPane {
             live: 0,
             filter: Filter::default(),
             order: Vec::new(),
-            cursor: 0,
-            selected: None,
-            offset: 0,
+            list: ListCursor::default(),
             scroll: 0,
             payload: None,
             follow: true,
@@ -102,10 +100,10 @@ impl EventsPane {
         &self.order
     }
     pub fn cursor(&self) -> usize {
-        self.cursor
+        self.list.cursor()
     }
     pub fn offset(&self) -> usize {
-        self.offset
+        self.list.offset()
     }
     pub fn scroll(&self) -> usize {
         self.scroll
@@ -115,7 +113,7 @@ impl EventsPane {
         self.live
     }
     pub fn selected(&self) -> Option<&EventRow> {
-        let id = self.selected?;
+        let id = *self.list.selected()?;
         self.row(id)
     }
     pub fn row(&self, id: i64) -> Option<&EventRow> {
@@ -167,40 +165,37 @@ impl EventsPane {
             .filter(|&i| self.filter.matches_text(&self.haystacks[i]))
             .collect();
         let row = if self.follow || reset {
-            Some(0)
+            0
         } else {
-            self.selected.and_then(|id| {
+            self.list.after_change(false, |id| {
                 self.order
                     .iter()
-                    .position(|&i| self.rows.get(i).is_some_and(|r| r.id == id))
+                    .position(|&i| self.rows.get(i).is_some_and(|r| r.id == *id))
             })
         };
-        self.select(row.unwrap_or(self.cursor), rows);
+        self.select(row, rows);
     }
 
     fn select(&mut self, row: usize, rows: usize) {
-        self.cursor = row.min(self.order.len().saturating_sub(1));
-        self.selected = self
-            .order
-            .get(self.cursor)
-            .and_then(|&i| self.rows.get(i))
-            .map(|r| r.id);
-        self.offset = clamp_offset(self.offset, self.cursor, rows, self.order.len());
+        let (order, events) = (&self.order, &self.rows);
+        self.list.select(row, order.len(), rows, |c| {
+            Some(events.get(*order.get(c)?)?.id)
+        });
     }
 
     pub(super) fn move_to(&mut self, row: usize, rows: usize) {
         if !self.order.is_empty() {
             self.select(row, rows);
-            self.follow = self.cursor == 0;
+            self.follow = self.list.cursor() == 0;
         }
     }
 
     pub(super) fn move_by(&mut self, delta: isize, rows: usize) {
-        self.move_to(self.cursor.saturating_add_signed(delta), rows);
+        self.move_to(self.list.step(delta), rows);
     }
 
     pub(super) fn clamp(&mut self, rows: usize) {
-        self.offset = clamp_offset(self.offset, self.cursor, rows, self.order.len());
+        self.list.clamp(self.order.len(), rows);
     }
 
     /// Prepares the detail of `id` (pretty-printing once; wrapping again only on a new width).

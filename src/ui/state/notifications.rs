@@ -4,7 +4,8 @@
 
 use crate::notify::feed::{Inspection, NotificationItem, OutboxSnapshot};
 use crate::outbox::{ChannelId, DisabledChannel, OutboxCounts, OutboxState};
-use crate::ui::table::{Filter, clamp_offset};
+use crate::ui::list::ListCursor;
+use crate::ui::table::Filter;
 
 /// The detail's request pane: asked for, arrived, or could not be asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,9 +23,8 @@ pub struct Notifications {
     filter: Filter,
     /// Indices into the snapshot's items (newest first) that pass the filter.
     order: Vec<usize>,
-    cursor: usize,
-    selected: Option<String>,
-    offset: usize,
+    /// The selection, by idempotency key.
+    list: ListCursor<String>,
     /// First line of the detail's request pane.
     scroll: usize,
     /// The inspection of one row, by idempotency key.
@@ -74,16 +74,16 @@ impl Notifications {
         &self.order
     }
     pub fn cursor(&self) -> usize {
-        self.cursor
+        self.list.cursor()
     }
     pub fn offset(&self) -> usize {
-        self.offset
+        self.list.offset()
     }
     pub fn scroll(&self) -> usize {
         self.scroll
     }
     pub fn selected(&self) -> Option<&NotificationItem> {
-        let id = self.selected.as_deref()?;
+        let id = self.list.selected()?;
         self.item(id)
     }
     pub fn item(&self, idem_key: &str) -> Option<&NotificationItem> {
@@ -128,28 +128,25 @@ impl Notifications {
             .filter(|&i| f.matches_text(&self.haystacks[i]))
             .collect();
         let items = self.items();
-        let row = self.selected.as_deref().and_then(|id| {
+        let row = self.list.after_change(reset, |id| {
             self.order
                 .iter()
-                .position(|&i| items.get(i).is_some_and(|it| it.row.idem_key == id))
+                .position(|&i| items.get(i).is_some_and(|it| it.row.idem_key == *id))
         });
-        let fallback = if reset { 0 } else { self.cursor };
-        self.select(row.unwrap_or(fallback), rows);
+        self.select(row, rows);
     }
 
     fn select(&mut self, row: usize, rows: usize) {
-        self.cursor = row.min(self.order.len().saturating_sub(1));
-        let key = self
-            .order
-            .get(self.cursor)
-            .and_then(|&i| self.items().get(i))
-            .map(|it| it.row.idem_key.clone());
-        self.selected = key;
-        self.offset = clamp_offset(self.offset, self.cursor, rows, self.order.len());
+        let (order, snapshot) = (&self.order, &self.snapshot);
+        self.list.select(row, order.len(), rows, |c| {
+            let items = snapshot.as_ref().map_or(&[][..], |s| s.items.as_slice());
+            let it = items.get(*order.get(c)?)?;
+            Some(it.row.idem_key.clone())
+        });
     }
 
     pub(super) fn move_by(&mut self, delta: isize, rows: usize) {
-        self.move_to(self.cursor.saturating_add_signed(delta), rows);
+        self.move_to(self.list.step(delta), rows);
     }
 
     pub(super) fn move_to(&mut self, row: usize, rows: usize) {
@@ -160,7 +157,7 @@ impl Notifications {
 
     /// Keeps the selection visible after a resize.
     pub(super) fn clamp(&mut self, rows: usize) {
-        self.offset = clamp_offset(self.offset, self.cursor, rows, self.order.len());
+        self.list.clamp(self.order.len(), rows);
     }
 
     pub(super) fn open(&mut self, idem_key: &str) {

@@ -14,6 +14,7 @@ use crate::orgs::{
     Change, Conflict, EventConfig, EventField, EventSetting, EventView, FieldEdit, OrgDocument,
     pending_changes,
 };
+use crate::ui::list::ListCursor;
 use crate::ui::table::{Filter, clamp_offset};
 
 /// What the console asks of the task that owns the organisation source.
@@ -141,9 +142,8 @@ pub struct OrgsPane {
     /// Lower-cased name and id, parallel to `docs`.
     haystacks: Vec<String>,
     order: Vec<usize>,
-    cursor: usize,
-    offset: usize,
-    selected: Option<String>,
+    /// The selection in the list, by org id.
+    list: ListCursor<String>,
     /// The form: event row, column, first visible row.
     row: usize,
     field: EventField,
@@ -179,9 +179,7 @@ impl OrgsPane {
             filter: Filter::default(),
             haystacks: Vec::new(),
             order: Vec::new(),
-            cursor: 0,
-            offset: 0,
-            selected: None,
+            list: ListCursor::default(),
             row: 0,
             field: EventField::Webhook,
             form_offset: 0,
@@ -231,10 +229,10 @@ impl OrgsPane {
         &self.order
     }
     pub fn cursor(&self) -> usize {
-        self.cursor
+        self.list.cursor()
     }
     pub fn offset(&self) -> usize {
-        self.offset
+        self.list.offset()
     }
     pub fn row(&self) -> usize {
         self.row
@@ -259,7 +257,7 @@ impl OrgsPane {
     }
     /// The loaded document of the selected organisation.
     pub fn selected(&self) -> Option<&OrgDocument> {
-        let id = self.selected.as_deref()?;
+        let id = self.list.selected()?;
         self.doc(id)
     }
     pub fn doc(&self, id: &str) -> Option<&OrgDocument> {
@@ -285,8 +283,8 @@ impl OrgsPane {
     }
     /// The events of the selected organisation as the form shows them (edits applied).
     pub fn events(&self) -> Vec<EventView> {
-        self.selected
-            .as_deref()
+        self.list
+            .selected()
             .and_then(|id| self.edited(id))
             .map(OrgDocument::events)
             .unwrap_or_default()
@@ -353,30 +351,25 @@ impl OrgsPane {
                     .matches_text(self.haystacks.get(i).map_or("", String::as_str))
             })
             .collect();
-        let row = self.selected.as_deref().and_then(|id| {
+        let row = self.list.after_change(reset, |id| {
             self.order
                 .iter()
                 .position(|&i| self.docs.get(i).is_some_and(|d| d.id() == id))
         });
-        let fallback = if reset { 0 } else { self.cursor };
-        self.select(row.unwrap_or(fallback), rows);
+        self.select(row, rows);
     }
 
     fn select(&mut self, row: usize, rows: usize) {
-        self.cursor = row.min(self.order.len().saturating_sub(1));
-        let id = self
-            .order
-            .get(self.cursor)
-            .and_then(|&i| self.docs.get(i))
-            .map(|d| d.id().to_string());
-        if id != self.selected {
+        let (order, docs) = (&self.order, &self.docs);
+        let changed = self.list.select(row, order.len(), rows, |c| {
+            Some(docs.get(*order.get(c)?)?.id().to_string())
+        });
+        if changed {
             // Another organisation's form starts at its first event.
             self.row = 0;
             self.field = EventField::Webhook;
             self.form_offset = 0;
         }
-        self.selected = id;
-        self.offset = clamp_offset(self.offset, self.cursor, rows, self.order.len());
     }
 
     pub(super) fn move_to(&mut self, row: usize, rows: usize) {
@@ -386,7 +379,7 @@ impl OrgsPane {
     }
 
     pub(super) fn clamp(&mut self, list_rows: usize, form_rows: usize) {
-        self.offset = clamp_offset(self.offset, self.cursor, list_rows, self.order.len());
+        self.list.clamp(self.order.len(), list_rows);
         let n = self.events().len();
         self.row = self.row.min(n.saturating_sub(1));
         self.form_offset = clamp_offset(self.form_offset, self.row, form_rows, n);
