@@ -450,19 +450,17 @@ fn developer_email(ev: &IntakeEvent) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// One outbox row of `ev` for `channel_id` (see `Store::enqueue` for the column choices).
-/// `failure` queues it `failed` with that reason. Public so the console's template preview
-/// builds a received event's e-mail payload exactly as routing does.
-pub fn event_row(
+/// The payload of `ev`'s row for `channel_id`. Public so the console's template preview
+/// renders a received event's e-mail from exactly what routing queues.
+pub fn event_payload(
     ev: &IntakeEvent,
-    channel_id: ChannelId,
+    channel_id: &ChannelId,
     recipients: Vec<String>,
     org_lookup: Option<OrgLookup>,
-    failure: Option<String>,
-) -> OutboxRow {
-    let id = event_idem_key(ev.id, &channel_id);
+) -> EventPayload {
+    let id = event_idem_key(ev.id, channel_id);
     let kind = channel_id.kind();
-    let payload = EventPayload {
+    EventPayload {
         event: ev.event.clone(),
         id: id.clone(),
         channel_id: channel_id.clone(),
@@ -480,7 +478,20 @@ pub fn event_row(
         },
         recipients,
         org_lookup,
-    };
+    }
+}
+
+/// One outbox row of `ev` for `channel_id` (see `Store::enqueue` for the column choices).
+/// `failure` queues it `failed` with that reason.
+pub fn event_row(
+    ev: &IntakeEvent,
+    channel_id: ChannelId,
+    recipients: Vec<String>,
+    org_lookup: Option<OrgLookup>,
+    failure: Option<String>,
+) -> OutboxRow {
+    let payload = event_payload(ev, &channel_id, recipients, org_lookup);
+    let id = payload.id.clone();
     // Strings and a JSON value always encode; should it ever fail, the row says so.
     let (payload_json, failure) = match serde_json::to_string(&payload) {
         Ok(json) => (json, failure),

@@ -18,9 +18,7 @@ use crate::intake::EventKind;
 use crate::notify::email::EVENT_FALLBACK_TEMPLATE;
 use crate::notify::feed::NotificationItem;
 use crate::notify::route;
-use crate::outbox::{
-    Audience, ChannelId, EVENT_QUOTA_THRESHOLD, EventPayload, NotificationPayload, OutboxKind,
-};
+use crate::outbox::{Audience, ChannelId, EVENT_QUOTA_THRESHOLD, NotificationPayload, OutboxKind};
 use crate::store::EventRow;
 use crate::templates::context::EventNotice;
 use crate::templates::watch::Changed;
@@ -179,18 +177,12 @@ fn event_context(
             row.id, row.event
         )
     })?;
-    let planned = route::event_row(
-        &ev,
-        ChannelId::Email(Audience::EventTo),
-        to.to_vec(),
-        None,
-        None,
-    );
-    let payload = EventPayload::from_json(&planned.payload_json)
-        .map_err(|e| format!("event #{}: {e}", row.id))?;
+    // What routing queues for `email:event-to`, without a round trip through the row's JSON.
+    let payload =
+        route::event_payload(&ev, &ChannelId::Email(Audience::EventTo), to.to_vec(), None);
     let mut notice =
         EventNotice::from_payload(&payload).with_dashboard_hostname(dashboard_hostname);
-    notice.notification_id = planned.idem_key;
+    notice.notification_id = payload.id.clone();
     notice.recipients = to.to_vec();
     Ok(notice.to_context())
 }
