@@ -5,6 +5,7 @@
 
 pub mod format;
 pub mod keymap;
+pub mod layout;
 pub mod list;
 pub mod render;
 pub mod sanitize;

@@ -588,7 +588,7 @@ impl AppState {
         };
         if on_templates {
             self.templates.ensure_loaded();
-            let g = super::render::templates_geometry(self);
+            let g = super::layout::templates_geometry(self);
             self.templates
                 .refresh(g.body_width, g.list_rows, self.now_ms);
         }
@@ -640,7 +640,7 @@ impl AppState {
     }
 
     fn table_rows(&self) -> usize {
-        super::render::table_rows(self).max(1)
+        super::layout::table_rows(self).max(1)
     }
 
     fn scroll_into_view(&mut self) {
@@ -739,7 +739,7 @@ impl AppState {
                 return;
             }
             View::Orgs | View::OrgForm => {
-                let g = super::render::orgs_geometry(self);
+                let g = super::layout::orgs_geometry(self);
                 self.orgs.set_filter(f, g.list_rows);
                 return;
             }
@@ -1018,7 +1018,7 @@ impl AppState {
 
     /// (page, last first line) of the detail's request pane.
     fn request_scroll_bounds(&self, idem_key: &str) -> (usize, usize) {
-        let (rows, width) = super::render::request_pane(self);
+        let (rows, width) = super::layout::request_pane(self);
         let len = self
             .notifications
             .inspection(idem_key)
@@ -1070,7 +1070,7 @@ impl AppState {
 
     /// Keys of the Templates view: `Some(result)` when handled here.
     fn templates_action(&mut self, action: Action) -> Option<Option<UiAction>> {
-        let g = super::render::templates_geometry(self);
+        let g = super::layout::templates_geometry(self);
         let (rows, page) = (g.list_rows.max(1), g.body_rows.max(1));
         let t = &mut self.templates;
         let on_list = t.focus() == Focus::List;

@@ -270,7 +270,7 @@ impl AppState {
                 | Action::Bottom,
                 Some(_),
             ) => {
-                let (page, _) = crate::ui::render::event_payload_pane(self);
+                let (page, _) = crate::ui::layout::event_payload_pane(self);
                 let page = page.max(1);
                 let cur = self.events.scroll();
                 let line = match action {
@@ -299,7 +299,7 @@ impl AppState {
             _ => None,
         };
         if let Some(id) = id {
-            let (_, width) = crate::ui::render::event_payload_pane(self);
+            let (_, width) = crate::ui::layout::event_payload_pane(self);
             self.events.prepare_payload(id, width);
         }
     }

@@ -587,7 +587,7 @@ use crate::ui::sanitize::fit;
 impl AppState {
     /// Keys of the Orgs views: `Some(result)` when handled here.
     pub(super) fn orgs_action(&mut self, action: Action) -> Option<Option<UiAction>> {
-        let g = crate::ui::render::orgs_geometry(self);
+        let g = crate::ui::layout::orgs_geometry(self);
         let (list, rows) = (g.list_rows.max(1), g.form_rows.max(1));
         let form = self.view == View::OrgForm;
         let o = &mut self.orgs;
@@ -749,7 +749,7 @@ impl AppState {
     }
 
     pub(super) fn org_reply(&mut self, reply: OrgReply) {
-        let list = crate::ui::render::orgs_geometry(self).list_rows.max(1);
+        let list = crate::ui::layout::orgs_geometry(self).list_rows.max(1);
         match reply {
             OrgReply::Listed(r) => {
                 let failed = r.as_ref().err().cloned();
@@ -816,7 +816,7 @@ impl AppState {
         if !on {
             return;
         }
-        let g = crate::ui::render::orgs_geometry(self);
+        let g = crate::ui::layout::orgs_geometry(self);
         self.orgs.clamp(g.list_rows, g.form_rows);
         if self.view == View::OrgForm && self.orgs.selected().is_none() {
             self.view = View::Orgs;

@@ -285,7 +285,7 @@ fn paging_and_scrolling() {
         })
         .collect();
     s.apply_engine(sweep(T0, samples));
-    let rows = super::super::render::table_rows(&s);
+    let rows = super::super::layout::table_rows(&s);
     assert!(rows > 5 && rows < 24, "{rows}");
     press(&mut s, KeyCode::PageDown);
     assert_eq!(s.cursor(), rows);
@@ -711,7 +711,7 @@ fn templates_view_selects_samples_parts_and_focus() {
         .templates()
         .preview()
         .map_or(0, |p| p.body_len(Body::Html));
-    let rows = super::super::render::templates_geometry(&s).body_rows;
+    let rows = super::super::layout::templates_geometry(&s).body_rows;
     assert_eq!(s.templates().scroll(), len - rows);
     assert!(len > rows + 2, "{len} lines in {rows} rows");
     press(&mut s, KeyCode::PageUp);
