@@ -448,6 +448,7 @@ fn limit_lines(state: &AppState, theme: &Theme, e: &Entry) -> Vec<Line<'static>>
     }
     let entries = state.board().entries();
     let sib: Vec<&Entry> = state
+        .quotas()
         .siblings()
         .iter()
         .filter_map(|&i| entries.get(i))

@@ -145,7 +145,7 @@ fn channels(state: &AppState, theme: &Theme) -> Vec<Span<'static>> {
 }
 
 fn counts(state: &AppState, theme: &Theme) -> Vec<Line<'static>> {
-    let c = state.counts();
+    let c = state.quotas().counts();
     let label = Style::new().fg(theme.header_label);
     let plain = Style::new().fg(theme.header_fg);
     let hot = |n: usize, colour| {

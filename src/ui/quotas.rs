@@ -121,9 +121,9 @@ pub(crate) fn data_rows(body: Rect) -> usize {
 }
 
 pub(crate) fn render(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let n = state.order().len();
-    let title = widgets::list_title(theme, "quotas(all)", n, state.filter());
-    let sort = state.sort();
+    let n = state.quotas().order().len();
+    let title = widgets::list_title(theme, "quotas(all)", n, state.quotas().filter());
+    let sort = state.quotas().sort();
     let arrow = if sort.descending { "↓" } else { "↑" };
     let mut block = Block::bordered()
         .border_style(Style::new().fg(theme.border_focused))
@@ -138,7 +138,7 @@ pub(crate) fn render(state: &AppState, theme: &Theme, frame: &mut Frame, area: R
     if n > 0 {
         block = block.title_bottom(
             Line::styled(
-                format!(" {}/{n} ", state.cursor() + 1),
+                format!(" {}/{n} ", state.quotas().cursor() + 1),
                 Style::new().fg(theme.muted),
             )
             .alignment(Alignment::Right),
@@ -151,16 +151,16 @@ pub(crate) fn render(state: &AppState, theme: &Theme, frame: &mut Frame, area: R
         return;
     }
 
-    let cols = columns(inner.width, state.any_fired());
+    let cols = columns(inner.width, state.quotas().any_fired());
     let visible = usize::from(inner.height.saturating_sub(1));
-    let offset = clamp_offset(state.offset(), state.cursor(), visible, n);
+    let offset = clamp_offset(state.quotas().offset(), state.quotas().cursor(), visible, n);
     let end = (offset + visible).min(n);
     let entries = state.board().entries();
     let now = state.now_ms();
-    let rows: Vec<Row> = state.order()[offset..end]
+    let rows: Vec<Row> = state.quotas().order()[offset..end]
         .iter()
         .filter_map(|&i| entries.get(i))
-        .map(|e| row(e, state.fired(&e.id), &cols, theme, now))
+        .map(|e| row(e, state.quotas().fired(&e.id), &cols, theme, now))
         .collect();
 
     let header = Row::new(cols.iter().map(|(s, w)| {
@@ -176,7 +176,7 @@ pub(crate) fn render(state: &AppState, theme: &Theme, frame: &mut Frame, area: R
         })
     }));
     let widths = cols.iter().map(|(_, w)| Constraint::Length(*w));
-    let selected = state.cursor().saturating_sub(offset);
+    let selected = state.quotas().cursor().saturating_sub(offset);
     widgets::render_list(frame, inner, theme, header, rows, widths, selected);
 }
 
@@ -184,7 +184,7 @@ fn render_empty(state: &AppState, theme: &Theme, frame: &mut Frame, inner: Rect)
     let text = if !state.board().is_empty() {
         format!(
             "no quota matches /{} — Esc clears the filter",
-            fit(state.filter().text(), 40)
+            fit(state.quotas().filter().text(), 40)
         )
     } else if state.outage().is_some() {
         "no data: the gateway could not be read".to_string()

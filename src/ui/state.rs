@@ -3,28 +3,27 @@
 //! opened, the organisation task answered), `handle_key` (what the user types), `tick` (time
 //! passing) and `resize`; rendering reads it. I/O is asked for, never done: `UiAction`s.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::keymap::{self, Action, CommandKind, Screen, ViewKind};
-use super::table::{self, Counts, Filter, Sort};
+use super::table::Filter;
 use super::terminal::ConsoleOptions;
 use crate::clock::UnixMs;
 use crate::engine::{EngineEvent, Problem};
-use crate::notify::feed::{FiredMark, NotifyRequest};
+use crate::notify::feed::NotifyRequest;
 use crate::quota::QuotaId;
 use crate::quota::board::Board;
 use crate::quota::poller::SweepOutcome;
 use crate::templates::watch::Changed;
 use crate::tyk::session::Hello;
-use crate::ui::list::ListCursor;
 
 mod events;
 mod notifications;
 mod orgs;
+mod quotas;
 mod templates;
 
 pub use events::{EventsPane, MAX_EVENTS, pretty_payload};
@@ -33,6 +32,7 @@ pub use orgs::{
     Confirm, ConflictView, Editor, FIELDS, Listing, OrgReply, OrgRequest, OrgsPane, SaveError,
     configured,
 };
+pub use quotas::QuotasPane;
 pub use templates::{
     Body, Focus, Preview, REAL_SAMPLES, RawLine, SampleChoice, SampleSource, TemplatesPane,
 };
@@ -195,17 +195,7 @@ pub struct AppState {
     now_ms: UnixMs,
     view: View,
     mode: Mode,
-    filter: Filter,
-    sort: Sort,
-    /// Board indices of the table rows; valid for `order_version`.
-    order: Vec<usize>,
-    order_version: Option<u64>,
-    /// The next order comes from a new filter or sort, not a sweep.
-    reset_cursor: bool,
-    counts: Counts,
-    counts_version: Option<u64>,
-    /// The selection in `order`, by the quota it is on (what survives re-sorts).
-    list: ListCursor<QuotaId>,
+    quotas: QuotasPane,
     size: (u16, u16),
     hello: Option<Result<Hello, String>>,
     last_ok: Option<SweepStamp>,
@@ -215,12 +205,7 @@ pub struct AppState {
     item_errors: usize,
     item_error: Option<String>,
     flash: Option<Flash>,
-    /// Other quotas of the key in the detail view, for `siblings_of`.
-    siblings: Vec<usize>,
-    siblings_of: Option<(QuotaId, u64)>,
     notifications: Notifications,
-    /// The highest threshold fired per quota in its current period (the last `Fired` set).
-    fired: HashMap<QuotaId, FiredMark>,
     templates: TemplatesPane,
     picker: Option<Picker>,
     events: EventsPane,
@@ -245,14 +230,7 @@ impl AppState {
             now_ms,
             view: View::Quotas,
             mode: Mode::Normal,
-            filter: Filter::default(),
-            sort: Sort::default(),
-            order: Vec::new(),
-            order_version: None,
-            reset_cursor: false,
-            counts: Counts::default(),
-            counts_version: None,
-            list: ListCursor::default(),
+            quotas: QuotasPane::default(),
             size: (80, 24),
             hello: None,
             last_ok: None,
@@ -262,10 +240,7 @@ impl AppState {
             item_errors: 0,
             item_error: None,
             flash: None,
-            siblings: Vec::new(),
-            siblings_of: None,
             notifications: Notifications::default(),
-            fired: HashMap::new(),
             templates: TemplatesPane::new(
                 opts.config_dir.clone(),
                 opts.email_from.clone(),
@@ -306,27 +281,8 @@ impl AppState {
     pub fn mode(&self) -> &Mode {
         &self.mode
     }
-    pub fn filter(&self) -> &Filter {
-        &self.filter
-    }
-    pub fn sort(&self) -> Sort {
-        self.sort
-    }
-    /// Board indices of the table rows, filtered and sorted.
-    pub fn order(&self) -> &[usize] {
-        &self.order
-    }
-    pub fn counts(&self) -> Counts {
-        self.counts
-    }
-    pub fn cursor(&self) -> usize {
-        self.list.cursor()
-    }
-    pub fn offset(&self) -> usize {
-        self.list.offset()
-    }
-    pub fn selected(&self) -> Option<&QuotaId> {
-        self.list.selected()
+    pub fn quotas(&self) -> &QuotasPane {
+        &self.quotas
     }
     pub fn size(&self) -> (u16, u16) {
         self.size
@@ -355,19 +311,10 @@ impl AppState {
         self.flash.as_ref()
     }
     /// Board indices of the other quotas of the key shown in the detail view.
-    pub fn siblings(&self) -> &[usize] {
-        &self.siblings
-    }
     pub fn notifications(&self) -> &Notifications {
         &self.notifications
     }
     /// The highest threshold fired in the current period of `id`.
-    pub fn fired(&self, id: &QuotaId) -> Option<&FiredMark> {
-        self.fired.get(id)
-    }
-    pub fn any_fired(&self) -> bool {
-        !self.fired.is_empty()
-    }
     pub fn templates(&self) -> &TemplatesPane {
         &self.templates
     }
@@ -401,7 +348,7 @@ impl AppState {
             ViewKind::Notifications | ViewKind::Notification => self.notifications.filter(),
             ViewKind::Events | ViewKind::Event => self.events.filter(),
             ViewKind::Orgs | ViewKind::OrgForm => self.orgs.filter(),
-            _ => &self.filter,
+            _ => self.quotas.filter(),
         }
     }
 
@@ -475,7 +422,7 @@ impl AppState {
             }
             // The complete set: a renewal removes a quota's mark.
             EngineEvent::Fired(marks) => {
-                self.fired = marks.into_iter().map(|m| (m.quota.clone(), m)).collect();
+                self.quotas.set_fired(marks);
             }
             EngineEvent::Inspected(ins) => self.notifications.inspected(*ins),
             EngineEvent::Notice { text, error } => {
@@ -556,23 +503,9 @@ impl AppState {
 
     /// Recomputes what depends on the board, the filter or the sort, when they changed.
     fn refresh(&mut self) {
-        let v = self.board.version();
-        if self.counts_version != Some(v) {
-            self.counts = table::counts(&self.board, &self.settings.global_thresholds);
-            self.counts_version = Some(v);
-        }
-        if self.order_version != Some(v) {
-            self.order = table::order(&self.board, &self.filter, self.sort);
-            self.order_version = Some(v);
-            // Follow the selected quota to its new row; if it is gone, stay on the same row
-            // (a new filter or sort that hides the selection starts again at the top).
-            let row = self.list.after_change(self.reset_cursor, |id| {
-                let bi = self.board.position(id)?;
-                self.order.iter().position(|&i| i == bi)
-            });
-            self.reset_cursor = false;
-            self.select(row);
-        }
+        let rows = self.table_rows();
+        let thresholds = &self.settings.global_thresholds;
+        self.quotas.refresh(&self.board, thresholds, rows);
         self.refresh_siblings();
         self.refresh_templates();
         self.refresh_events();
@@ -603,40 +536,7 @@ impl AppState {
             },
             _ => None,
         };
-        let Some(id) = id.cloned() else {
-            self.siblings.clear();
-            self.siblings_of = None;
-            return;
-        };
-        let stamp = (id, self.board.version());
-        if self.siblings_of.as_ref() == Some(&stamp) {
-            return;
-        }
-        let entries = self.board.entries();
-        let mut sib: Vec<usize> = match stamp.0.key() {
-            Some(k) => (0..entries.len())
-                .filter(|&i| entries[i].id != stamp.0 && entries[i].id.key() == Some(k))
-                .collect(),
-            None => Vec::new(),
-        };
-        sib.sort_by(|&a, &b| {
-            let (a, b) = (&entries[a], &entries[b]);
-            (a.id.scope(), &a.meta.api_name(), &a.id).cmp(&(
-                b.id.scope(),
-                &b.meta.api_name(),
-                &b.id,
-            ))
-        });
-        self.siblings = sib;
-        self.siblings_of = Some(stamp);
-    }
-
-    fn select(&mut self, row: usize) {
-        let rows = self.table_rows();
-        let (order, board) = (&self.order, &self.board);
-        self.list.select(row, order.len(), rows, |c| {
-            Some(board.entries().get(*order.get(c)?)?.id.clone())
-        });
+        self.quotas.refresh_siblings(&self.board, id);
     }
 
     fn table_rows(&self) -> usize {
@@ -645,12 +545,7 @@ impl AppState {
 
     fn scroll_into_view(&mut self) {
         let rows = self.table_rows();
-        self.list.clamp(self.order.len(), rows);
-    }
-
-    fn invalidate_order(&mut self) {
-        self.order_version = None;
-        self.reset_cursor = true;
+        self.quotas.clamp(rows);
     }
 
     pub fn handle_key(&mut self, key: KeyEvent) -> Option<UiAction> {
@@ -745,10 +640,7 @@ impl AppState {
             }
             _ => {}
         }
-        if f != self.filter {
-            self.filter = f;
-            self.invalidate_order();
-        }
+        self.quotas.set_filter(f);
     }
 
     fn command_key(&mut self, key: KeyEvent) -> Option<UiAction> {
@@ -864,15 +756,14 @@ impl AppState {
             Action::PageUp => self.move_by(-(self.table_rows() as isize)),
             Action::PageDown => self.move_by(self.table_rows() as isize),
             Action::Top => self.move_to(0),
-            Action::Bottom => self.move_to(self.order.len().saturating_sub(1)),
+            Action::Bottom => self.move_to(self.quotas.order().len().saturating_sub(1)),
             Action::Open => {
-                if let Some(id) = self.list.selected() {
+                if let Some(id) = self.quotas.selected() {
                     self.view = View::Detail(id.clone());
                 }
             }
             Action::Sort(k) => {
-                self.sort = self.sort.toggle(k);
-                self.invalidate_order();
+                self.quotas.set_sort(self.quotas.sort().toggle(k));
             }
             Action::Goto(Screen::Quotas) => self.view = View::Quotas,
             Action::Goto(Screen::Notifications) => self.view = View::Notifications,
@@ -905,261 +796,6 @@ impl AppState {
             | Action::Yes => {}
         }
         None
-    }
-
-    /// Keys of the Notifications views: `Some(result)` when handled here.
-    fn notifications_action(&mut self, action: Action) -> Option<Option<UiAction>> {
-        let rows = self.table_rows();
-        let detail = match &self.view {
-            View::Notification(k) => Some(k.clone()),
-            _ => None,
-        };
-        let out = match (action, detail) {
-            (Action::Up, None) => {
-                self.notifications.move_by(-1, rows);
-                None
-            }
-            (Action::Down, None) => {
-                self.notifications.move_by(1, rows);
-                None
-            }
-            (Action::PageUp, None) => {
-                self.notifications.move_by(-(rows as isize), rows);
-                None
-            }
-            (Action::PageDown, None) => {
-                self.notifications.move_by(rows as isize, rows);
-                None
-            }
-            (Action::Top, None) => {
-                self.notifications.move_to(0, rows);
-                None
-            }
-            (Action::Bottom, None) => {
-                self.notifications.move_to(usize::MAX, rows);
-                None
-            }
-            (Action::Open, None) => {
-                let key = self
-                    .notifications
-                    .selected()
-                    .map(|i| i.row.idem_key.clone());
-                key.map(|key| {
-                    // The detail shows "loading…" until the notifier answers.
-                    self.notifications.open(&key);
-                    self.view = View::Notification(key.clone());
-                    UiAction::Notify(NotifyRequest::Inspect(key))
-                })
-            }
-            (Action::Back, None) => {
-                self.set_filter(Filter::default());
-                None
-            }
-            (Action::Back, Some(_)) => {
-                self.view = View::Notifications;
-                None
-            }
-            (Action::Up | Action::Down | Action::PageUp | Action::PageDown, Some(k)) => {
-                let (page, max) = self.request_scroll_bounds(&k);
-                let cur = self.notifications.scroll() as isize;
-                let delta = match action {
-                    Action::Up => -1,
-                    Action::Down => 1,
-                    Action::PageUp => -(page as isize),
-                    _ => page as isize,
-                };
-                let line = cur.saturating_add(delta).max(0) as usize;
-                self.notifications.scroll_to(line, max);
-                None
-            }
-            (Action::Top, Some(_)) => {
-                self.notifications.scroll_to(0, 0);
-                None
-            }
-            (Action::Bottom, Some(k)) => {
-                let (_, max) = self.request_scroll_bounds(&k);
-                self.notifications.scroll_to(max, max);
-                None
-            }
-            (Action::Resend, detail) => {
-                let item = match &detail {
-                    Some(k) => self.notifications.item(k),
-                    None => self.notifications.selected(),
-                };
-                let Some(item) = item else {
-                    self.flash_msg(Level::Warn, "no notification selected");
-                    return Some(None);
-                };
-                let (key, state) = (item.row.idem_key.clone(), item.row.state);
-                if self.settings.readonly {
-                    self.flash_msg(Level::Warn, "read-only: resending is disabled (--readonly)");
-                    None
-                } else if !resendable(state) {
-                    self.flash_msg(
-                        Level::Warn,
-                        format!(
-                            "only failed or dead notifications can be resent (this one is {state})"
-                        ),
-                    );
-                    None
-                } else {
-                    self.flash_msg(Level::Info, "resend requested");
-                    Some(UiAction::Notify(NotifyRequest::Resend(key)))
-                }
-            }
-            (Action::TestSend, _) => {
-                self.open_test_picker();
-                None
-            }
-            _ => return None,
-        };
-        Some(out)
-    }
-
-    /// (page, last first line) of the detail's request pane.
-    fn request_scroll_bounds(&self, idem_key: &str) -> (usize, usize) {
-        let (rows, width) = super::layout::request_pane(self);
-        let len = self
-            .notifications
-            .inspection(idem_key)
-            .map_or(0, |st| super::notifications::request_lines(st, width).len());
-        (rows.max(1), len.saturating_sub(rows.max(1)))
-    }
-
-    fn open_test_picker(&mut self) {
-        if self.settings.readonly {
-            self.flash_msg(
-                Level::Warn,
-                "read-only: test notifications are disabled (--readonly)",
-            );
-            return;
-        }
-        let Some(snap) = self.notifications.snapshot() else {
-            self.flash_msg(Level::Warn, "the notifier has not reported yet");
-            return;
-        };
-        if snap.channels.is_empty() {
-            self.flash_msg(Level::Warn, "no notification channels are configured");
-            return;
-        }
-        let items = snap
-            .channels
-            .iter()
-            .map(|c| match self.notifications.disabled(c) {
-                Some(d) => PickItem {
-                    id: c.to_string(),
-                    label: None,
-                    note: Some(format!("disabled (410): {}", d.reason)),
-                    warn: true,
-                },
-                None => PickItem {
-                    id: c.to_string(),
-                    label: None,
-                    note: None,
-                    warn: false,
-                },
-            })
-            .collect();
-        self.picker = Some(Picker {
-            kind: PickerKind::TestChannel,
-            title: "send a test notification to".into(),
-            items,
-            cursor: 0,
-        });
-    }
-
-    /// Keys of the Templates view: `Some(result)` when handled here.
-    fn templates_action(&mut self, action: Action) -> Option<Option<UiAction>> {
-        let g = super::layout::templates_geometry(self);
-        let (rows, page) = (g.list_rows.max(1), g.body_rows.max(1));
-        let t = &mut self.templates;
-        let on_list = t.focus() == Focus::List;
-        match action {
-            Action::Up | Action::Down | Action::PageUp | Action::PageDown => {
-                let step = if on_list { rows } else { page } as isize;
-                let delta = match action {
-                    Action::Up => -1,
-                    Action::Down => 1,
-                    Action::PageUp => -step,
-                    _ => step,
-                };
-                if on_list {
-                    t.move_list(t.cursor().saturating_add_signed(delta), rows);
-                } else {
-                    t.scroll_to(t.scroll().saturating_add_signed(delta), page);
-                }
-            }
-            Action::Top if on_list => t.move_list(0, rows),
-            Action::Top => t.scroll_to(0, page),
-            Action::Bottom if on_list => t.move_list(usize::MAX, rows),
-            Action::Bottom => t.scroll_to(usize::MAX, page),
-            Action::FocusNext => t.toggle_focus(),
-            Action::Back => t.set_focus(Focus::List),
-            Action::TogglePart => t.set_body(if t.body() == Body::Text {
-                Body::Html
-            } else {
-                Body::Text
-            }),
-            Action::ToggleRaw => t.set_body(if t.body() == Body::Raw {
-                Body::Html
-            } else {
-                Body::Raw
-            }),
-            Action::NextSample | Action::PrevSample => {
-                let delta = if action == Action::NextSample { 1 } else { -1 };
-                if !t.step_sample(delta) {
-                    self.flash_msg(Level::Info, "this template has only one sample");
-                }
-            }
-            Action::PickSample => {
-                let samples = t.samples();
-                let current = t.sample_id();
-                if samples.is_empty() {
-                    self.flash_msg(Level::Warn, "this template has no sample data");
-                    return Some(None);
-                }
-                let cursor = samples
-                    .iter()
-                    .position(|s| Some(&s.id) == current.as_ref())
-                    .unwrap_or(0);
-                // The files, then the real events or notifications, newest first.
-                let now = self.now_ms;
-                let items = samples
-                    .into_iter()
-                    .map(|s| PickItem {
-                        label: s.is_real().then(|| s.title(now)),
-                        note: Some(s.detail),
-                        id: s.id,
-                        warn: false,
-                    })
-                    .collect();
-                self.picker = Some(Picker {
-                    kind: PickerKind::Sample,
-                    title: "sample data".into(),
-                    items,
-                    cursor,
-                });
-            }
-            Action::OpenExternal => {
-                let open = t.preview().and_then(|p| {
-                    Some(UiAction::OpenHtml {
-                        name: p.name.clone(),
-                        html: p.html_source.clone()?,
-                    })
-                });
-                if open.is_some() {
-                    self.flash_msg(Level::Info, "opening the HTML in the browser…");
-                } else {
-                    self.flash_msg(
-                        Level::Warn,
-                        "nothing to open: the HTML part does not render",
-                    );
-                }
-                return Some(open);
-            }
-            _ => return None,
-        }
-        Some(None)
     }
 
     fn picker_action(&mut self, action: Action) -> Option<UiAction> {
@@ -1199,17 +835,18 @@ impl AppState {
     }
 
     fn move_by(&mut self, delta: isize) {
-        let row = self.list.step(delta);
+        let row = self.quotas.step(delta);
         self.move_to(row);
     }
 
     fn move_to(&mut self, row: usize) {
-        if self.order.is_empty() {
+        if self.quotas.order().is_empty() {
             return;
         }
-        self.select(row);
+        let rows = self.table_rows();
+        self.quotas.select(&self.board, row, rows);
         // In the detail view the arrows step through the quotas in table order.
-        if let (View::Detail(_), Some(id)) = (&self.view, self.list.selected()) {
+        if let (View::Detail(_), Some(id)) = (&self.view, self.quotas.selected()) {
             self.view = View::Detail(id.clone());
         }
     }

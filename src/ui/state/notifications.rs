@@ -186,3 +186,169 @@ impl Notifications {
         self.scroll = line.min(max);
     }
 }
+
+use super::{AppState, Level, PickItem, Picker, PickerKind, UiAction, View};
+use crate::notify::feed::NotifyRequest;
+use crate::ui::keymap::Action;
+
+impl AppState {
+    /// Keys of the Notifications views: `Some(result)` when handled here.
+    pub(super) fn notifications_action(&mut self, action: Action) -> Option<Option<UiAction>> {
+        let rows = self.table_rows();
+        let detail = match &self.view {
+            View::Notification(k) => Some(k.clone()),
+            _ => None,
+        };
+        let out = match (action, detail) {
+            (Action::Up, None) => {
+                self.notifications.move_by(-1, rows);
+                None
+            }
+            (Action::Down, None) => {
+                self.notifications.move_by(1, rows);
+                None
+            }
+            (Action::PageUp, None) => {
+                self.notifications.move_by(-(rows as isize), rows);
+                None
+            }
+            (Action::PageDown, None) => {
+                self.notifications.move_by(rows as isize, rows);
+                None
+            }
+            (Action::Top, None) => {
+                self.notifications.move_to(0, rows);
+                None
+            }
+            (Action::Bottom, None) => {
+                self.notifications.move_to(usize::MAX, rows);
+                None
+            }
+            (Action::Open, None) => {
+                let key = self
+                    .notifications
+                    .selected()
+                    .map(|i| i.row.idem_key.clone());
+                key.map(|key| {
+                    // The detail shows "loading…" until the notifier answers.
+                    self.notifications.open(&key);
+                    self.view = View::Notification(key.clone());
+                    UiAction::Notify(NotifyRequest::Inspect(key))
+                })
+            }
+            (Action::Back, None) => {
+                self.set_filter(Filter::default());
+                None
+            }
+            (Action::Back, Some(_)) => {
+                self.view = View::Notifications;
+                None
+            }
+            (Action::Up | Action::Down | Action::PageUp | Action::PageDown, Some(k)) => {
+                let (page, max) = self.request_scroll_bounds(&k);
+                let cur = self.notifications.scroll() as isize;
+                let delta = match action {
+                    Action::Up => -1,
+                    Action::Down => 1,
+                    Action::PageUp => -(page as isize),
+                    _ => page as isize,
+                };
+                let line = cur.saturating_add(delta).max(0) as usize;
+                self.notifications.scroll_to(line, max);
+                None
+            }
+            (Action::Top, Some(_)) => {
+                self.notifications.scroll_to(0, 0);
+                None
+            }
+            (Action::Bottom, Some(k)) => {
+                let (_, max) = self.request_scroll_bounds(&k);
+                self.notifications.scroll_to(max, max);
+                None
+            }
+            (Action::Resend, detail) => {
+                let item = match &detail {
+                    Some(k) => self.notifications.item(k),
+                    None => self.notifications.selected(),
+                };
+                let Some(item) = item else {
+                    self.flash_msg(Level::Warn, "no notification selected");
+                    return Some(None);
+                };
+                let (key, state) = (item.row.idem_key.clone(), item.row.state);
+                if self.settings.readonly {
+                    self.flash_msg(Level::Warn, "read-only: resending is disabled (--readonly)");
+                    None
+                } else if !resendable(state) {
+                    self.flash_msg(
+                        Level::Warn,
+                        format!(
+                            "only failed or dead notifications can be resent (this one is {state})"
+                        ),
+                    );
+                    None
+                } else {
+                    self.flash_msg(Level::Info, "resend requested");
+                    Some(UiAction::Notify(NotifyRequest::Resend(key)))
+                }
+            }
+            (Action::TestSend, _) => {
+                self.open_test_picker();
+                None
+            }
+            _ => return None,
+        };
+        Some(out)
+    }
+
+    /// (page, last first line) of the detail's request pane.
+    pub(super) fn request_scroll_bounds(&self, idem_key: &str) -> (usize, usize) {
+        let (rows, width) = crate::ui::layout::request_pane(self);
+        let len = self.notifications.inspection(idem_key).map_or(0, |st| {
+            crate::ui::notifications::request_lines(st, width).len()
+        });
+        (rows.max(1), len.saturating_sub(rows.max(1)))
+    }
+
+    pub(super) fn open_test_picker(&mut self) {
+        if self.settings.readonly {
+            self.flash_msg(
+                Level::Warn,
+                "read-only: test notifications are disabled (--readonly)",
+            );
+            return;
+        }
+        let Some(snap) = self.notifications.snapshot() else {
+            self.flash_msg(Level::Warn, "the notifier has not reported yet");
+            return;
+        };
+        if snap.channels.is_empty() {
+            self.flash_msg(Level::Warn, "no notification channels are configured");
+            return;
+        }
+        let items = snap
+            .channels
+            .iter()
+            .map(|c| match self.notifications.disabled(c) {
+                Some(d) => PickItem {
+                    id: c.to_string(),
+                    label: None,
+                    note: Some(format!("disabled (410): {}", d.reason)),
+                    warn: true,
+                },
+                None => PickItem {
+                    id: c.to_string(),
+                    label: None,
+                    note: None,
+                    warn: false,
+                },
+            })
+            .collect();
+        self.picker = Some(Picker {
+            kind: PickerKind::TestChannel,
+            title: "send a test notification to".into(),
+            items,
+            cursor: 0,
+        });
+    }
+}

@@ -6,6 +6,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use super::*;
 use crate::quota::model::{QuotaMeta, Sample, SessionMeta};
 use crate::tyk::gateway::GatewayError;
+use crate::ui::table::Sort;
 
 const T0: i64 = 1_740_823_200_000;
 
@@ -85,7 +86,8 @@ fn typed(s: &mut AppState, text: &str) {
 }
 
 fn aliases(s: &AppState) -> Vec<String> {
-    s.order()
+    s.quotas()
+        .order()
         .iter()
         .map(|&i| s.board().entries()[i].meta.alias.to_string())
         .collect()
@@ -95,25 +97,25 @@ fn aliases(s: &AppState) -> Vec<String> {
 fn default_sort_is_usage_descending_and_selects_the_top() {
     let s = state();
     assert_eq!(aliases(&s), ["charlie", "bravo", "alpha", "delta"]);
-    assert_eq!(s.selected(), Some(&id("c")));
-    assert_eq!(s.counts().watched, 4);
-    assert_eq!(s.counts().over, 1);
+    assert_eq!(s.quotas().selected(), Some(&id("c")));
+    assert_eq!(s.quotas().counts().watched, 4);
+    assert_eq!(s.quotas().counts().over, 1);
 }
 
 #[test]
 fn sorting_keeps_the_selected_quota() {
     let mut s = state();
     ch(&mut s, 'j');
-    assert_eq!(s.selected(), Some(&id("b")));
+    assert_eq!(s.quotas().selected(), Some(&id("b")));
     ch(&mut s, 'N');
     assert_eq!(aliases(&s), ["alpha", "bravo", "charlie", "delta"]);
-    assert_eq!(s.selected(), Some(&id("b")));
-    assert_eq!(s.cursor(), 1);
+    assert_eq!(s.quotas().selected(), Some(&id("b")));
+    assert_eq!(s.quotas().cursor(), 1);
     ch(&mut s, 'N');
     assert_eq!(aliases(&s), ["delta", "charlie", "bravo", "alpha"]);
-    assert_eq!(s.cursor(), 2);
+    assert_eq!(s.quotas().cursor(), 2);
     ch(&mut s, 'U');
-    assert_eq!(s.sort(), Sort::default());
+    assert_eq!(s.quotas().sort(), Sort::default());
 }
 
 #[test]
@@ -121,7 +123,7 @@ fn sweeps_keep_the_selection_on_its_quota() {
     let mut s = state();
     ch(&mut s, 'G');
     ch(&mut s, 'k');
-    assert_eq!(s.selected(), Some(&id("a")));
+    assert_eq!(s.quotas().selected(), Some(&id("a")));
     // alpha jumps to the top by usage
     s.apply_engine(sweep(
         T0 + 2000,
@@ -133,9 +135,9 @@ fn sweeps_keep_the_selection_on_its_quota() {
         ],
     ));
     assert_eq!(aliases(&s)[0], "alpha");
-    assert_eq!(s.selected(), Some(&id("a")));
-    assert_eq!(s.cursor(), 0);
-    assert_eq!(s.counts().over, 2);
+    assert_eq!(s.quotas().selected(), Some(&id("a")));
+    assert_eq!(s.quotas().cursor(), 0);
+    assert_eq!(s.quotas().counts().over, 2);
     // alpha leaves the gateway: the selection stays on row 0
     s.apply_engine(sweep(
         T0 + 4000,
@@ -145,7 +147,7 @@ fn sweeps_keep_the_selection_on_its_quota() {
         ],
     ));
     assert_eq!(s.board().len(), 2);
-    assert_eq!(s.selected(), Some(&id("c")));
+    assert_eq!(s.quotas().selected(), Some(&id("c")));
 }
 
 #[test]
@@ -155,18 +157,18 @@ fn filter_line_applies_on_enter_and_esc_clears() {
     assert_eq!(s.mode(), &Mode::Filter(String::new()));
     typed(&mut s, "BRA");
     // typing does not filter yet; q is text here, not quit
-    assert_eq!(s.order().len(), 4);
+    assert_eq!(s.quotas().order().len(), 4);
     assert_eq!(ch(&mut s, 'q'), None);
     press(&mut s, KeyCode::Backspace);
     press(&mut s, KeyCode::Enter);
     assert_eq!(s.mode(), &Mode::Normal);
     assert_eq!(aliases(&s), ["bravo"]);
-    assert_eq!(s.selected(), Some(&id("b")));
+    assert_eq!(s.quotas().selected(), Some(&id("b")));
     ch(&mut s, '/');
     assert_eq!(s.mode(), &Mode::Filter("BRA".into()));
     press(&mut s, KeyCode::Esc);
-    assert!(s.filter().is_empty());
-    assert_eq!(s.order().len(), 4);
+    assert!(s.quotas().filter().is_empty());
+    assert_eq!(s.quotas().order().len(), 4);
     // inverted
     ch(&mut s, '/');
     typed(&mut s, "!a");
@@ -180,7 +182,7 @@ fn filter_line_applies_on_enter_and_esc_clears() {
     assert_eq!(aliases(&s), ["charlie", "bravo", "delta"]);
     // Esc in the table clears an applied filter
     press(&mut s, KeyCode::Esc);
-    assert!(s.filter().is_empty());
+    assert!(s.quotas().filter().is_empty());
 }
 
 #[test]
@@ -196,7 +198,7 @@ fn detail_help_and_back() {
     assert_eq!(s.view(), &View::Detail(id("b")));
     press(&mut s, KeyCode::Esc);
     assert_eq!(s.view(), &View::Quotas);
-    assert_eq!(s.selected(), Some(&id("b")));
+    assert_eq!(s.quotas().selected(), Some(&id("b")));
 }
 
 #[test]
@@ -219,8 +221,8 @@ fn detail_lists_the_other_limits_of_the_key() {
         panic!("not in detail")
     };
     assert_eq!(shown.key(), Some("k"));
-    assert_eq!(s.siblings().len(), 1);
-    let sib = &s.board().entries()[s.siblings()[0]];
+    assert_eq!(s.quotas().siblings().len(), 1);
+    let sib = &s.board().entries()[s.quotas().siblings()[0]];
     assert_eq!(sib.id.key(), Some("k"));
     assert_ne!(sib.id, shown);
 }
@@ -288,18 +290,18 @@ fn paging_and_scrolling() {
     let rows = super::super::layout::table_rows(&s);
     assert!(rows > 5 && rows < 24, "{rows}");
     press(&mut s, KeyCode::PageDown);
-    assert_eq!(s.cursor(), rows);
-    assert_eq!(s.offset(), 1);
+    assert_eq!(s.quotas().cursor(), rows);
+    assert_eq!(s.quotas().offset(), 1);
     press(&mut s, KeyCode::End);
-    assert_eq!(s.cursor(), 99);
-    assert_eq!(s.offset(), 100 - rows);
+    assert_eq!(s.quotas().cursor(), 99);
+    assert_eq!(s.quotas().offset(), 100 - rows);
     press(&mut s, KeyCode::PageUp);
-    assert_eq!(s.cursor(), 99 - rows);
-    assert_eq!(s.offset(), 99 - rows);
+    assert_eq!(s.quotas().cursor(), 99 - rows);
+    assert_eq!(s.quotas().offset(), 99 - rows);
     press(&mut s, KeyCode::Home);
-    assert_eq!((s.cursor(), s.offset()), (0, 0));
+    assert_eq!((s.quotas().cursor(), s.quotas().offset()), (0, 0));
     press(&mut s, KeyCode::Up);
-    assert_eq!(s.cursor(), 0);
+    assert_eq!(s.quotas().cursor(), 0);
 }
 
 #[test]
@@ -459,7 +461,7 @@ fn notifications_view_lists_filters_and_keeps_the_selection() {
     typed(&mut s, "webhook:ops");
     press(&mut s, KeyCode::Enter);
     assert_eq!(notif_aliases(&s), ["alpha", "delta"]);
-    assert!(s.filter().is_empty());
+    assert!(s.quotas().filter().is_empty());
     ch(&mut s, '/');
     assert_eq!(s.mode(), &Mode::Filter("webhook:ops".into()));
     press(&mut s, KeyCode::Esc);
@@ -630,15 +632,15 @@ fn outbox_counts_fired_marks_and_notices() {
             at_ms: None,
         },
     ]));
-    assert_eq!(s.fired(&id("c")).map(|m| m.threshold), Some(80.0));
-    assert!(s.fired(&id("not-on-the-board")).is_some());
+    assert_eq!(s.quotas().fired(&id("c")).map(|m| m.threshold), Some(80.0));
+    assert!(s.quotas().fired(&id("not-on-the-board")).is_some());
     // the complete set replaces the previous one
     s.apply_engine(EngineEvent::Fired(vec![FiredMark {
         quota: id("b"),
         threshold: 50.0,
         at_ms: None,
     }]));
-    assert!(s.fired(&id("c")).is_none());
+    assert!(s.quotas().fired(&id("c")).is_none());
     s.apply_engine(EngineEvent::Notice {
         text: "store error".into(),
         error: true,
