@@ -301,7 +301,7 @@ fn filter_applied_80x24() {
     key(&mut s, KeyCode::Char('/'));
     typed(&mut s, "orders");
     key(&mut s, KeyCode::Enter);
-    assert_eq!(s.order().len(), 2);
+    assert_eq!(s.quotas().order().len(), 2);
     insta::assert_snapshot!(draw(&mut s, 80, 24).backend());
 }
 
@@ -367,7 +367,7 @@ fn hostile_alias_100x30() {
     key(&mut s, KeyCode::Char('/'));
     typed(&mut s, "zürich");
     key(&mut s, KeyCode::Enter);
-    assert_eq!(s.order().len(), 1);
+    assert_eq!(s.quotas().order().len(), 1);
     let table = draw(&mut s, 100, 30);
     insta::assert_snapshot!("hostile_alias_table_100x30", table.backend());
     key(&mut s, KeyCode::Enter);
