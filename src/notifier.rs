@@ -18,9 +18,9 @@ use crate::notify::feed::{FiredMark, NotificationItem, OutboxSnapshot, SNAPSHOT_
 use crate::notify::plan::{Channels, plan_all};
 use crate::notify::route::EventRouter;
 use crate::orgs::OrgSource;
-use crate::outbox::{Crossing, OutboxFilter, OutboxRow, Payload};
+use crate::outbox::{Crossing, OutboxFilter, OutboxRow, OutboxState, Payload};
 use crate::quota::{QuotaId, Sample};
-use crate::store::{EventRow, Store};
+use crate::store::{EventRow, Store, StoreError};
 
 /// Received events the console starts with.
 const RECENT_EVENTS: usize = 1000;
@@ -51,6 +51,41 @@ impl From<String> for OpenError {
     fn from(m: String) -> Self {
         OpenError::Other(m)
     }
+}
+
+/// Why a notifier or routing call failed. Callers tell the data dir's problems (the store, or
+/// the blocking task that runs it) from the routing writer having stopped (shutting down).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    Store(Arc<StoreError>),
+    #[error("the store task failed: {0}")]
+    Task(String),
+    #[error("the routing writer stopped")]
+    Stopped,
+}
+
+impl From<StoreError> for EngineError {
+    fn from(e: StoreError) -> Self {
+        EngineError::Store(Arc::new(e))
+    }
+}
+
+impl From<tokio::task::JoinError> for EngineError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        EngineError::Task(e.to_string())
+    }
+}
+
+/// What a manual resend did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resend {
+    /// Back to `pending`, due now.
+    Queued,
+    /// Only a `failed` or `dead` row can be resent; this one is in that state.
+    NotResendable(OutboxState),
+    /// No row has that idempotency key (purged, or a typo).
+    NotFound,
 }
 
 /// Monitor + durable ledger/outbox.
@@ -198,18 +233,16 @@ impl Notifier {
     }
 
     /// The outbox as the Notifications view shows it; raw keys never leave this function.
-    pub async fn snapshot(&self) -> Result<OutboxSnapshot, String> {
+    pub async fn snapshot(&self) -> Result<OutboxSnapshot, EngineError> {
         let store = self.store.clone();
         let channels = self.channels.ids();
         let at_ms = self.clock.now_ms();
         tokio::task::spawn_blocking(move || {
             let s = lock(&store);
-            let rows = s
-                .list_outbox(&OutboxFilter::default(), SNAPSHOT_ROWS)
-                .map_err(|e| e.to_string())?;
-            let counts = s.counts().map_err(|e| e.to_string())?;
-            let disabled = s.disabled_channels().map_err(|e| e.to_string())?;
-            Ok(OutboxSnapshot {
+            let rows = s.list_outbox(&OutboxFilter::default(), SNAPSHOT_ROWS)?;
+            let counts = s.counts()?;
+            let disabled = s.disabled_channels()?;
+            Ok::<_, EngineError>(OutboxSnapshot {
                 items: rows.into_iter().map(item).collect(),
                 counts,
                 disabled,
@@ -217,31 +250,33 @@ impl Notifier {
                 at_ms,
             })
         })
-        .await
-        .map_err(|e| format!("the store task failed: {e}"))?
+        .await?
     }
 
     /// The most recent received events, oldest first (what the Events view starts with).
-    pub async fn recent_events(&self) -> Result<Vec<EventRow>, String> {
+    pub async fn recent_events(&self) -> Result<Vec<EventRow>, EngineError> {
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || lock(&store).list_events(RECENT_EVENTS))
-            .await
-            .map_err(|e| format!("the store task failed: {e}"))?
-            .map(|mut rows| {
-                rows.reverse();
-                rows
-            })
-            .map_err(|e| e.to_string())
+        let mut rows =
+            tokio::task::spawn_blocking(move || lock(&store).list_events(RECENT_EVENTS)).await??;
+        rows.reverse();
+        Ok(rows)
     }
 
     /// A failed or dead row back to `pending`, due now.
-    pub async fn resend(&self, idem_key: String) -> Result<bool, String> {
+    pub async fn resend(&self, idem_key: String) -> Result<Resend, EngineError> {
         let store = self.store.clone();
         let now = self.clock.now_ms();
-        tokio::task::spawn_blocking(move || lock(&store).resend(&idem_key, now))
-            .await
-            .map_err(|e| format!("the store task failed: {e}"))?
-            .map_err(|e| e.to_string())
+        tokio::task::spawn_blocking(move || {
+            let s = lock(&store);
+            if s.resend(&idem_key, now)? {
+                return Ok(Resend::Queued);
+            }
+            Ok(match s.get(&idem_key)? {
+                Some(row) => Resend::NotResendable(row.state),
+                None => Resend::NotFound,
+            })
+        })
+        .await?
     }
 }
 
@@ -261,7 +296,7 @@ pub struct EventRouting {
 type RouteJob = (
     i64,
     Vec<OutboxRow>,
-    tokio::sync::oneshot::Sender<Result<usize, String>>,
+    tokio::sync::oneshot::Sender<Result<usize, EngineError>>,
 );
 
 /// How far back start-up looks for events that were recorded but never routed.
@@ -292,7 +327,7 @@ impl EventRouting {
     }
 
     /// Plans and enqueues `ev` in the background; `report` hears why it could not be.
-    pub fn route(&self, ev: IntakeEvent, report: impl FnOnce(String) + Send + 'static) {
+    pub fn route(&self, ev: IntakeEvent, report: impl FnOnce(EngineError) + Send + 'static) {
         let me = self.clone();
         tokio::spawn(async move {
             let rows = me.router.plan(&ev).await;
@@ -304,14 +339,12 @@ impl EventRouting {
 
     /// Routes the events of the last week that have no outbox rows yet (replaying is safe:
     /// the idempotency keys make a second enqueue a no-op). Returns the rows planned.
-    pub async fn catch_up(&self) -> Result<usize, String> {
+    pub async fn catch_up(&self) -> Result<usize, EngineError> {
         let store = self.store.clone();
         let since = self.clock.now_ms() - CATCH_UP_MS;
         let pending =
             tokio::task::spawn_blocking(move || lock(&store).unrouted_events(since, 1000))
-                .await
-                .map_err(|e| format!("the store task failed: {e}"))?
-                .map_err(|e| e.to_string())?;
+                .await??;
         let mut n = 0;
         for row in &pending {
             n += self.settle(row.id, self.router.plan_row(row).await).await?;
@@ -320,15 +353,13 @@ impl EventRouting {
     }
 
     /// Hands an event's rows to the writer and waits until they are committed.
-    async fn settle(&self, id: i64, rows: Vec<OutboxRow>) -> Result<usize, String> {
+    async fn settle(&self, id: i64, rows: Vec<OutboxRow>) -> Result<usize, EngineError> {
         let (done, result) = tokio::sync::oneshot::channel();
         self.writer
             .send((id, rows, done))
             .await
-            .map_err(|_| "the routing writer stopped".to_owned())?;
-        result
-            .await
-            .map_err(|_| "the routing writer stopped".to_owned())?
+            .map_err(|_| EngineError::Stopped)?;
+        result.await.map_err(|_| EngineError::Stopped)?
     }
 }
 
@@ -370,11 +401,11 @@ async fn route_writer(
             if !unplanned.is_empty() {
                 s.mark_events_routed(&unplanned, now)?;
             }
-            Ok::<_, crate::store::StoreError>(n)
+            Ok::<_, StoreError>(n)
         })
         .await
-        .map_err(|e| format!("the store task failed: {e}"))
-        .and_then(|r| r.map_err(|e| e.to_string()));
+        .map_err(EngineError::from)
+        .and_then(|r| r.map_err(EngineError::from));
         if matches!(result, Ok(n) if n > 0) {
             dispatcher.wake();
         }

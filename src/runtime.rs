@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::engine::{Command, EngineEvent, EngineHandle, Problem, RawKey};
 use crate::intake::IntakeHandle;
-use crate::notifier::{EventRouting, Notifier, event_row, next_intake};
+use crate::notifier::{EngineError, EventRouting, Notifier, Resend, event_row, next_intake};
 use crate::notify::dispatcher::{DispatchError, Dispatcher};
 use crate::notify::feed::{FiredMark, Inspection, NotifyRequest, OutboxSnapshot};
 use crate::store::Store;
@@ -91,14 +91,22 @@ fn problem(kind: Problem, message: String) -> EngineEvent {
     EngineEvent::Problem { kind, message }
 }
 
+/// A notifier or routing failure as the stream reports it: the data dir's, or routing's (its
+/// writer stopped), with `what` was being done.
+fn engine_problem(what: &str, e: &EngineError) -> EngineEvent {
+    let kind = match e {
+        EngineError::Store(_) | EngineError::Task(_) => Problem::Store,
+        EngineError::Stopped => Problem::Routing,
+    };
+    problem(kind, format!("{what}: {e}"))
+}
+
 /// Routes the store's unrouted events in the background; failures go to the stream.
 fn catch_up(routing: &EventRouting, tx: &mpsc::Sender<EngineEvent>) {
     let (r, tx) = (routing.clone(), tx.clone());
     tokio::spawn(async move {
         if let Err(e) = r.catch_up().await {
-            let _ = tx
-                .send(problem(Problem::Routing, format!("routing events: {e}")))
-                .await;
+            let _ = tx.send(engine_problem("routing events", &e)).await;
         }
     });
 }
@@ -136,8 +144,10 @@ async fn run(
                 let _ = ev_tx.send(EngineEvent::Received(rows)).await;
             }
             Ok(_) => {}
-            Err(message) => {
-                let _ = ev_tx.send(problem(Problem::Store, message)).await;
+            Err(e) => {
+                let _ = ev_tx
+                    .send(engine_problem("reading received events", &e))
+                    .await;
             }
         }
     }
@@ -159,7 +169,7 @@ async fn run(
                 let row = event_row(&ev);
                 let tx = ev_tx.clone();
                 routing.route(ev, move |e| {
-                    let _ = tx.try_send(problem(Problem::Routing, format!("routing event: {e}")));
+                    let _ = tx.try_send(engine_problem("routing event", &e));
                 });
                 if ev_tx.send(EngineEvent::Received(vec![row])).await.is_err() {
                     break;
@@ -257,8 +267,8 @@ async fn send_snapshot(
             *last = Some(snap.clone());
             let _ = tx.send(EngineEvent::Outbox(Box::new(snap))).await;
         }
-        Err(text) => {
-            let _ = tx.send(EngineEvent::Notice { text, error: true }).await;
+        Err(e) => {
+            let _ = tx.send(engine_problem("reading the outbox", &e)).await;
         }
     }
 }
@@ -271,12 +281,16 @@ async fn handle(
 ) {
     let event = match req {
         NotifyRequest::Resend(key) => match notifier.resend(key).await {
-            Ok(true) => {
+            Ok(Resend::Queued) => {
                 dispatcher.wake();
                 notice("resend queued", false)
             }
-            Ok(false) => notice("only a failed or dead notification can be resent", true),
-            Err(e) => notice(&e, true),
+            Ok(Resend::NotResendable(state)) => notice(
+                &format!("only a failed or dead notification can be resent (this one is {state})"),
+                true,
+            ),
+            Ok(Resend::NotFound) => notice("no such notification (purged?)", true),
+            Err(e) => notice(&format!("resend: {e}"), true),
         },
         NotifyRequest::Test(channel) => {
             // A test waits on the network: answer from a task so the relay keeps going.

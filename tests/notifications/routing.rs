@@ -24,7 +24,7 @@ use tykwatch::config::{
     WebhookConfig,
 };
 use tykwatch::intake::{IntakeEvent, classify};
-use tykwatch::notifier::Notifier;
+use tykwatch::notifier::{Notifier, Resend};
 use tykwatch::notify::dispatcher::{Dispatcher, DispatcherOptions};
 use tykwatch::notify::email::{EmailSetup, file_name};
 use tykwatch::notify::retry::NoJitter;
@@ -1183,6 +1183,35 @@ async fn the_notifications_view_lists_event_rows() {
         assert!(it.row.payload_json.is_empty());
     }
     assert_eq!(snap.counts.pending, 3);
+}
+
+#[tokio::test]
+async fn a_resend_says_whether_it_was_queued_refused_or_had_no_row() {
+    let dir = TempDir::new().unwrap();
+    let c = config("http://127.0.0.1:9");
+    let notifier = Notifier::open(dir.path(), &c, Arc::new(FixedClock::new(*NOW_MS))).unwrap();
+    let rows = EventRouter::new(&c, None)
+        .plan(&event(&bodies()["key_event_created"], 72))
+        .await;
+    let (pending, failed) = (rows[0].idem_key.clone(), rows[1].idem_key.clone());
+    {
+        let s = notifier.store();
+        let mut s = s.lock().unwrap();
+        s.enqueue(&rows).unwrap();
+        s.mark_failed(&failed, 1, Some(400), "refused").unwrap();
+    }
+    assert_eq!(
+        notifier.resend(pending.clone()).await.unwrap(),
+        Resend::NotResendable(OutboxState::Pending)
+    );
+    assert_eq!(
+        notifier.resend(failed.clone()).await.unwrap(),
+        Resend::Queued
+    );
+    assert_eq!(
+        notifier.resend("no-such-key".into()).await.unwrap(),
+        Resend::NotFound
+    );
 }
 
 #[tokio::test]
