@@ -3,15 +3,12 @@
 //! retries are due by advancing it, without waiting.
 #![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
+use crate::receiver::{Answer, Received, Receiver, ok, receiver};
+use axum::http::Method;
 use tempfile::TempDir;
 use tykwatch::clock::{Clock, FixedClock};
 use tykwatch::config::{MonitorHookConfig, Secret, WebhookConfig};
@@ -30,91 +27,6 @@ const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 // ---------------------------------------------------------------------------------------------
 // Receiver
 // ---------------------------------------------------------------------------------------------
-
-#[derive(Clone)]
-enum Answer {
-    Status(u16, Vec<(&'static str, String)>, &'static str),
-    Hang,
-}
-
-fn ok() -> Answer {
-    Answer::Status(200, vec![], "ok")
-}
-
-#[derive(Debug, Clone)]
-struct Received {
-    method: Method,
-    path: String,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-#[derive(Clone, Default)]
-struct Receiver {
-    script: Arc<Mutex<VecDeque<Answer>>>,
-    got: Arc<Mutex<Vec<Received>>>,
-}
-
-impl Receiver {
-    fn got(&self) -> Vec<Received> {
-        self.got.lock().unwrap().clone()
-    }
-}
-
-async fn handle(
-    State(r): State<Receiver>,
-    method: Method,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    r.got.lock().unwrap().push(Received {
-        method,
-        path: uri.path().to_owned(),
-        headers,
-        body,
-    });
-    let answer = {
-        let mut s = r.script.lock().unwrap();
-        if s.len() > 1 {
-            s.pop_front().unwrap()
-        } else {
-            s.front().cloned().unwrap_or_else(ok)
-        }
-    };
-    match answer {
-        Answer::Status(code, headers, body) => {
-            let mut resp = (StatusCode::from_u16(code).unwrap(), body).into_response();
-            for (n, v) in headers {
-                resp.headers_mut().insert(n, v.parse().unwrap());
-            }
-            resp
-        }
-        Answer::Hang => {
-            tokio::time::sleep(Duration::from_secs(60)).await;
-            ok_response()
-        }
-    }
-}
-
-fn ok_response() -> Response {
-    (StatusCode::OK, "late").into_response()
-}
-
-/// Starts a receiver answering `script` in order (the last answer repeats); returns its base URL.
-async fn receiver(script: Vec<Answer>) -> (Receiver, String) {
-    let r = Receiver {
-        script: Arc::new(Mutex::new(script.into())),
-        ..Receiver::default()
-    };
-    let app = Router::new().fallback(handle).with_state(r.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
-    (r, format!("http://{addr}"))
-}
 
 // ---------------------------------------------------------------------------------------------
 // Store, rows, dispatcher

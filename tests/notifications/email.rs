@@ -9,11 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use crate::receiver::{answer, receiver};
 use mailin_embedded::{Handler, Server, SslConfig};
 use tempfile::TempDir;
 use tykwatch::clock::{Clock, FixedClock};
@@ -123,84 +119,6 @@ async fn dropping_server() -> SocketAddr {
 // ---------------------------------------------------------------------------------------------
 // HTTP receiver (the provider APIs)
 // ---------------------------------------------------------------------------------------------
-
-#[derive(Clone)]
-struct Answer(u16, Vec<(&'static str, &'static str)>, &'static str);
-
-#[derive(Debug, Clone)]
-struct Received {
-    path: String,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl Received {
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .unwrap_or_else(|| panic!("no {name}"))
-            .to_str()
-            .unwrap()
-    }
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap()
-    }
-}
-
-#[derive(Clone, Default)]
-struct Receiver {
-    script: Arc<Mutex<VecDeque<Answer>>>,
-    got: Arc<Mutex<Vec<Received>>>,
-}
-
-impl Receiver {
-    fn got(&self) -> Vec<Received> {
-        self.got.lock().unwrap().clone()
-    }
-}
-
-async fn handle(
-    State(r): State<Receiver>,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    r.got.lock().unwrap().push(Received {
-        path: uri.path().to_owned(),
-        headers,
-        body,
-    });
-    let Answer(code, headers, body) = {
-        let mut s = r.script.lock().unwrap();
-        if s.len() > 1 {
-            s.pop_front().unwrap()
-        } else {
-            s.front().cloned().unwrap()
-        }
-    };
-    let mut resp = (StatusCode::from_u16(code).unwrap(), body).into_response();
-    for (n, v) in headers {
-        resp.headers_mut().insert(n, v.parse().unwrap());
-    }
-    resp
-}
-
-async fn receiver(script: Vec<Answer>) -> (Receiver, String) {
-    let r = Receiver {
-        script: Arc::new(Mutex::new(script.into())),
-        ..Receiver::default()
-    };
-    let app = Router::new().fallback(handle).with_state(r.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
-    (r, format!("http://{addr}"))
-}
 
 // ---------------------------------------------------------------------------------------------
 // Store, rows, dispatcher
@@ -579,7 +497,7 @@ fn api_backend(code: EmailBackendCode, url: &str) -> EmailBackendConfig {
 
 #[tokio::test]
 async fn sendgrid_202_is_delivered() {
-    let (r, url) = receiver(vec![Answer(202, vec![], "")]).await;
+    let (r, url) = receiver(vec![answer(202, vec![], "")]).await;
     let s = setup(
         api_backend(EmailBackendCode::Sendgrid, &url),
         Options::default(),
@@ -617,9 +535,9 @@ async fn sendgrid_202_is_delivered() {
 async fn sendgrid_400_keeps_the_error_text_and_429_waits_for_retry_after() {
     let errors = r#"{"errors":[{"message":"The from address does not match a verified Sender Identity.","field":"from","help":null}]}"#;
     let (_r, url) = receiver(vec![
-        Answer(400, vec![("content-type", "application/json")], errors),
-        Answer(429, vec![("retry-after", "30")], ""),
-        Answer(202, vec![], ""),
+        answer(400, vec![("content-type", "application/json")], errors),
+        answer(429, vec![("retry-after", "30")], ""),
+        answer(202, vec![], ""),
     ])
     .await;
     let s = setup(
@@ -649,7 +567,7 @@ async fn sendgrid_400_keeps_the_error_text_and_429_waits_for_retry_after() {
 
 #[tokio::test]
 async fn mailgun_posts_a_multipart_form_with_basic_auth() {
-    let (r, url) = receiver(vec![Answer(
+    let (r, url) = receiver(vec![answer(
         200,
         vec![("content-type", "application/json")],
         r#"{"id":"<x@mg.example.com>","message":"Queued. Thank you."}"#,
@@ -689,7 +607,7 @@ async fn mailgun_posts_a_multipart_form_with_basic_auth() {
 
 #[tokio::test]
 async fn mailgun_401_is_a_client_error_with_its_text() {
-    let (_r, url) = receiver(vec![Answer(401, vec![], "Forbidden")]).await;
+    let (_r, url) = receiver(vec![answer(401, vec![], "Forbidden")]).await;
     let s = setup(
         api_backend(EmailBackendCode::Mailgun, &url),
         Options::default(),
@@ -708,7 +626,7 @@ async fn mailgun_401_is_a_client_error_with_its_text() {
 
 #[tokio::test]
 async fn mandrill_200_sent_is_delivered() {
-    let (r, url) = receiver(vec![Answer(
+    let (r, url) = receiver(vec![answer(
         200,
         vec![("content-type", "application/json")],
         r#"[{"email":"ops@example.com","status":"sent","_id":"abc","reject_reason":null}]"#,
@@ -735,7 +653,7 @@ async fn mandrill_200_sent_is_delivered() {
 
 #[tokio::test]
 async fn mandrill_200_rejected_is_a_failure() {
-    let (_r, url) = receiver(vec![Answer(
+    let (_r, url) = receiver(vec![answer(
         200,
         vec![("content-type", "application/json")],
         r#"[{"email":"ops@example.com","status":"rejected","reject_reason":"hard-bounce"}]"#,
@@ -761,7 +679,7 @@ async fn mandrill_200_rejected_is_a_failure() {
 
 #[tokio::test]
 async fn mandrill_500_invalid_key_is_classified_by_name() {
-    let (r, url) = receiver(vec![Answer(
+    let (r, url) = receiver(vec![answer(
         500,
         vec![("content-type", "application/json")],
         r#"{"status":"error","code":-1,"name":"Invalid_Key","message":"Invalid API key"}"#,
@@ -882,7 +800,7 @@ async fn disabled_email_fails_rows_visibly() {
 
 #[tokio::test]
 async fn inspect_shows_what_would_be_sent_without_sending_or_secrets() {
-    let (r, url) = receiver(vec![Answer(200, vec![], "[]")]).await;
+    let (r, url) = receiver(vec![answer(200, vec![], "[]")]).await;
     let mut header_map = BTreeMap::new();
     header_map.insert(
         "X-Hook-Secret".to_owned(),
@@ -955,7 +873,7 @@ async fn inspect_of_smtp_email_is_the_eml() {
 #[tokio::test]
 async fn send_test_goes_straight_to_the_channel() {
     let (addr, got) = smtp_server(vec![(250, "OK")]);
-    let (r, url) = receiver(vec![Answer(204, vec![], "")]).await;
+    let (r, url) = receiver(vec![answer(204, vec![], "")]).await;
     let s = setup(
         smtp_backend(addr),
         Options {
@@ -1037,7 +955,7 @@ fn the_mail_dir_is_under_the_data_dir() {
 
 #[tokio::test]
 async fn send_test_through_the_tyk_channel_uses_tyks_format() {
-    let (r, url) = receiver(vec![Answer(200, vec![], "")]).await;
+    let (r, url) = receiver(vec![answer(200, vec![], "")]).await;
     let s = setup(
         backend(EmailBackendCode::File, &[]),
         Options {

@@ -6,4 +6,5 @@ mod delivery;
 mod email;
 mod headless;
 mod push_path;
+mod receiver;
 mod routing;

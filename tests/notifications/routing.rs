@@ -11,9 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
+use crate::receiver::{answer, receiver};
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use base64::Engine;
 use serde_json::{Value, json};
@@ -685,40 +684,6 @@ async fn enqueue_keeps_planned_failures_fails_disabled_channels_and_refuses_quot
 // Delivery
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Debug, Clone)]
-struct Got {
-    path: String,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-#[derive(Clone, Default)]
-struct Hooks {
-    got: Arc<Mutex<Vec<Got>>>,
-}
-
-async fn hook_receiver() -> (Hooks, String) {
-    let hooks = Hooks::default();
-    let app = Router::new()
-        .fallback(
-            |State(h): State<Hooks>, uri: axum::http::Uri, headers: HeaderMap, body: Bytes| async move {
-                h.got.lock().unwrap().push(Got {
-                    path: uri.path().to_owned(),
-                    headers,
-                    body,
-                });
-                StatusCode::NO_CONTENT
-            },
-        )
-        .with_state(hooks.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
-    (hooks, format!("http://{addr}"))
-}
-
 struct Setup {
     dir: TempDir,
     store: Arc<Mutex<Store>>,
@@ -880,7 +845,7 @@ fn parse_eml(eml: &str) -> Eml {
 
 #[tokio::test]
 async fn events_are_delivered_signed_and_as_rendered_emails() {
-    let (hooks, url) = hook_receiver().await;
+    let (hooks, url) = receiver(vec![answer(204, vec![], "")]).await;
     let gw = demo().await;
     let mut c = config(&url);
     c.routes[0].email_org = false;
@@ -903,7 +868,7 @@ async fn events_are_delivered_signed_and_as_rendered_emails() {
     assert_eq!(rep.delivered, rows.len(), "{rep:?}");
 
     // Webhooks: one request per row, signed, webhook-id = the idempotency key, the event as body.
-    let got = hooks.got.lock().unwrap().clone();
+    let got = hooks.got();
     let expected: Vec<&OutboxRow> = rows
         .iter()
         .filter(|r| r.kind() == OutboxKind::StandardWebhook)
@@ -1000,7 +965,7 @@ async fn events_are_delivered_signed_and_as_rendered_emails() {
 
 #[tokio::test]
 async fn a_dashboard_that_is_down_fails_the_org_email_and_the_webhook_still_goes() {
-    let (hooks, url) = hook_receiver().await;
+    let (hooks, url) = receiver(vec![answer(204, vec![], "")]).await;
     // A port nothing listens on.
     let closed = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -1032,7 +997,7 @@ async fn a_dashboard_that_is_down_fails_the_org_email_and_the_webhook_still_goes
     let s = setup(&c, &rows, None);
     let rep = s.dispatcher.run_once().await.unwrap();
     assert_eq!((rep.claimed, rep.delivered), (1, 1));
-    assert_eq!(hooks.got.lock().unwrap().len(), 1);
+    assert_eq!(hooks.got().len(), 1);
     let failed = s.get(&org.idem_key);
     assert_eq!(failed.state, OutboxState::Failed);
     assert_eq!(failed.last_error.as_deref(), Some(reason.as_str()));
@@ -1129,7 +1094,7 @@ async fn a_failing_template_keeps_the_row_failed_with_file_and_line() {
 
 #[tokio::test]
 async fn inspect_shows_event_rows() {
-    let (_hooks, url) = hook_receiver().await;
+    let (_hooks, url) = receiver(vec![answer(204, vec![], "")]).await;
     let c = config(&url);
     let router = EventRouter::new(&c, None);
     let rows = router
