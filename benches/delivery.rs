@@ -252,6 +252,7 @@ fn latency_case(c: &mut Criterion, push: bool) {
             dispatcher: d,
             intake,
             routing,
+            metrics: None,
         };
         let mut engine = runtime::spawn(parts, runtime::Options::console());
         // Drain what the console would show; wait until the first crossings (keys already

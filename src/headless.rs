@@ -34,6 +34,7 @@ pub async fn run(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> Resul
         "gateway": target.label,
         "data_dir": a.data_dir,
         "intake": a.intake_addr.map(|i| i.to_string()),
+        "metrics": a.metrics_addr.map(|m| m.to_string()),
     }));
     let mut engine = runtime::spawn(a.parts, runtime::Options::headless());
     loop {

@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::engine::{Command, EngineEvent, EngineHandle, Problem, RawKey};
 use crate::intake::IntakeHandle;
+use crate::metrics::Metrics;
 use crate::notifier::{EngineError, EventRouting, Notifier, Resend, event_row, next_intake};
 use crate::notify::dispatcher::{DispatchError, Dispatcher};
 use crate::notify::feed::{FiredMark, Inspection, NotifyRequest, OutboxSnapshot};
@@ -45,6 +46,8 @@ pub struct Parts {
     pub dispatcher: Dispatcher,
     pub intake: Option<IntakeHandle>,
     pub routing: EventRouting,
+    /// `[metrics]`: sees every event on its way to the consumer.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 /// What the consumer wants in the stream beyond sweeps, crossings, received events and
@@ -78,6 +81,10 @@ impl Options {
 /// Starts the runtime; the handle's `events` is the one stream, `commands` the one input.
 pub fn spawn(parts: Parts, options: Options) -> EngineHandle {
     let (ev_tx, ev_rx) = mpsc::channel(64);
+    let ev_rx = match parts.metrics.clone() {
+        Some(m) => tap(ev_rx, m),
+        None => ev_rx,
+    };
     let (cmd_tx, cmd_rx) = mpsc::channel(16);
     let task = tokio::spawn(run(parts, options, ev_tx, cmd_rx));
     EngineHandle {
@@ -85,6 +92,20 @@ pub fn spawn(parts: Parts, options: Options) -> EngineHandle {
         commands: cmd_tx,
         task,
     }
+}
+
+/// Passes the stream through `metrics` on its way to the consumer; ends when either side does.
+fn tap(mut rx: mpsc::Receiver<EngineEvent>, metrics: Arc<Metrics>) -> mpsc::Receiver<EngineEvent> {
+    let (tx, out) = mpsc::channel(64);
+    tokio::spawn(async move {
+        while let Some(ev) = rx.recv().await {
+            metrics.observe(&ev);
+            if tx.send(ev).await.is_err() {
+                break;
+            }
+        }
+    });
+    out
 }
 
 fn problem(kind: Problem, message: String) -> EngineEvent {
@@ -123,6 +144,7 @@ async fn run(
         dispatcher,
         mut intake,
         routing,
+        metrics: _,
     } = parts;
     let (stop_delivery, stop_rx) = watch::channel(false);
     let delivery = {

@@ -15,6 +15,7 @@ use crate::clock::Clock;
 use crate::config::{self, Config, Paths};
 use crate::demo::DemoReceiver;
 use crate::engine::{PollSettings, spawn_poller};
+use crate::metrics::{Metrics, MetricsSettings};
 use crate::notifier::{EventRouting, Notifier, OpenError};
 use crate::notify::dispatcher::{Dispatcher, DispatcherOptions};
 use crate::notify::email::EmailSetup;
@@ -243,6 +244,19 @@ impl Setup {
         }
     }
 
+    /// `[metrics]` with what readiness and rates need from `[gateway]`.
+    pub fn metrics_settings(&self) -> MetricsSettings {
+        let m = &self.config.metrics;
+        let poll = self.config.gateway.poll_interval;
+        MetricsSettings {
+            max_series: m.max_series,
+            stale_after: m
+                .stale_after
+                .unwrap_or_else(|| (poll * 3).max(Duration::from_secs(30))),
+            rate_window: self.board_settings().rate_window,
+        }
+    }
+
     pub fn board_settings(&self) -> BoardSettings {
         BoardSettings {
             retention: self.config.gateway.history,
@@ -277,6 +291,8 @@ pub struct Assembled {
     pub data_dir: PathBuf,
     /// The bound address (the demo listens on port 0): what an event's webhook points at.
     pub intake_addr: Option<std::net::SocketAddr>,
+    /// Where `/metrics` is served (`[metrics] listen`, the real port when it used 0).
+    pub metrics_addr: Option<std::net::SocketAddr>,
     pub orgs: Option<OrgSource>,
     /// Why organisations cannot be read, when configured but unusable.
     pub orgs_error: Option<String>,
@@ -349,6 +365,23 @@ impl Setup {
             dispatcher.clone(),
             clock.clone(),
         );
+        // `[metrics]` of the user's config, also on the demo.
+        let (metrics, metrics_addr) = match self.config.metrics.listen {
+            None => (None, None),
+            Some(listen) => {
+                let m = Metrics::new(self.metrics_settings(), clock.clone());
+                m.attach(
+                    dispatcher.clone(),
+                    intake.as_ref().map(|i| i.stats.clone()),
+                    &data_dir,
+                )
+                .map_err(AssembleError::Other)?;
+                let server = crate::metrics::serve(listen, m.clone())
+                    .await
+                    .map_err(AssembleError::Other)?;
+                (Some(m), Some(server.addr))
+            }
+        };
         Ok(Assembled {
             parts: runtime::Parts {
                 poller: self.poller(target, clock),
@@ -356,10 +389,12 @@ impl Setup {
                 dispatcher,
                 intake,
                 routing,
+                metrics,
             },
             config,
             data_dir,
             intake_addr,
+            metrics_addr,
             orgs,
             orgs_error,
         })

@@ -147,6 +147,12 @@ pub(super) fn de_positive_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Du
     Ok(value)
 }
 
+pub(super) fn de_opt_positive_duration<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Duration>, D::Error> {
+    de_positive_duration(d).map(Some)
+}
+
 pub(super) fn de_poll_interval<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     // Below this a large fleet would be hammered with no benefit to the display.
     const MIN: Duration = Duration::from_millis(100);

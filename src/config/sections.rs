@@ -16,6 +16,7 @@ pub struct Config {
     /// `[[routes]]`: where events received by the intake go.
     pub routes: Vec<RouteConfig>,
     pub intake: IntakeConfig,
+    pub metrics: MetricsConfig,
     pub orgs: OrgsConfig,
     pub ui: UiConfig,
 }
@@ -378,6 +379,33 @@ impl Default for IntakeConfig {
             listen: None,
             secret: Secret::default(),
             max_body: 1024 * 1024,
+        }
+    }
+}
+
+/// `[metrics]`: the Prometheus endpoint (`/metrics`, `/healthz`, `/readyz`). Off unless
+/// `listen` is set.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    #[serde(deserialize_with = "de_listen")]
+    pub listen: Option<SocketAddr>,
+    /// Most per-quota samples one scrape holds (7 a quota at most); past it the quotas nearest
+    /// exhaustion are kept and the rest counted as dropped.
+    #[serde(deserialize_with = "de_size")]
+    pub max_series: usize,
+    /// `/readyz` fails when no sweep has succeeded for this long; `None`: three poll
+    /// intervals, at least 30 s.
+    #[serde(default, deserialize_with = "de_opt_positive_duration")]
+    pub stale_after: Option<Duration>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            listen: None,
+            max_series: 100_000,
+            stale_after: None,
         }
     }
 }

@@ -41,6 +41,32 @@ pub struct IntakeStats {
     /// Recorded events not forwarded because the events channel was full or closed; they are
     /// in the `events` table all the same.
     pub dropped: AtomicU64,
+    /// `rejected` by reason, in [`REFUSAL_REASONS`] order.
+    pub refused: [AtomicU64; REFUSAL_REASONS.len()],
+}
+
+/// Why `/events` refused a request, by its status: the `reason` label of
+/// `tykwatch_intake_refused_total`.
+pub const REFUSAL_REASONS: [&str; 7] = [
+    "unauthorized",
+    "malformed",
+    "timeout",
+    "too_large",
+    "unrecognised",
+    "unavailable",
+    "other",
+];
+
+fn refusal_reason(status: StatusCode) -> usize {
+    match status.as_u16() {
+        401 | 403 => 0,
+        400 => 1,
+        408 => 2,
+        413 => 3,
+        422 => 4,
+        503 => 5,
+        _ => 6,
+    }
 }
 
 impl IntakeStats {
@@ -52,6 +78,13 @@ impl IntakeStats {
     }
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+    /// `(reason, count)` of the refused requests.
+    pub fn refused(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        REFUSAL_REASONS
+            .iter()
+            .zip(&self.refused)
+            .map(|(r, c)| (*r, c.load(Ordering::Relaxed)))
     }
 }
 
@@ -164,6 +197,7 @@ async fn post_events(
     let counter = if resp.status().is_success() {
         &state.stats.accepted
     } else {
+        state.stats.refused[refusal_reason(resp.status())].fetch_add(1, Ordering::Relaxed);
         &state.stats.rejected
     };
     counter.fetch_add(1, Ordering::Relaxed);

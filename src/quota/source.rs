@@ -19,6 +19,14 @@ pub enum SourceError {
 }
 
 impl SourceError {
+    /// The `kind` label of the sweep error metrics: the source, then the variant.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceError::Gateway(e) => e.kind(),
+            SourceError::Storage(e) => e.kind(),
+        }
+    }
+
     /// Errors about one key do not make the whole source unhealthy.
     pub fn is_per_key(&self) -> bool {
         match self {

@@ -379,6 +379,43 @@ impl Store {
         }
         Ok(counts)
     }
+
+    /// Rows by channel and state (what `/metrics` shows as the outbox depth). Delivered rows
+    /// are counted too: retention bounds them.
+    pub fn counts_by_channel(&self) -> Result<Vec<(String, OutboxState, u64)>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT channel_id, state, count(*) FROM outbox GROUP BY channel_id, state \
+                 ORDER BY channel_id, state",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (channel, state, n) = row.map_err(|e| self.err(e))?;
+            if let Some(state) = OutboxState::parse(&state) {
+                out.push((channel, state, u64::try_from(n).unwrap_or(0)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether a write transaction can be started now (within the busy timeout): what
+    /// `/readyz` means by the store being writable. Nothing is written.
+    pub fn check_writable(&self) -> Result<()> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE; ROLLBACK;")
+            .map_err(|e| self.err(e))
+    }
 }
 
 /// Reads an outbox row; a channel, kind, state or source this build does not know is a

@@ -80,6 +80,27 @@ pub enum GatewayError {
 }
 
 impl GatewayError {
+    /// A short, stable name of the variant: the `kind` label of the sweep error metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            GatewayError::BadUrl { .. } => "bad_url",
+            GatewayError::Unreachable { .. } => "unreachable",
+            GatewayError::Timeout { .. } => "timeout",
+            GatewayError::Forbidden { .. } => "forbidden",
+            GatewayError::HashedListingDisabled { .. } => "hashed_listing_disabled",
+            GatewayError::HashingNotEnabled { .. } => "hashing_not_enabled",
+            GatewayError::KeyVanished { .. } => "key_vanished",
+            GatewayError::NoKeyReadable { .. } => "no_key_readable",
+            GatewayError::Status { .. } => "status",
+            GatewayError::Redirect { .. } => "redirect",
+            GatewayError::Malformed { .. } => "malformed",
+            GatewayError::TooLarge { .. } => "too_large",
+            GatewayError::Truncated { .. } => "truncated",
+        }
+    }
+}
+
+impl GatewayError {
     /// Errors about one key do not make the whole gateway unhealthy.
     pub fn is_per_key(&self) -> bool {
         matches!(self, GatewayError::KeyVanished { .. })

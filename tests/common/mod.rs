@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod process;
 pub mod redis;
 
 use std::net::SocketAddr;

@@ -129,6 +129,7 @@ async fn trigger_exceeded_on_intake_notifies_without_waiting_for_the_poll() {
         dispatcher,
         intake: Some(intake),
         routing,
+        metrics: None,
     };
     let mut engine = runtime::spawn(parts, runtime::Options::console());
 

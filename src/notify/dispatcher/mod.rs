@@ -24,6 +24,7 @@
 mod prepare;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -37,6 +38,7 @@ use super::webhook::{DEFAULT_TIMEOUT, StandardHook, TykHook, WebhookSender};
 use crate::clock::{Clock, UnixMs};
 use crate::config::{MonitorHookConfig, WebhookConfig};
 use crate::outbox::{ChannelId, OutboxKind, OutboxRow, OutboxState};
+use crate::stats::DeliveryStats;
 use crate::store::{Store, StoreError};
 use crate::templates::Templates;
 
@@ -170,6 +172,10 @@ struct Inner {
     wake: tokio::sync::Notify,
     /// Org addresses for `email:event-org` rows queued without recipients.
     event_orgs: OnceLock<Arc<OrgAddressBook>>,
+    /// Attempts by channel and outcome, and their latency (for `/metrics`).
+    stats: Arc<DeliveryStats>,
+    /// [`Dispatcher::run`] is running (for `/readyz`).
+    running: AtomicBool,
 }
 
 /// The webhook delivery worker.
@@ -187,6 +193,22 @@ impl std::fmt::Debug for Dispatcher {
             .field("mailer", &self.inner.mailer)
             .field("opts", &self.inner.opts)
             .finish()
+    }
+}
+
+/// Sets the flag while [`Dispatcher::run`] runs, and clears it however it returns.
+struct Running<'a>(&'a AtomicBool);
+
+impl<'a> Running<'a> {
+    fn start(flag: &'a AtomicBool) -> Running<'a> {
+        flag.store(true, Ordering::Relaxed);
+        Running(flag)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
     }
 }
 
@@ -251,6 +273,8 @@ impl Dispatcher {
                 opts,
                 wake: tokio::sync::Notify::new(),
                 event_orgs: OnceLock::new(),
+                stats: Arc::default(),
+                running: AtomicBool::new(false),
             }),
         })
     }
@@ -260,6 +284,16 @@ impl Dispatcher {
     /// it such rows fail again with the reason. Set once; returns false if already set.
     pub fn set_event_orgs(&self, book: Arc<OrgAddressBook>) -> bool {
         self.inner.event_orgs.set(book).is_ok()
+    }
+
+    /// What delivery counted so far.
+    pub fn stats(&self) -> Arc<DeliveryStats> {
+        self.inner.stats.clone()
+    }
+
+    /// Whether [`Dispatcher::run`] is delivering (false before it starts and after it stops).
+    pub fn is_running(&self) -> bool {
+        self.inner.running.load(Ordering::Relaxed)
     }
 
     async fn with_store<T: Send + 'static>(
@@ -327,12 +361,25 @@ impl Dispatcher {
                 channel: row.channel_id,
             };
         }
+        let started = std::time::Instant::now();
         let result = self.attempt(&row, templates.as_ref()).await;
+        let secs = started.elapsed().as_secs_f64();
         let now = self.inner.clock.now_ms();
         let decision = {
             let mut j = lock(&self.inner.jitter);
             classify(&result, row.attempts, now, &mut **j)
         };
+        let outcome = match &decision {
+            Decision::Delivered { .. } => "delivered",
+            Decision::Retry { .. } => "retry",
+            Decision::Failed { .. } => "failed",
+            Decision::Dead { .. } => "dead",
+            Decision::DisableChannel { .. } => "disabled",
+        };
+        let kind = row.kind().as_str();
+        self.inner
+            .stats
+            .record(&row.channel_id.to_string(), kind, outcome, secs);
         Outcome {
             key: row.idem_key,
             channel: row.channel_id,
@@ -482,6 +529,7 @@ impl Dispatcher {
         mut on_error: impl FnMut(DispatchError) + Send,
     ) -> Result<(), DispatchError> {
         self.recover().await?;
+        let _running = Running::start(&self.inner.running);
         let max_in_flight = self.inner.opts.batch.max(1) * 4;
         // Rows one channel may hold claimed (sending or waiting for its semaphore): enough to
         // keep its `per_channel` sends busy, a quarter of the slots at most.

@@ -74,6 +74,22 @@ pub enum StorageError {
 }
 
 impl StorageError {
+    /// A short, stable name of the variant: the `kind` label of the sweep error metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StorageError::Unreachable { .. } => "unreachable",
+            StorageError::Tls { .. } => "tls",
+            StorageError::Auth { .. } => "auth",
+            StorageError::Timeout { .. } => "timeout",
+            StorageError::Command { .. } => "command",
+            StorageError::Config { .. } => "config",
+            StorageError::BadSession { .. } => "bad_session",
+            StorageError::Unsupported { .. } => "unsupported",
+        }
+    }
+}
+
+impl StorageError {
     /// A bad or vanished single session does not make the source unhealthy.
     pub fn is_per_key(&self) -> bool {
         matches!(

@@ -1,0 +1,359 @@
+//! The per-quota series: the last reading of every limited quota, with its consumption rate,
+//! kept compactly (no history: a million quotas must fit) and written at scrape time.
+//!
+//! Labels: `org_id`, `alias`, `api_id`, `scope`, `key` (the key as the console masks it) and
+//! `key_id`, a fingerprint that tells keys apart without revealing them — masked keys collide
+//! (`5e9d…ef6d` is an org prefix and four characters), and two series with one label set
+//! would make Prometheus refuse the whole scrape. The fingerprint is SHA-256 over a
+//! tykwatch-specific prefix and the key, so it is neither the key, nor Tyk's own key hash, nor
+//! a prefix of it.
+
+use std::collections::HashMap;
+
+use sha2::{Digest, Sha256};
+
+use super::text::{Exposition, Kind, Value};
+use crate::quota::{QuotaId, QuotaMeta, Sample, mask_key};
+
+/// Series each quota has at most (the `FAMILIES` below).
+pub const SERIES_PER_QUOTA: usize = 7;
+
+/// One quota's last reading.
+#[derive(Debug, Clone)]
+struct Row {
+    meta: QuotaMeta,
+    /// `key` label (empty for org quotas).
+    key: Box<str>,
+    key_id: u64,
+    at_ms: i64,
+    max: i64,
+    remaining: i64,
+    /// Unix s; `<= 0` unknown or never.
+    renews: i64,
+    /// The reading the rate is measured from: `(at_ms, used)`.
+    anchor: (i64, i64),
+    /// Requests per second over the last `rate_window`; `None` until two readings.
+    rate: Option<f64>,
+    /// The sweep that last saw this quota.
+    seen: u64,
+}
+
+impl Row {
+    fn used(&self) -> i64 {
+        (self.max - self.remaining).max(0)
+    }
+
+    fn ratio(&self) -> f64 {
+        self.used() as f64 / self.max as f64
+    }
+
+    /// Seconds until the quota is used up at the current rate (none when idle or renewing
+    /// first does not matter here: alerting compares it with the renewal itself).
+    fn exhaustion_secs(&self) -> Option<f64> {
+        let r = self.rate.filter(|r| *r > 0.0)?;
+        Some(self.remaining.max(0) as f64 / r)
+    }
+
+    fn renewal_secs(&self, now_ms: i64) -> Option<i64> {
+        (self.renews > 0).then(|| (self.renews - now_ms.div_euclid(1000)).max(0))
+    }
+
+    fn series(&self) -> usize {
+        5 + usize::from(self.rate.is_some()) + usize::from(self.exhaustion_secs().is_some())
+            - usize::from(self.renews <= 0)
+    }
+}
+
+/// The latest reading of every limited quota.
+#[derive(Debug)]
+pub struct QuotaTable {
+    rows: HashMap<QuotaId, Row>,
+    sweep: u64,
+    rate_window_ms: i64,
+}
+
+/// How a family reads its value off a row; `None`: no sample for that quota.
+type Read = fn(&Row, i64) -> Option<Value>;
+
+const FAMILIES: [(&str, &str, Read); SERIES_PER_QUOTA] = [
+    (
+        "tykwatch_quota_used",
+        "Requests used in the quota's current period.",
+        |r, _| Some(Value::Int(r.used())),
+    ),
+    (
+        "tykwatch_quota_max",
+        "Requests the quota allows per period (quota_max).",
+        |r, _| Some(Value::Int(r.max)),
+    ),
+    (
+        "tykwatch_quota_remaining",
+        "Requests left in the quota's current period.",
+        |r, _| Some(Value::Int(r.remaining.max(0))),
+    ),
+    (
+        "tykwatch_quota_usage_ratio",
+        "Used over max (1 = exhausted).",
+        |r, _| Some(Value::Float(r.ratio())),
+    ),
+    (
+        "tykwatch_quota_renewal_seconds",
+        "Seconds until the quota renews.",
+        |r, now| r.renewal_secs(now).map(Value::Int),
+    ),
+    (
+        "tykwatch_quota_consumption_rate",
+        "Requests per second over the rate window.",
+        |r, _| r.rate.map(Value::Float),
+    ),
+    (
+        "tykwatch_quota_exhaustion_seconds",
+        "Seconds until the quota is used up at the current rate (absent when idle).",
+        |r, _| r.exhaustion_secs().map(Value::Float),
+    ),
+];
+
+fn fingerprint(key: &str) -> u64 {
+    let d = Sha256::new()
+        .chain_update(b"tykwatch-metrics-key-id\0")
+        .chain_update(key.as_bytes())
+        .finalize();
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    u64::from_be_bytes(b)
+}
+
+/// The key as a label: the console's mask for tokens; for a hash, at most its first 8
+/// characters (never a whole hash, however short).
+fn key_label(id: &QuotaId, meta: &QuotaMeta) -> Box<str> {
+    let Some(k) = id.key() else {
+        return Box::from("");
+    };
+    if meta.hashed {
+        let head: String = k.chars().take(8.min(k.chars().count() / 2)).collect();
+        format!("{head}…").into()
+    } else {
+        mask_key(k).into()
+    }
+}
+
+impl QuotaTable {
+    pub fn new(rate_window_ms: i64) -> QuotaTable {
+        QuotaTable {
+            rows: HashMap::new(),
+            sweep: 0,
+            rate_window_ms: rate_window_ms.max(1),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// A sweep's readings; a complete sweep also drops the quotas it did not see (deleted
+    /// keys). Unlimited quotas have nothing to export.
+    pub fn ingest(&mut self, samples: &[Sample], complete: bool) {
+        self.sweep += 1;
+        let sweep = self.sweep;
+        for s in samples {
+            if s.quota_max <= 0 {
+                self.rows.remove(&s.id);
+                continue;
+            }
+            let used = (s.quota_max - s.quota_remaining).max(0);
+            match self.rows.get_mut(&s.id) {
+                Some(r) => {
+                    // A new period: the counter went down, or the window end moved by more than the
+                    // second a PTTL reading may shift it.
+                    let renewed =
+                        used < r.used() || (r.renews > 0 && (s.quota_renews - r.renews).abs() > 2);
+                    if renewed || s.at_ms <= r.anchor.0 {
+                        r.anchor = (s.at_ms, used);
+                        r.rate = if renewed { None } else { r.rate };
+                    } else {
+                        let dt = (s.at_ms - r.anchor.0) as f64 / 1000.0;
+                        r.rate = Some((used - r.anchor.1).max(0) as f64 / dt);
+                        // Slide: the next rate is measured from this reading once the window
+                        // has passed.
+                        if s.at_ms - r.anchor.0 >= self.rate_window_ms {
+                            r.anchor = (r.at_ms, r.used());
+                        }
+                    }
+                    r.meta = s.meta.clone();
+                    r.at_ms = s.at_ms;
+                    r.max = s.quota_max;
+                    r.remaining = s.quota_remaining;
+                    r.renews = s.quota_renews;
+                    r.seen = sweep;
+                }
+                None => {
+                    self.rows.insert(
+                        s.id.clone(),
+                        Row {
+                            key: key_label(&s.id, &s.meta),
+                            key_id: s.id.key().map_or(0, fingerprint),
+                            meta: s.meta.clone(),
+                            at_ms: s.at_ms,
+                            max: s.quota_max,
+                            remaining: s.quota_remaining,
+                            renews: s.quota_renews,
+                            anchor: (s.at_ms, used),
+                            rate: None,
+                            seen: sweep,
+                        },
+                    );
+                }
+            }
+        }
+        if complete {
+            self.rows.retain(|_, r| r.seen == sweep);
+        }
+    }
+
+    /// Writes the quota families, at most `max_series` samples: when there are more, the
+    /// quotas nearest exhaustion are kept. Returns the series left out.
+    pub fn render(&self, out: &mut Exposition, now_ms: i64, max_series: usize) -> usize {
+        let mut rows: Vec<(&QuotaId, &Row)> = self.rows.iter().collect();
+        let total: usize = rows.iter().map(|(_, r)| r.series()).sum();
+        let mut dropped = 0;
+        if total > max_series {
+            let keep = max_series / SERIES_PER_QUOTA;
+            if keep < rows.len() {
+                rows.select_nth_unstable_by(keep, |a, b| b.1.ratio().total_cmp(&a.1.ratio()));
+                dropped = rows[keep..].iter().map(|(_, r)| r.series()).sum();
+                rows.truncate(keep);
+            }
+        }
+        // A stable order: scrapes compare cleanly and tests can read them.
+        rows.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut key_id = [0u8; 16];
+        for (name, help, read) in FAMILIES {
+            out.family(name, Kind::Gauge, help);
+            for (id, r) in &rows {
+                let Some(v) = read(r, now_ms) else { continue };
+                let kid = if r.key_id == 0 && id.key().is_none() {
+                    ""
+                } else {
+                    hex16(r.key_id, &mut key_id)
+                };
+                out.sample(
+                    name,
+                    &[
+                        ("org_id", &r.meta.org_id),
+                        ("alias", &r.meta.alias),
+                        ("api_id", id.api().unwrap_or_default()),
+                        ("scope", id.scope().as_str()),
+                        ("key", &r.key),
+                        ("key_id", kid),
+                    ],
+                    v,
+                );
+            }
+        }
+        dropped
+    }
+}
+
+fn hex16(v: u64, buf: &mut [u8; 16]) -> &str {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (i, b) in buf.iter_mut().enumerate() {
+        *b = HEX[((v >> (60 - 4 * i)) & 0xf) as usize];
+    }
+    std::str::from_utf8(buf).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::quota::SessionMeta;
+
+    fn sample(key: &str, alias: &str, at_ms: i64, max: i64, remaining: i64) -> Sample {
+        Sample {
+            id: QuotaId::Key(Arc::from(key)),
+            meta: QuotaMeta::from(SessionMeta {
+                key: Arc::from(key),
+                org_id: "acme".into(),
+                alias: alias.into(),
+                ..SessionMeta::default()
+            }),
+            at_ms,
+            quota_max: max,
+            quota_remaining: remaining,
+            quota_renews: 1_800_003_600,
+            quota_renewal_rate: 3600,
+        }
+    }
+
+    fn text(t: &QuotaTable, max_series: usize) -> (String, usize) {
+        let mut e = Exposition::default();
+        let dropped = t.render(&mut e, 1_800_000_000_000, max_series);
+        (String::from_utf8(e.into_bytes()).expect("utf-8"), dropped)
+    }
+
+    const KEY: &str = "5e9d9544a1dcd60001d0ed20a1b2c3d4e5f60718";
+
+    #[test]
+    fn a_quota_has_its_gauges_rate_and_eta_with_masked_labels() {
+        let mut t = QuotaTable::new(60_000);
+        t.ingest(
+            &[sample(KEY, "a\"b\nc", 1_800_000_000_000, 1000, 900)],
+            true,
+        );
+        t.ingest(
+            &[sample(KEY, "a\"b\nc", 1_800_000_010_000, 1000, 800)],
+            true,
+        );
+        let (out, dropped) = text(&t, 1000);
+        assert_eq!(dropped, 0);
+        let labels = format!(
+            "{{org_id=\"acme\",alias=\"a\\\"b\\nc\",api_id=\"\",scope=\"key\",key=\"5e9d…0718\",key_id=\"{:016x}\"}}",
+            fingerprint(KEY)
+        );
+        for line in [
+            format!("tykwatch_quota_used{labels} 200"),
+            format!("tykwatch_quota_max{labels} 1000"),
+            format!("tykwatch_quota_remaining{labels} 800"),
+            format!("tykwatch_quota_usage_ratio{labels} 0.2"),
+            format!("tykwatch_quota_renewal_seconds{labels} 3600"),
+            format!("tykwatch_quota_consumption_rate{labels} 10.0"),
+            format!("tykwatch_quota_exhaustion_seconds{labels} 80.0"),
+        ] {
+            assert!(out.contains(&format!("{line}\n")), "{line} not in\n{out}");
+        }
+        assert!(!out.contains(KEY));
+    }
+
+    #[test]
+    fn the_series_cap_keeps_the_quotas_nearest_exhaustion() {
+        let mut t = QuotaTable::new(60_000);
+        let samples: Vec<Sample> = (0..10)
+            .map(|i| sample(&format!("{KEY}{i}"), &format!("k{i}"), 1, 100, 100 - i * 10))
+            .collect();
+        t.ingest(&samples, true);
+        // No rate yet: 5 series a quota (renewal known).
+        let (out, dropped) = text(&t, 2 * SERIES_PER_QUOTA);
+        assert_eq!(dropped, 8 * 5);
+        assert!(out.contains("alias=\"k9\"") && out.contains("alias=\"k8\""));
+        assert!(!out.contains("alias=\"k7\""));
+    }
+
+    #[test]
+    fn a_renewal_restarts_the_rate_and_a_complete_sweep_drops_gone_quotas() {
+        let mut t = QuotaTable::new(60_000);
+        t.ingest(&[sample(KEY, "", 0, 100, 50)], true);
+        t.ingest(&[sample(KEY, "", 1000, 100, 40)], true);
+        assert_eq!(t.rows.values().next().and_then(|r| r.rate), Some(10.0));
+        t.ingest(&[sample(KEY, "", 2000, 100, 100)], true);
+        assert_eq!(t.rows.values().next().and_then(|r| r.rate), None);
+        t.ingest(&[], false);
+        assert_eq!(t.len(), 1);
+        t.ingest(&[], true);
+        assert!(t.is_empty());
+    }
+}
