@@ -10,12 +10,15 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
 use tykwatch::cli::orgs::{self as orgs_cli, OrgCommand};
+use tykwatch::cli::outbox::{self as outbox_cli, OutboxCommand};
 use tykwatch::cli::{self, Target};
 use tykwatch::clock::{Clock, SystemClock};
+use tykwatch::outbox::{ChannelId, OutboxState};
 use tykwatch::templates::cli::{self as tcli, MailOptions, PreviewFormat};
 use tykwatch::templates::{self, TemplateError, Templates};
 use tykwatch::tyk::demo::{DemoOptions, serve_forever};
@@ -86,6 +89,11 @@ enum Command {
     Org {
         #[command(subcommand)]
         command: OrgSubcommand,
+    },
+    /// List, show, resend or purge notifications in the outbox (works while `run` is running)
+    Outbox {
+        #[command(subcommand)]
+        command: OutboxSubcommand,
     },
     /// Run the embedded demo gateway on its own, for curl or another tykwatch
     DemoGateway {
@@ -159,6 +167,141 @@ impl From<&OrgSubcommand> for OrgCommand {
             },
         }
     }
+}
+
+/// Which rows: shared by `outbox list` and `outbox retry-failed`.
+#[derive(Debug, Args)]
+struct OutboxSelect {
+    /// Only rows of this channel: tyk, webhook:NAME, email:ops, email:org, email:developer, …
+    #[arg(long, value_parser = parse_channel)]
+    channel: Option<ChannelId>,
+    /// Only rows of this organisation (org_id)
+    #[arg(long)]
+    org: Option<String>,
+    /// Only rows created at least this long ago (e.g. 1h, 7d)
+    #[arg(long, value_name = "AGE", value_parser = parse_age)]
+    older_than: Option<Duration>,
+    /// Only rows created at most this long ago (e.g. 15m, 1d)
+    #[arg(long, value_name = "AGE", value_parser = parse_age)]
+    newer_than: Option<Duration>,
+}
+
+impl OutboxSelect {
+    fn selection(&self, state: Option<OutboxState>) -> outbox_cli::Selection {
+        outbox_cli::Selection {
+            state,
+            channel: self.channel.clone(),
+            org: self.org.clone(),
+            older_than: self.older_than,
+            newer_than: self.newer_than,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum OutboxSubcommand {
+    /// Rows, newest first: state, channel, attempts, age, what, last status or error, id
+    List {
+        /// Only rows in this state: pending, inflight, delivered, failed, dead
+        #[arg(long, value_parser = parse_state)]
+        state: Option<OutboxState>,
+        #[command(flatten)]
+        select: OutboxSelect,
+        /// Most rows to print
+        #[arg(long, default_value_t = outbox_cli::DEFAULT_LIMIT)]
+        limit: usize,
+        /// One JSON object per line per row
+        #[arg(long)]
+        json: bool,
+    },
+    /// One row in full, its payload included (keys masked)
+    Show {
+        /// The row's id (`outbox list` prints it; it is the webhook-id / Message-ID)
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send failed or dead rows again (pending now, attempts reset)
+    Resend {
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+    },
+    /// Send every failed row of the selection again
+    RetryFailed {
+        #[command(flatten)]
+        select: OutboxSelect,
+        /// Dead rows too (given up on after every retry)
+        #[arg(long)]
+        dead: bool,
+        /// Print what would be queued, change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Delete old rows (the ledger keeps their crossings: nothing fires again)
+    Purge {
+        /// Rows created more than this long ago (e.g. 30d)
+        #[arg(long, value_name = "AGE", value_parser = parse_age)]
+        older_than: Duration,
+        /// delivered, failed or dead
+        #[arg(long, value_parser = parse_state, default_value = "delivered")]
+        state: OutboxState,
+        /// Print how many would be deleted, change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+impl From<&OutboxSubcommand> for OutboxCommand {
+    fn from(c: &OutboxSubcommand) -> Self {
+        match c {
+            OutboxSubcommand::List {
+                state,
+                select,
+                limit,
+                json,
+            } => OutboxCommand::List {
+                select: select.selection(*state),
+                limit: *limit,
+                json: *json,
+            },
+            OutboxSubcommand::Show { id, json } => OutboxCommand::Show {
+                id: id.clone(),
+                json: *json,
+            },
+            OutboxSubcommand::Resend { ids } => OutboxCommand::Resend { ids: ids.clone() },
+            OutboxSubcommand::RetryFailed {
+                select,
+                dead,
+                dry_run,
+            } => OutboxCommand::RetryFailed {
+                select: select.selection(None),
+                dead: *dead,
+                dry_run: *dry_run,
+            },
+            OutboxSubcommand::Purge {
+                older_than,
+                state,
+                dry_run,
+            } => OutboxCommand::Purge {
+                older_than: *older_than,
+                state: *state,
+                dry_run: *dry_run,
+            },
+        }
+    }
+}
+
+fn parse_channel(s: &str) -> Result<ChannelId, String> {
+    s.parse::<ChannelId>().map_err(|e| e.to_string())
+}
+
+fn parse_state(s: &str) -> Result<OutboxState, String> {
+    OutboxState::parse(s)
+        .ok_or_else(|| format!("{s:?}: one of pending, inflight, delivered, failed, dead"))
+}
+
+fn parse_age(s: &str) -> Result<Duration, String> {
+    tykwatch::config::parse_duration(s)
 }
 
 #[derive(Debug, Subcommand)]
@@ -243,6 +386,17 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             let mut out = std::io::stdout().lock();
             let mut err = std::io::stderr();
             return Ok(orgs_cli::run(&setup, &command.into(), &mut out, &mut err).await);
+        }
+        Some(Command::Outbox { command }) => {
+            let mut out = std::io::stdout().lock();
+            let mut err = std::io::stderr();
+            return Ok(outbox_cli::run(
+                &setup,
+                &command.into(),
+                &SystemClock,
+                &mut out,
+                &mut err,
+            ));
         }
         Some(Command::Preview { name, data, format }) => {
             return templates_command(&setup, |t, mail, out| {

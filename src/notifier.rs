@@ -456,7 +456,7 @@ pub fn event_row(ev: &IntakeEvent) -> EventRow {
 /// The list fields of a row; the payload JSON (which may carry a raw key) is dropped, a quota
 /// notification's parsed payload is kept without its raw key. A received event's row shows as
 /// scope `event`, its summary as the label and its event name as the event.
-fn item(mut row: OutboxRow) -> NotificationItem {
+pub fn item(mut row: OutboxRow) -> NotificationItem {
     let payload = Payload::of(&row).ok();
     row.payload_json.clear();
     match payload {

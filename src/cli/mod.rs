@@ -2,6 +2,7 @@
 //! configuration, pick the gateway (or start the demo), and run the console or a snapshot.
 
 pub mod orgs;
+pub mod outbox;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;

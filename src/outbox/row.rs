@@ -150,6 +150,12 @@ pub struct OutboxFilter {
     pub state: Option<OutboxState>,
     pub channel_id: Option<ChannelId>,
     pub quota_key: Option<String>,
+    /// The payload's `org_id` (crossings and events alike).
+    pub org_id: Option<String>,
+    /// Rows created at or after this instant.
+    pub created_after: Option<UnixMs>,
+    /// Rows created before this instant.
+    pub created_before: Option<UnixMs>,
 }
 
 /// Outbox rows per state (the header's "needs attention" counts).

@@ -313,12 +313,65 @@ impl Store {
         )
     }
 
+    /// `tykwatch outbox retry-failed`: every row in one of `states` (only `failed` and `dead`
+    /// qualify) that `filter`'s channel and org select goes back to `pending` now, attempts
+    /// reset. Returns how many.
+    pub fn resend_matching(
+        &self,
+        states: &[OutboxState],
+        filter: &OutboxFilter,
+        now: UnixMs,
+    ) -> Result<usize> {
+        let mut n = 0;
+        for state in states {
+            if !matches!(state, OutboxState::Failed | OutboxState::Dead) {
+                continue;
+            }
+            let mut st = self
+                .conn
+                .prepare_cached(
+                    "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?1 \
+                     WHERE state = ?2 AND (?3 IS NULL OR channel_id = ?3) \
+                     AND (?4 IS NULL OR json_extract(payload_json, '$.org_id') = ?4)",
+                )
+                .map_err(|e| self.err(e))?;
+            n += st
+                .execute(params![
+                    now,
+                    state.as_str(),
+                    filter.channel_id.as_ref().map(ToString::to_string),
+                    filter.org_id,
+                ])
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(n)
+    }
+
+    /// Deletes rows in `state` (`delivered`, `failed` or `dead`; never one still to be sent)
+    /// created before `before`. The ledger stays: it is what prevents re-firing.
+    pub fn purge_state(&self, state: OutboxState, before: UnixMs) -> Result<usize> {
+        if !matches!(
+            state,
+            OutboxState::Delivered | OutboxState::Failed | OutboxState::Dead
+        ) {
+            return Ok(0);
+        }
+        let mut st = self
+            .conn
+            .prepare_cached("DELETE FROM outbox WHERE state = ?1 AND created_at < ?2")
+            .map_err(|e| self.err(e))?;
+        st.execute(params![state.as_str(), before])
+            .map_err(|e| self.err(e))
+    }
+
     /// Rows for the Notifications view, newest first.
     pub fn list_outbox(&self, filter: &OutboxFilter, limit: usize) -> Result<Vec<OutboxRow>> {
         // Fixed SQL per filter shape (NULL = any), so the statement cache works.
         let sql = format!(
             "SELECT {ROW_COLUMNS} FROM outbox WHERE (?1 IS NULL OR state = ?1) \
              AND (?2 IS NULL OR channel_id = ?2) AND (?3 IS NULL OR quota_key = ?3) \
+             AND (?5 IS NULL OR json_extract(payload_json, '$.org_id') = ?5) \
+             AND (?6 IS NULL OR created_at >= ?6) AND (?7 IS NULL OR created_at < ?7) \
              ORDER BY sequence DESC, idem_key LIMIT ?4"
         );
         let mut st = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
@@ -328,7 +381,10 @@ impl Store {
                     filter.state.map(OutboxState::as_str),
                     filter.channel_id.as_ref().map(ToString::to_string),
                     filter.quota_key,
-                    clamp_limit(limit)
+                    clamp_limit(limit),
+                    filter.org_id,
+                    filter.created_after,
+                    filter.created_before,
                 ],
                 read_row,
             )
