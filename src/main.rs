@@ -90,6 +90,15 @@ enum Command {
         #[command(subcommand)]
         command: OrgSubcommand,
     },
+    /// Validate the config, then try every configured counterpart; exit 1 when one fails
+    Check {
+        /// One JSON array of results instead of a table
+        #[arg(long)]
+        json: bool,
+        /// Send a test notification to every channel instead of probing it (HEAD, SMTP AUTH)
+        #[arg(long)]
+        send_test: bool,
+    },
     /// List, show, resend or purge notifications in the outbox (works while `run` is running)
     Outbox {
         #[command(subcommand)]
@@ -372,15 +381,21 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             _ = tokio::signal::ctrl_c() => Ok(ExitCode::SUCCESS),
         };
     }
-    let setup = cli::Setup::load(cli::SetupArgs {
+    let args = cli::SetupArgs {
         gateway: g.gateway,
         config: g.config,
         data_dir: g.data_dir,
         theme: g.theme,
         demo: g.demo,
         readonly: g.readonly,
-    })
-    .map_err(|e| e.to_string())?;
+    };
+    if let Some(Command::Check { json, send_test }) = cli.command {
+        // The config's problems are part of the report, not an error before it.
+        let opts = cli::check::CheckOptions { json, send_test };
+        let mut out = std::io::stdout().lock();
+        return Ok(cli::check::run(args, opts, &mut out).await);
+    }
+    let setup = cli::Setup::load(args).map_err(|e| e.to_string())?;
     match &cli.command {
         Some(Command::Org { command }) => {
             let mut out = std::io::stdout().lock();

@@ -1,6 +1,7 @@
 //! What the binary's commands do, as a library so tests drive the same code: resolve the
 //! configuration, pick the gateway (or start the demo), and run the console or a snapshot.
 
+pub mod check;
 pub mod orgs;
 pub mod outbox;
 

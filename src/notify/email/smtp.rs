@@ -223,6 +223,34 @@ impl SmtpTarget {
     }
 }
 
+impl SmtpTarget {
+    /// `tykwatch check`: connects, EHLO, STARTTLS or TLS as configured, AUTH when a user is
+    /// set, NOOP — no message. The error is the server's reply and what to change.
+    pub async fn check(self, timeout: Duration) -> Result<String, String> {
+        let transport = self.transport(timeout)?;
+        match transport.test_connection().await {
+            Ok(true) => Ok(match &self.username {
+                Some(u) => format!("connected, EHLO and AUTH as {u} accepted (nothing sent)"),
+                None => "connected, EHLO accepted (nothing sent)".to_owned(),
+            }),
+            Ok(false) => Err(format!("{}: the server did not answer NOOP", self.addr())),
+            Err(e) => Err(match error_result(&e, &self) {
+                AttemptResult::Smtp { code: 535, message }
+                | AttemptResult::Smtp { code: 534, message } => {
+                    format!(
+                        "authentication refused ({message}): check settings.SMTPUsername and SMTPPassword"
+                    )
+                }
+                AttemptResult::Smtp { code, message } => format!("smtp {code} {message}"),
+                AttemptResult::Timeout(m)
+                | AttemptResult::Network(m)
+                | AttemptResult::Permanent(m) => m,
+                other => format!("{other:?}"),
+            }),
+        }
+    }
+}
+
 /// One transport (connection pool) per dispatcher, built on first use.
 pub struct SmtpSender {
     target: SmtpTarget,
