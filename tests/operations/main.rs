@@ -9,3 +9,4 @@ mod common;
 mod check;
 mod metrics;
 mod outbox;
+mod service;
