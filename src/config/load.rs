@@ -45,19 +45,40 @@ impl Config {
                     .collect(),
             });
         }
-        let parsed = Config::deserialize(toml::de::Deserializer::from(doc.clone()));
-        let config = parsed.map_err(|err| {
-            let message = tidy_serde_message(err.message());
-            ConfigError {
-                problems: vec![located.problem(err.span(), message)],
+        // serde stops at the first bad value; to report every one at once, the entry it
+        // names is dropped from a copy of the document and the rest deserialized again.
+        let mut problems = Vec::new();
+        let mut dropped: Vec<String> = Vec::new();
+        let mut work = doc.clone();
+        let config = loop {
+            match Config::deserialize(toml::de::Deserializer::from(work.clone())) {
+                Ok(config) => break Some(config),
+                Err(err) => {
+                    let message = tidy_serde_message(err.message());
+                    // A required key dropped for its bad value is now missing: that table goes
+                    // too, without a second report.
+                    let consequence = dropped
+                        .iter()
+                        .any(|k| message == format!("missing key `{k}`"));
+                    if !consequence {
+                        problems.push(located.problem(err.span(), message));
+                    }
+                    let next = err
+                        .span()
+                        .and_then(|span| drop_entry_at(work.get_mut(), span.start, consequence));
+                    match next {
+                        Some(key) if problems.len() < MAX_PROBLEMS => dropped.push(key),
+                        _ => break None,
+                    }
+                }
             }
-        })?;
-
-        let problems = validate(&config, &located);
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(ConfigError { problems })
+        };
+        if let Some(config) = &config {
+            problems.extend(validate(config, &located));
+        }
+        match config {
+            Some(config) if problems.is_empty() => Ok(config),
+            _ => Err(ConfigError { problems }),
         }
     }
 
@@ -162,4 +183,56 @@ pub fn load_or_default(paths: &Paths) -> Result<Config, ConfigError> {
         return Ok(Config::default());
     }
     Config::load(&paths.config_file)
+}
+
+/// Problems reported at most for one file (a file of garbage is not 500 lines of errors).
+const MAX_PROBLEMS: usize = 32;
+
+/// Removes the innermost entry whose key or (non-table) value holds byte `pos` and returns its
+/// key; with `tables`, the innermost table or array item holding it. `None` when nothing does.
+fn drop_entry_at(t: &mut DeTable<'_>, pos: usize, tables: bool) -> Option<String> {
+    for (_, v) in t.iter_mut() {
+        let inner = match v.get_mut() {
+            DeValue::Table(inner) => drop_entry_at(inner, pos, tables),
+            DeValue::Array(items) => {
+                let mut found = None;
+                for item in items.iter_mut() {
+                    if let DeValue::Table(inner) = item.get_mut() {
+                        found = drop_entry_at(inner, pos, tables);
+                        if found.is_some() {
+                            break;
+                        }
+                    }
+                }
+                if found.is_none() && tables {
+                    // The item itself: a `[[table]]` whose required key is gone.
+                    if let Some(i) = items.iter().position(|it| it.span().contains(&pos)) {
+                        // DeArray has no `remove`: rebuild it without the item.
+                        let mut kept = toml::de::DeArray::new();
+                        for (j, it) in items.iter().enumerate() {
+                            if j != i {
+                                kept.push(it.clone());
+                            }
+                        }
+                        *items = kept;
+                        found = Some(String::new());
+                    }
+                }
+                found
+            }
+            _ => None,
+        };
+        if inner.is_some() {
+            return inner;
+        }
+    }
+    let hit = t
+        .iter()
+        .find(|(k, v)| {
+            k.span().contains(&pos)
+                || (v.span().contains(&pos)
+                    && (tables || !matches!(v.get_ref(), DeValue::Table(_))))
+        })
+        .map(|(k, _)| k.clone())?;
+    t.remove(&hit).map(|_| hit.get_ref().to_string())
 }

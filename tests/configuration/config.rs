@@ -244,7 +244,10 @@ fn hash_keys_as_a_string_is_refused_with_its_line() {
 
 #[test]
 fn bad_duration_exact_message() {
-    let msg = load_err("[gateway]\nurl = \"http://localhost:8080\"\npoll_interval = \"2x\"\n");
+    // With a secret: the file's only problem is the duration.
+    let msg = load_err(
+        "[gateway]\nurl = \"http://localhost:8080\"\npoll_interval = \"2x\"\nsecret = \"s\"\n",
+    );
     assert_eq!(
         msg,
         "/etc/tykwatch/config.toml:3:17: gateway.poll_interval: invalid duration \"2x\" (use e.g. 500ms, 2s, 5m, 1h)"
@@ -630,4 +633,32 @@ fn no_interpolation_outside_config_loading() {
     // A Secret deserialized from untrusted input must not read the environment.
     let secret: Secret = serde_json::from_str("\"${PATH}\"").unwrap();
     assert_eq!(secret.expose(), "${PATH}");
+}
+
+#[test]
+fn every_bad_value_is_reported_at_once_with_its_line_and_a_dropped_required_key_is_not_a_second_problem()
+ {
+    let text = "[gateway]\nurl = \"http://127.0.0.1:1\"\nsecret = \"s\"\nbogus = 1\n\
+                poll_interval = \"1ms\"\n\n[metrics]\nlisten = \"nope\"\n\n\
+                [[webhooks]]\nname = \"a b\"\nurl = \"https://a.example/h\"\n\n\
+                [[webhooks]]\nname = \"ok\"\nurl = \"https://b.example/h\"\nsecret = \"nope\"\n";
+    let err = load(text).unwrap_err();
+    type Where = (Option<(usize, usize)>, Option<String>);
+    let got: Vec<Where> = err
+        .problems()
+        .iter()
+        .map(|p| (p.line_col, p.key.clone()))
+        .collect();
+    let key = |k: &str| Some(k.to_owned());
+    assert_eq!(
+        got,
+        vec![
+            (Some((4, 1)), key("gateway.bogus")),
+            (Some((5, 17)), key("gateway.poll_interval")),
+            (Some((8, 10)), key("metrics.listen")),
+            (Some((11, 8)), key("webhooks[0].name")),
+            (Some((17, 10)), key("webhooks[1].secret")),
+        ],
+        "{err}"
+    );
 }
