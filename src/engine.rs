@@ -65,7 +65,18 @@ pub enum Command {
     PollKey(RawKey),
     /// For the notifier; the poller ignores it.
     Notify(NotifyRequest),
+    /// A reloaded configuration (SIGHUP): thresholds, channels and routes change in place;
+    /// the poller ignores it.
+    Reload(Box<Reload>),
     Shutdown,
+}
+
+/// What a reload applies.
+#[derive(Debug, Clone)]
+pub struct Reload {
+    pub config: crate::config::Config,
+    /// E-mail as the dispatcher sends it under `config` (templates dir, mail dir).
+    pub email: crate::notify::email::EmailSetup,
 }
 
 /// A raw API key on its way to the gateway; `Debug` masks it.
@@ -168,7 +179,7 @@ pub fn spawn_poller(
                                 return;
                             }
                         }
-                        Some(Command::Notify(_)) => {}
+                        Some(Command::Notify(_) | Command::Reload(_)) => {}
                         Some(Command::Shutdown) | None => return,
                     },
                 }

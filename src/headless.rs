@@ -29,6 +29,9 @@ pub async fn run(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> Resul
     }
     let mut term = signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut int = signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let mut hup = signal(tokio::signal::unix::SignalKind::hangup())?;
+    // What the engine runs with; a reload replaces it only when it was valid.
+    let mut running = a.config.clone();
     emit(json!({
         "event": "started",
         "gateway": target.label,
@@ -45,6 +48,21 @@ pub async fn run(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> Resul
             },
             _ = term.recv() => break,
             _ = int.recv() => break,
+            _ = hup.recv() => match setup.reload(target, &a.data_dir, &running) {
+                Ok((reload, restart)) => {
+                    running = reload.config.clone();
+                    let _ = engine.commands.send(Command::Reload(Box::new(reload))).await;
+                    emit(json!({
+                        "event": "reload",
+                        "config": setup.paths.config_file,
+                        "restart_needed": restart,
+                    }));
+                }
+                Err(message) => emit(json!({
+                    "event": "reload_failed",
+                    "message": format!("{message}\nthe running configuration is kept"),
+                })),
+            },
         }
     }
     // The runtime stops delivery first, then the intake and the poller; its last events are

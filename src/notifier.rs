@@ -173,6 +173,21 @@ impl Notifier {
         self.store.clone()
     }
 
+    /// `[monitor]` global thresholds in force.
+    pub fn global_thresholds(&self) -> Vec<f64> {
+        self.monitor.settings().global().to_vec()
+    }
+
+    /// Thresholds and channels from a reloaded configuration (SIGHUP). The ledger is kept:
+    /// what fired stays fired; a new threshold fires when a quota next passes it.
+    pub fn reconfigure(&mut self, config: &Config) {
+        self.monitor
+            .set_settings(crate::monitor::MonitorSettings::from_config(
+                &config.monitor,
+            ));
+        self.channels = Channels::from_config(config);
+    }
+
     pub fn channels(&self) -> &Channels {
         &self.channels
     }
@@ -285,7 +300,8 @@ impl Notifier {
 /// enqueued in one transaction, and the dispatcher is woken.
 #[derive(Clone)]
 pub struct EventRouting {
-    router: Arc<EventRouter>,
+    /// Replaced whole by [`EventRouting::reconfigure`] (SIGHUP).
+    router: Arc<std::sync::RwLock<Arc<EventRouter>>>,
     store: Arc<Mutex<Store>>,
     clock: Arc<dyn Clock>,
     /// The one writer of routed rows (see [`route_writer`]).
@@ -319,18 +335,33 @@ impl EventRouting {
         let (writer, jobs) = mpsc::channel(4 * ROUTE_BATCH);
         tokio::spawn(route_writer(store.clone(), dispatcher, jobs, clock.clone()));
         EventRouting {
-            router: Arc::new(router),
+            router: Arc::new(std::sync::RwLock::new(Arc::new(router))),
             store,
             clock,
             writer,
         }
     }
 
+    fn router(&self) -> Arc<EventRouter> {
+        self.router
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// `[[routes]]` and the channels they name from a reloaded configuration (SIGHUP);
+    /// the org address book (and its cache) stays.
+    pub fn reconfigure(&self, config: &Config) {
+        let book = self.router().address_book();
+        let router = Arc::new(EventRouter::with_address_book(config, book));
+        *self.router.write().unwrap_or_else(|p| p.into_inner()) = router;
+    }
+
     /// Plans and enqueues `ev` in the background; `report` hears why it could not be.
     pub fn route(&self, ev: IntakeEvent, report: impl FnOnce(EngineError) + Send + 'static) {
         let me = self.clone();
         tokio::spawn(async move {
-            let rows = me.router.plan(&ev).await;
+            let rows = me.router().plan(&ev).await;
             if let Err(e) = me.settle(ev.id, rows).await {
                 report(e);
             }
@@ -347,7 +378,9 @@ impl EventRouting {
                 .await??;
         let mut n = 0;
         for row in &pending {
-            n += self.settle(row.id, self.router.plan_row(row).await).await?;
+            n += self
+                .settle(row.id, self.router().plan_row(row).await)
+                .await?;
         }
         Ok(n)
     }

@@ -236,6 +236,19 @@ async fn run(
                         send_snapshot(&notifier, &ev_tx, &mut last).await;
                     }
                 }
+                Some(Command::Reload(r)) => {
+                    notifier.reconfigure(&r.config);
+                    let c = &r.config;
+                    dispatcher.reconfigure(&c.monitor.configuration, &c.webhooks, r.email);
+                    routing.reconfigure(c);
+                    let text = format!(
+                        "configuration reloaded: {} channels, global thresholds {:?}, {} routes",
+                        crate::notify::plan::Channels::from_config(c).ids().len(),
+                        notifier.global_thresholds(),
+                        c.routes.len()
+                    );
+                    let _ = ev_tx.send(EngineEvent::Notice { text, error: false }).await;
+                }
                 Some(c @ (Command::PollNow | Command::PollKey(_))) => {
                     let _ = poller.commands.try_send(c);
                 }
@@ -388,6 +401,8 @@ pub fn spawn_watch_only(mut poller: EngineHandle, why: String) -> EngineHandle {
                     Some(Command::Notify(_)) => {
                         let _ = ev_tx.send(notice(&why, true)).await;
                     }
+                    // Only `tykwatch run` reloads; this engine notifies nothing anyway.
+                    Some(Command::Reload(_)) => {}
                     Some(c @ (Command::PollNow | Command::PollKey(_))) => {
                         let _ = poller.commands.try_send(c);
                     }

@@ -207,6 +207,42 @@ impl Setup {
         }
     }
 
+    /// SIGHUP: the config file read again, as the running engine would use it (the demo's
+    /// additions applied on the demo), and the names of the settings that changed but only
+    /// apply on a restart. An invalid file is an error naming every problem.
+    pub fn reload(
+        &self,
+        target: &Target,
+        data_dir: &std::path::Path,
+        running: &Config,
+    ) -> Result<(crate::engine::Reload, Vec<&'static str>), String> {
+        let fresh = config::load_or_default(&self.paths).map_err(|e| e.to_string())?;
+        let config = match &target.receiver {
+            Some(r) => {
+                let mut c = r.configure(&fresh);
+                c.intake.listen = running.intake.listen;
+                c
+            }
+            None => fresh,
+        };
+        let mut restart = Vec::new();
+        let sections: [(&'static str, bool); 6] = [
+            ("[gateway]", config.gateway != running.gateway),
+            ("[intake]", config.intake != running.intake),
+            ("[metrics]", config.metrics != running.metrics),
+            ("[dashboard]", config.dashboard != running.dashboard),
+            ("[orgs]", config.orgs != running.orgs),
+            ("[ui]", config.ui != running.ui),
+        ];
+        for (name, changed) in sections {
+            if changed {
+                restart.push(name);
+            }
+        }
+        let email = EmailSetup::from_config(&config, &self.paths.config_dir, data_dir);
+        Ok((crate::engine::Reload { config, email }, restart))
+    }
+
     /// Where organisation documents come from, as `tykwatch org` picks it: `--demo`, or no
     /// `[dashboard] url` / `[orgs] dir` on the demo, uses the demo Dashboard. The error says
     /// why a configured source cannot be used.

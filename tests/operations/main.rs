@@ -9,4 +9,5 @@ mod common;
 mod check;
 mod metrics;
 mod outbox;
+mod reload;
 mod service;

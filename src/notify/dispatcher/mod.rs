@@ -25,7 +25,7 @@ mod prepare;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, watch};
@@ -155,14 +155,40 @@ pub enum DispatchError {
     Join(String),
 }
 
-struct Inner {
-    store: Arc<Mutex<Store>>,
-    clock: Arc<dyn Clock>,
-    sender: WebhookSender,
+/// The configured channels; replaced whole by [`Dispatcher::reconfigure`] (SIGHUP), so an
+/// attempt uses one consistent set from its start to its end.
+struct ChannelSet {
     tyk: Option<TykHook>,
     webhooks: HashMap<ChannelId, StandardHook>,
     email: EmailSetup,
     mailer: EmailSender,
+}
+
+impl ChannelSet {
+    fn new(
+        monitor: &MonitorHookConfig,
+        webhooks: &[WebhookConfig],
+        email: EmailSetup,
+        timeout: Duration,
+    ) -> ChannelSet {
+        ChannelSet {
+            mailer: EmailSender::new(&email, timeout),
+            tyk: (!monitor.target_path.is_empty()).then(|| TykHook::from_config(monitor)),
+            webhooks: webhooks
+                .iter()
+                .filter(|w| w.enabled)
+                .map(|w| (ChannelId::webhook(&w.name), StandardHook::from_config(w)))
+                .collect(),
+            email,
+        }
+    }
+}
+
+struct Inner {
+    store: Arc<Mutex<Store>>,
+    clock: Arc<dyn Clock>,
+    sender: WebhookSender,
+    channels: RwLock<Arc<ChannelSet>>,
     jitter: Mutex<Box<dyn Jitter>>,
     limits: Mutex<HashMap<ChannelId, Arc<Semaphore>>>,
     /// Channels a 410 disabled: rows already claimed for them are not sent.
@@ -187,10 +213,13 @@ pub struct Dispatcher {
 impl std::fmt::Debug for Dispatcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Dispatcher")
-            .field("tyk", &self.inner.tyk.is_some())
-            .field("webhooks", &self.inner.webhooks.keys().collect::<Vec<_>>())
-            .field("email_enabled", &self.inner.email.enabled())
-            .field("mailer", &self.inner.mailer)
+            .field("tyk", &self.channels().tyk.is_some())
+            .field(
+                "webhooks",
+                &self.channels().webhooks.keys().collect::<Vec<_>>(),
+            )
+            .field("email_enabled", &self.channels().email.enabled())
+            .field("mailer", &self.channels().mailer)
             .field("opts", &self.inner.opts)
             .finish()
     }
@@ -251,22 +280,13 @@ impl Dispatcher {
         opts: DispatcherOptions,
         jitter: Box<dyn Jitter>,
     ) -> Result<Dispatcher, DispatchError> {
-        let mailer = EmailSender::new(&email, opts.timeout);
-        let tyk = (!monitor.target_path.is_empty()).then(|| TykHook::from_config(monitor));
-        let webhooks = webhooks
-            .iter()
-            .filter(|w| w.enabled)
-            .map(|w| (ChannelId::webhook(&w.name), StandardHook::from_config(w)))
-            .collect();
+        let channels = ChannelSet::new(monitor, webhooks, email, opts.timeout);
         Ok(Dispatcher {
             inner: Arc::new(Inner {
                 store,
                 clock,
                 sender: WebhookSender::new(opts.timeout)?,
-                tyk,
-                webhooks,
-                email,
-                mailer,
+                channels: RwLock::new(Arc::new(channels)),
                 jitter: Mutex::new(jitter),
                 limits: Mutex::new(HashMap::new()),
                 disabled: Mutex::new(Default::default()),
@@ -284,6 +304,37 @@ impl Dispatcher {
     /// it such rows fail again with the reason. Set once; returns false if already set.
     pub fn set_event_orgs(&self, book: Arc<OrgAddressBook>) -> bool {
         self.inner.event_orgs.set(book).is_ok()
+    }
+
+    fn channels(&self) -> Arc<ChannelSet> {
+        self.inner
+            .channels
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// New channels from a reloaded configuration (SIGHUP): attempts that started keep the
+    /// set they started with; the next claim uses the new one. Pending rows stay queued; a
+    /// row of a channel that is gone fails with that reason (and can be resent if it returns).
+    pub fn reconfigure(
+        &self,
+        monitor: &MonitorHookConfig,
+        webhooks: &[WebhookConfig],
+        email: EmailSetup,
+    ) {
+        let set = Arc::new(ChannelSet::new(
+            monitor,
+            webhooks,
+            email,
+            self.inner.opts.timeout,
+        ));
+        *self
+            .inner
+            .channels
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = set;
+        self.wake();
     }
 
     /// What delivery counted so far.
@@ -332,7 +383,7 @@ impl Dispatcher {
 
     /// The e-mail templates (user directory over the shipped set), read from disk now.
     async fn load_templates(&self) -> LoadedTemplates {
-        let dir = self.inner.email.template_dir.clone();
+        let dir = self.channels().email.template_dir.clone();
         let loaded = tokio::task::spawn_blocking(move || {
             Templates::load(dir.as_deref()).map_err(|e| format!("e-mail templates: {e}"))
         })
@@ -422,12 +473,13 @@ impl Dispatcher {
             ..SweepReport::default()
         };
         // One template load per sweep with e-mail: edits apply to rows still queued.
-        let templates =
-            if self.inner.email.enabled() && rows.iter().any(|r| r.kind() == OutboxKind::Email) {
-                Some(self.load_templates().await)
-            } else {
-                None
-            };
+        let templates = if self.channels().email.enabled()
+            && rows.iter().any(|r| r.kind() == OutboxKind::Email)
+        {
+            Some(self.load_templates().await)
+        } else {
+            None
+        };
         let mut tasks = JoinSet::new();
         for row in rows {
             let me = self.clone();
@@ -567,7 +619,7 @@ impl Dispatcher {
                     .await
                 {
                     Ok(rows) => {
-                        let email = self.inner.email.enabled()
+                        let email = self.channels().email.enabled()
                             && rows.iter().any(|r| r.kind() == OutboxKind::Email);
                         if email
                             && templates

@@ -7,7 +7,7 @@
 use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, USER_AGENT};
 
-use super::{Dispatcher, LoadedTemplates};
+use super::{ChannelSet, Dispatcher, LoadedTemplates};
 use crate::clock::UnixMs;
 use crate::notify::email::{
     DISABLED_REASON, OutgoingEmail, TEST_EVENT, render_event, render_notification, render_test,
@@ -54,21 +54,22 @@ impl Dispatcher {
         now_ms: UnixMs,
     ) -> Result<Prepared, AttemptResult> {
         let now_secs = now_ms.div_euclid(1000);
+        let ch = self.channels();
         let http = |r: Result<PreparedRequest, String>| {
             r.map(Prepared::Http).map_err(AttemptResult::Permanent)
         };
         match (channel, payload) {
             (ChannelId::Tyk, Payload::Crossing(p)) => {
-                http(self.tyk_hook().and_then(|h| build_tyk(h, p)))
+                http(ch.tyk_hook().and_then(|h| build_tyk(h, p)))
             }
             (ChannelId::Tyk, Payload::Test(_)) => {
-                http(self.tyk_hook().and_then(|h| tyk_test_request(h, now_ms)))
+                http(ch.tyk_hook().and_then(|h| tyk_test_request(h, now_ms)))
             }
             (ChannelId::Tyk, Payload::Event(_)) => Err(AttemptResult::Permanent(
                 "received events are not sent in Tyk's monitor format".into(),
             )),
             (ChannelId::Webhook(_), p) => {
-                let built = self.standard_hook(channel).and_then(|hook| match p {
+                let built = ch.standard_hook(channel).and_then(|hook| match p {
                     Payload::Crossing(p) => build_standard(hook, p, id, now_secs),
                     Payload::Event(p) => build_event_standard(hook, p, id, now_secs),
                     Payload::Test(_) => standard_test_request(hook, channel, id, now_ms),
@@ -85,7 +86,7 @@ impl Dispatcher {
                         ));
                     }
                 };
-                let backend = &self.inner.email.backend;
+                let backend = &ch.email.backend;
                 let m = match p {
                     Payload::Crossing(p) => {
                         render_notification(templates, backend, p, id, now_secs)
@@ -107,7 +108,7 @@ impl Dispatcher {
     pub async fn send(&self, prepared: Prepared, now_ms: UnixMs) -> AttemptResult {
         match prepared {
             Prepared::Http(req) => self.inner.sender.send(req, now_ms).await,
-            Prepared::Email(m) => self.inner.mailer.send(&m, now_ms).await,
+            Prepared::Email(m) => self.channels().mailer.send(&m, now_ms).await,
         }
     }
 
@@ -121,7 +122,7 @@ impl Dispatcher {
             Ok(p) => p,
             Err(reason) => return AttemptResult::Permanent(reason),
         };
-        if row.channel_id.is_email() && !self.inner.email.enabled() {
+        if row.channel_id.is_email() && !self.channels().email.enabled() {
             return AttemptResult::Permanent(DISABLED_REASON.into());
         }
         let now_ms = self.inner.clock.now_ms();
@@ -185,7 +186,7 @@ impl Dispatcher {
                 let format = match channel {
                     ChannelId::Tyk => "Tyk monitor format".to_owned(),
                     _ => {
-                        let signed = match self.inner.webhooks.get(channel) {
+                        let signed = match self.channels().webhooks.get(channel) {
                             Some(h) if !h.secret.is_empty() => "signed",
                             _ => "unsigned",
                         };
@@ -201,13 +202,13 @@ impl Dispatcher {
                 Ok((summary, request_text(req)))
             }
             Prepared::Email(m) => {
-                let (target, text) = self.inner.mailer.describe(m)?;
+                let (target, text) = self.channels().mailer.describe(m)?;
                 let mut summary = format!(
                     "{channel} → {} via {target}: {}",
                     m.to_list(),
                     m.rendered.subject
                 );
-                if !self.inner.email.enabled() {
+                if !self.channels().email.enabled() {
                     summary.push_str(" [e-mail disabled: not sent]");
                 }
                 Ok((summary, text))
@@ -224,7 +225,7 @@ impl Dispatcher {
         let mut test = TestPayload::default();
         let mut templates = None;
         if channel.is_email() {
-            if !self.inner.email.enabled() {
+            if !self.channels().email.enabled() {
                 return Err(DISABLED_REASON.into());
             }
             test.recipients = self.test_recipients(channel)?;
@@ -243,7 +244,7 @@ impl Dispatcher {
         let target = match &prepared {
             Prepared::Http(req) => format!("{} {}", req.method, req.url),
             Prepared::Email(m) => {
-                let (via, _) = self.inner.mailer.describe(m)?;
+                let (via, _) = self.channels().mailer.describe(m)?;
                 format!("{} via {via}", m.to_list())
             }
         };
@@ -289,21 +290,10 @@ impl Dispatcher {
         }
     }
 
-    fn tyk_hook(&self) -> Result<&TykHook, String> {
-        self.inner.tyk.as_ref().ok_or_else(|| {
-            "the tyk channel is not configured ([monitor.configuration] target_path)".into()
-        })
-    }
-
-    fn standard_hook(&self, channel: &ChannelId) -> Result<&StandardHook, String> {
-        self.inner.webhooks.get(channel).ok_or_else(|| {
-            format!("channel {channel} is not configured (or disabled) in [[webhooks]]")
-        })
-    }
-
     /// `[notify] email_to` for `email:ops`, every `org_email_to` address for `email:org`.
     fn test_recipients(&self, channel: &ChannelId) -> Result<Vec<String>, String> {
-        let e = &self.inner.email;
+        let ch = self.channels();
+        let e = &ch.email;
         let to: Vec<String> = match channel {
             ChannelId::Email(Audience::Ops) => e.email_to.clone(),
             ChannelId::Email(Audience::Org) => {
@@ -424,5 +414,19 @@ fn test_outcome(result: &AttemptResult, target: &str, now_ms: UnixMs) -> Result<
         | Decision::Failed { reason, .. }
         | Decision::Dead { reason, .. }
         | Decision::DisableChannel { reason, .. } => Err(format!("{target}: {reason}")),
+    }
+}
+
+impl ChannelSet {
+    fn tyk_hook(&self) -> Result<&TykHook, String> {
+        self.tyk.as_ref().ok_or_else(|| {
+            "the tyk channel is not configured ([monitor.configuration] target_path)".into()
+        })
+    }
+
+    fn standard_hook(&self, channel: &ChannelId) -> Result<&StandardHook, String> {
+        self.webhooks.get(channel).ok_or_else(|| {
+            format!("channel {channel} is not configured (or disabled) in [[webhooks]]")
+        })
     }
 }
