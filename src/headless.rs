@@ -39,17 +39,29 @@ pub async fn run(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> Resul
         "intake": a.intake_addr.map(|i| i.to_string()),
         "metrics": a.metrics_addr.map(|m| m.to_string()),
     }));
+    tracing::info!(
+        gateway = %target.label,
+        data_dir = %a.data_dir.display(),
+        intake = ?a.intake_addr,
+        metrics = ?a.metrics_addr,
+        config = %setup.paths.config_file.display(),
+        "started"
+    );
     let mut engine = runtime::spawn(a.parts, runtime::Options::headless());
     loop {
         tokio::select! {
             ev = engine.events.recv() => match ev {
-                Some(ev) => line(&ev).into_iter().for_each(emit),
+                Some(ev) => {
+                    log(&ev);
+                    line(&ev).into_iter().for_each(emit);
+                }
                 None => break,
             },
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => match setup.reload(target, &a.data_dir, &running) {
                 Ok((reload, restart)) => {
+                    tracing::info!(restart_needed = ?restart, "configuration reloaded on SIGHUP");
                     running = reload.config.clone();
                     let _ = engine.commands.send(Command::Reload(Box::new(reload))).await;
                     emit(json!({
@@ -58,10 +70,12 @@ pub async fn run(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> Resul
                         "restart_needed": restart,
                     }));
                 }
-                Err(message) => emit(json!({
+                Err(message) => emit({
+                    tracing::warn!(problems = ?message, "SIGHUP: configuration refused, the running one is kept");
+                    json!({
                     "event": "reload_failed",
                     "message": format!("{message}\nthe running configuration is kept"),
-                })),
+                })}),
             },
         }
     }
@@ -70,13 +84,70 @@ pub async fn run(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> Resul
     let _ = engine.commands.try_send(Command::Shutdown);
     let drain = async {
         while let Some(ev) = engine.events.recv().await {
+            log(&ev);
             line(&ev).into_iter().for_each(emit);
         }
     };
     let _ = tokio::time::timeout(DELIVERY_GRACE + Duration::from_secs(5), drain).await;
     let _ = tokio::time::timeout(Duration::from_secs(1), engine.task).await;
+    tracing::info!("stopped");
     emit(json!({"event": "stopped"}));
     Ok(())
+}
+
+/// The log of one event of the stream: what an operator reads on stderr or in the journal.
+/// It names quotas by their masked ids, as the JSON lines do.
+fn log(ev: &EngineEvent) {
+    match ev {
+        EngineEvent::Sweep(o) => match &o.error {
+            Some(e) => tracing::warn!(error = ?e.to_string(), "sweep failed"),
+            None => tracing::debug!(
+                quotas = o.samples.len(),
+                duration_ms = o.duration.as_millis() as u64,
+                item_errors = o.item_errors.len(),
+                complete = o.complete,
+                "sweep"
+            ),
+        },
+        EngineEvent::Crossed(cs) => {
+            for c in cs {
+                tracing::info!(
+                    quota = %c.meta.display_id(&c.quota_id),
+                    // Debug-quoted: names come from the gateway, and a newline in one must
+                    // not start a forged log line.
+                    alias = ?c.meta.alias,
+                    org_id = ?c.meta.org_id,
+                    threshold = c.threshold,
+                    usage_pct = c.usage_pct,
+                    "threshold crossed"
+                );
+            }
+        }
+        EngineEvent::Backoff { retry_in, attempt } => tracing::warn!(
+            retry_in_s = retry_in.as_secs_f64(),
+            attempt,
+            "gateway unreachable, retrying"
+        ),
+        EngineEvent::Received(rows) => {
+            for r in rows {
+                tracing::info!(id = r.id, kind = %r.kind, name = ?r.event, org_id = ?r.org_id, key = ?r.masked_key, "event received");
+            }
+        }
+        EngineEvent::Problem { kind, message } => match kind {
+            Problem::Delivery => tracing::warn!(?message, "delivery"),
+            Problem::Routing => tracing::error!(?message, "routing"),
+            Problem::Store => tracing::error!(?message, "store"),
+        },
+        EngineEvent::IntakeRejected { count, total } => {
+            tracing::warn!(count, total, "intake requests refused")
+        }
+        EngineEvent::Notice { text, error: true } => tracing::warn!("{text}"),
+        EngineEvent::Notice { text, error: false } => tracing::info!("{text}"),
+        EngineEvent::SweepStarted { .. }
+        | EngineEvent::Outbox(_)
+        | EngineEvent::Fired(_)
+        | EngineEvent::Inspected(_) => {}
+    }
 }
 
 /// The JSON lines of one event of the stream (none for what only the console draws).

@@ -61,8 +61,16 @@ struct Global {
 enum Command {
     /// Open the console (the default)
     Console,
-    /// Run the engine headless: one JSON line per event on stdout; SIGTERM/SIGINT stop it
-    Run,
+    /// Run the engine headless: one JSON line per event on stdout, logs on stderr;
+    /// SIGTERM/SIGINT stop it, SIGHUP reloads the config
+    Run {
+        /// tykwatch's log level: error, warn, info, debug, trace [default: RUST_LOG, else info]
+        #[arg(long, value_name = "LEVEL")]
+        log_level: Option<String>,
+        /// Logs as text or one JSON object per line
+        #[arg(long, value_name = "FORMAT", default_value = "human")]
+        log_format: tykwatch::logging::LogFormat,
+    },
     /// Sweep the gateway once, print every quota and exit (for scripts and cron jobs)
     Snapshot {
         /// One JSON object per line per quota instead of a table
@@ -432,7 +440,11 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let target = setup.connect().await.map_err(|e| e.to_string())?;
     match cli.command {
-        Some(Command::Run) => {
+        Some(Command::Run {
+            log_level,
+            log_format,
+        }) => {
+            tykwatch::logging::init(log_level.as_deref(), log_format)?;
             let result = tykwatch::headless::run(&setup, &target, clock).await;
             shutdown(target).await;
             result.map(|_| ExitCode::SUCCESS)

@@ -71,6 +71,11 @@ pub fn wait_port(port: u16) {
 
 /// `tykwatch demo-gateway` on `port`, without simulated traffic unless `speed` says so.
 pub fn demo_gateway(port: u16, speed: &str) -> Killed {
+    demo_gateway_with_secret(port, speed, "tykwatch-demo")
+}
+
+/// [`demo_gateway`] expecting `secret` in `x-tyk-authorization`.
+pub fn demo_gateway_with_secret(port: u16, speed: &str, secret: &str) -> Killed {
     let child = Command::new(BIN)
         .args([
             "demo-gateway",
@@ -79,7 +84,7 @@ pub fn demo_gateway(port: u16, speed: &str) -> Killed {
             "--speed",
             speed,
         ])
-        .env("TYK_GW_SECRET", "tykwatch-demo")
+        .env("TYK_GW_SECRET", secret)
         .stdout(Stdio::null())
         .spawn()
         .unwrap();

@@ -7,6 +7,7 @@
 mod common;
 
 mod check;
+mod logs;
 mod metrics;
 mod outbox;
 mod reload;

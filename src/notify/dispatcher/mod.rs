@@ -428,9 +428,25 @@ impl Dispatcher {
             Decision::DisableChannel { .. } => "disabled",
         };
         let kind = row.kind().as_str();
-        self.inner
-            .stats
-            .record(&row.channel_id.to_string(), kind, outcome, secs);
+        let channel = row.channel_id.to_string();
+        self.inner.stats.record(&channel, kind, outcome, secs);
+        // The idempotency key holds no raw key; reasons are the receiver's status and text.
+        match &decision {
+            Decision::Delivered { status } => {
+                tracing::debug!(id = %row.idem_key, %channel, ?status, secs, "delivered")
+            }
+            Decision::Retry {
+                reason, next_at, ..
+            } => tracing::warn!(
+                id = %row.idem_key, %channel, reason = ?reason,
+                retry_in_s = (next_at - now) / 1000, "delivery failed, will retry"
+            ),
+            Decision::Failed { reason, .. }
+            | Decision::Dead { reason, .. }
+            | Decision::DisableChannel { reason, .. } => tracing::error!(
+                id = %row.idem_key, %channel, reason = ?reason, outcome, "delivery given up"
+            ),
+        }
         Outcome {
             key: row.idem_key,
             channel: row.channel_id,
