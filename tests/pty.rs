@@ -385,3 +385,73 @@ fn console_beside_run_on_the_same_data_dir_watches_only() {
     let _ = daemon.kill();
     let _ = daemon.wait();
 }
+
+/// `GET http://127.0.0.1:<port><path>`: the status and body.
+fn http_get(port: u16, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).expect("read");
+    let status = raw
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn the_console_serves_metrics_when_configured() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n"),
+    )
+    .expect("config");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tykwatch"));
+    cmd.env("TYKWATCH_CONFIG", &config)
+        .env("TYKWATCH_DATA_DIR", dir.path().join("data"))
+        .env("TERM", "xterm-256color")
+        .env_remove("TYK_GW_SECRET");
+    let mut pty = Pty::spawn_cmd(cmd);
+    let screen = pty.wait_for("the demo quotas", Duration::from_secs(30), |s| {
+        quota_count(s).is_some_and(|n| n > 0)
+    });
+    let shown = quota_count(&screen).expect("count");
+    let (status, body) = http_get(port, "/metrics");
+    assert_eq!(status, 200, "{body}");
+    let watched: usize = body
+        .lines()
+        .find_map(|l| l.strip_prefix("tykwatch_quotas_watched "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no tykwatch_quotas_watched in\n{body}"));
+    // The console lists unlimited quotas too; the gauges are for limited ones.
+    assert!(watched > 0 && watched <= shown, "{watched} of {shown}");
+    assert!(
+        body.contains("tykwatch_quota_usage_ratio{org_id="),
+        "{body}"
+    );
+    assert_eq!(http_get(port, "/readyz").0, 200);
+    pty.send("q");
+    let status = pty.wait_exit(Duration::from_secs(10));
+    assert!(
+        matches!(status, WaitStatus::Exited(_, 0)),
+        "exit status {status:?}"
+    );
+}
