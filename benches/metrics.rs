@@ -1,6 +1,7 @@
 //! `/metrics` at fleet scale: rendering the exposition for 100k quotas (target ≤ 100 ms) and
-//! its size, the memory the metrics hold for 100k quotas (target ≤ 64 MB), and a 1M-quota
-//! scrape capped by `max_series`. Run: `cargo bench --bench metrics`.
+//! its size — every series, and under the default `max_series` — the memory the metrics hold
+//! for 100k quotas (target ≤ 64 MB), and a 1M-quota scrape capped by `max_series`.
+//! Run: `cargo bench --bench metrics`.
 #![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
 #[path = "common/heap.rs"]
@@ -96,6 +97,16 @@ fn render(c: &mut Criterion) {
     let m = metrics(100_000, 1_000_000);
     println!("metrics/render_100k: {} bytes per scrape", m.render().len());
     g.bench_function("render_100k", |b| b.iter(|| black_box(m.render())));
+    drop(m);
+    // The same 100k quotas under the default max_series (100 000 series).
+    let m = metrics(100_000, 100_000);
+    println!(
+        "metrics/render_100k_default_cap: {} bytes per scrape (max_series 100000)",
+        m.render().len()
+    );
+    g.bench_function("render_100k_default_cap", |b| {
+        b.iter(|| black_box(m.render()))
+    });
     drop(m);
     // A million quotas, capped at the default max_series: the scrape stays the size of 100k
     // series and the cap picks the quotas nearest exhaustion.

@@ -175,7 +175,7 @@ impl Metrics {
     pub fn render(&self) -> Vec<u8> {
         let now = self.clock.now_ms();
         let mut s = lock(&self.state);
-        let mut out = Exposition::with_capacity(256 * s.quotas.len().min(1 << 20) + 16 * 1024);
+        let mut out = Exposition::with_capacity(16 * 1024);
         out.family(
             "tykwatch_build_info",
             Kind::Gauge,

@@ -42,6 +42,11 @@ impl Exposition {
         }
     }
 
+    /// Room for `bytes` more.
+    pub fn reserve(&mut self, bytes: usize) {
+        self.buf.reserve(bytes);
+    }
+
     pub fn into_bytes(self) -> Vec<u8> {
         self.buf
     }
@@ -77,19 +82,34 @@ impl Exposition {
     /// escaped.
     pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: Value) {
         self.buf.extend_from_slice(name.as_bytes());
-        if !labels.is_empty() {
-            self.buf.push(b'{');
-            for (i, (k, v)) in labels.iter().enumerate() {
-                if i > 0 {
-                    self.buf.push(b',');
-                }
-                self.buf.extend_from_slice(k.as_bytes());
-                self.buf.extend_from_slice(b"=\"");
-                self.label_value(v);
-                self.buf.push(b'"');
-            }
-            self.buf.push(b'}');
+        self.labels(labels);
+        self.buf.push(b' ');
+        self.value(value);
+        self.buf.push(b'\n');
+    }
+
+    /// `{k="v",…}` (nothing for no labels), values escaped.
+    pub fn labels(&mut self, labels: &[(&str, &str)]) {
+        if labels.is_empty() {
+            return;
         }
+        self.buf.push(b'{');
+        for (i, (k, v)) in labels.iter().enumerate() {
+            if i > 0 {
+                self.buf.push(b',');
+            }
+            self.buf.extend_from_slice(k.as_bytes());
+            self.buf.extend_from_slice(b"=\"");
+            self.label_value(v);
+            self.buf.push(b'"');
+        }
+        self.buf.push(b'}');
+    }
+
+    /// [`Exposition::sample`] with labels already written by [`Exposition::labels`].
+    pub fn sample_with(&mut self, name: &str, labels: &[u8], value: Value) {
+        self.buf.extend_from_slice(name.as_bytes());
+        self.buf.extend_from_slice(labels);
         self.buf.push(b' ');
         self.value(value);
         self.buf.push(b'\n');
