@@ -366,3 +366,76 @@ pub fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     std::fs::write(&p, text).unwrap();
     p
 }
+
+pub type Log = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// A webhook receiver on loopback: answers 204 and records each request's head and body.
+pub fn sink() -> (u16, Log) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    (port, serve(l, true))
+}
+
+/// Records each request on `l`; answers 204 when `answer`, else holds the connection open
+/// forever (a receiver that accepted the request and hangs).
+pub fn serve(l: std::net::TcpListener, answer: bool) -> Log {
+    serve_until(l, answer, Default::default())
+}
+
+/// [`serve`] until `stop` is set; then the listener is closed (its port can be bound again).
+pub fn serve_until(
+    l: std::net::TcpListener,
+    answer: bool,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Log {
+    use std::io::{Read, Write};
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = got.clone();
+    l.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        loop {
+            if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
+            let mut s = match l.accept() {
+                Ok((s, _)) => s,
+                Err(_) => {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                }
+            };
+            s.set_nonblocking(false).unwrap();
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            // Read the head, then Content-Length bytes of body.
+            while let Ok(n) = s.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).to_string();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let len = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length: ")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if buf.len() >= end + 4 + len {
+                        log.lock().unwrap().push(text);
+                        if answer {
+                            let _ = s
+                                .write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+                        } else {
+                            std::mem::forget(s);
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    got
+}

@@ -7,31 +7,7 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tykwatch");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn wait_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "demo gateway did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use crate::common::process::{BIN, Killed, Log, free_port, serve, serve_until, sink, wait_port};
 
 /// JSON lines of a child's stdout, read on a thread so the test can wait with a deadline.
 fn lines(out: ChildStdout) -> mpsc::Receiver<serde_json::Value> {
@@ -64,79 +40,6 @@ fn until_sweeps(rx: &mpsc::Receiver<serde_json::Value>, n: usize) -> Vec<serde_j
         seen.push(v);
     }
     seen
-}
-
-type Log = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
-
-/// A webhook receiver on loopback: answers 204 and records each request's head and body.
-fn sink() -> (u16, Log) {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    (port, serve(l, true))
-}
-
-/// Records each request on `l`; answers 204 when `answer`, else holds the connection open
-/// forever (a receiver that accepted the request and hangs).
-fn serve(l: std::net::TcpListener, answer: bool) -> Log {
-    serve_until(l, answer, Default::default())
-}
-
-/// [`serve`] until `stop` is set; then the listener is closed (its port can be bound again).
-fn serve_until(
-    l: std::net::TcpListener,
-    answer: bool,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> Log {
-    use std::io::{Read, Write};
-    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let log = got.clone();
-    l.set_nonblocking(true).unwrap();
-    std::thread::spawn(move || {
-        loop {
-            if stop.load(std::sync::atomic::Ordering::SeqCst) {
-                return;
-            }
-            let mut s = match l.accept() {
-                Ok((s, _)) => s,
-                Err(_) => {
-                    std::thread::sleep(Duration::from_millis(10));
-                    continue;
-                }
-            };
-            s.set_nonblocking(false).unwrap();
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 4096];
-            // Read the head, then Content-Length bytes of body.
-            while let Ok(n) = s.read(&mut chunk) {
-                if n == 0 {
-                    break;
-                }
-                buf.extend_from_slice(&chunk[..n]);
-                let text = String::from_utf8_lossy(&buf).to_string();
-                if let Some(end) = text.find("\r\n\r\n") {
-                    let len = text[..end]
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length: ")
-                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                        })
-                        .unwrap_or(0);
-                    if buf.len() >= end + 4 + len {
-                        log.lock().unwrap().push(text);
-                        if answer {
-                            let _ = s
-                                .write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
-                        } else {
-                            std::mem::forget(s);
-                        }
-                        break;
-                    }
-                }
-            }
-        }
-    });
-    got
 }
 
 fn run(dir: &std::path::Path, port: u16) -> Child {

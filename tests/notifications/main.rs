@@ -2,6 +2,9 @@
 //! One test binary for these files, so `cargo test` links fewer.
 #![allow(clippy::unwrap_used)] // tests may unwrap; the product may not
 
+#[path = "../common/mod.rs"]
+mod common;
+
 mod delivery;
 mod email;
 mod headless;

@@ -5,47 +5,9 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::common::process::{BIN, JsonLines, Killed, demo_gateway, free_port, signal, write};
-
-/// A receiver that answers 204 and records each request's `webhook-id` and body.
-fn receiver() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    use std::io::{Read, Write};
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let log = got.clone();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { return };
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 8192];
-            while let Ok(n) = s.read(&mut chunk) {
-                if n == 0 {
-                    break;
-                }
-                buf.extend_from_slice(&chunk[..n]);
-                let text = String::from_utf8_lossy(&buf).to_string();
-                if let Some(end) = text.find("\r\n\r\n") {
-                    let len = text[..end]
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length: ")
-                                .and_then(|v| v.trim().parse::<usize>().ok())
-                        })
-                        .unwrap_or(0);
-                    if buf.len() >= end + 4 + len {
-                        log.lock().unwrap().push(text);
-                        let _ =
-                            s.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
-                        break;
-                    }
-                }
-            }
-        }
-    });
-    (port, got)
-}
+use crate::common::process::{
+    BIN, JsonLines, Killed, demo_gateway, free_port, signal, sink, write,
+};
 
 fn config(gw: u16, hook_url: &str, thresholds: &str) -> String {
     format!(
@@ -126,7 +88,7 @@ fn sighup_applies_a_new_threshold_and_webhook_url_and_refuses_a_broken_file() {
     });
 
     // A new global threshold and the webhook's new URL.
-    let (port, got) = receiver();
+    let (port, got) = sink();
     write(
         dir.path(),
         "config.toml",
