@@ -296,30 +296,23 @@ fn a_metrics_port_in_use_is_a_clear_error_at_start() {
 
 #[test]
 fn the_shipped_alert_rules_pass_promtool_and_their_unit_tests() {
-    let check = promtool(
-        &["check", "rules", "deploy/prometheus/tykwatch-alerts.yml"],
-        b"",
-    );
-    assert!(
-        check.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&check.stdout),
-        String::from_utf8_lossy(&check.stderr)
-    );
-    let test = promtool(
-        &[
+    for args in [
+        ["check", "rules", "deploy/prometheus/tykwatch-alerts.yml"],
+        [
             "test",
             "rules",
             "deploy/prometheus/tykwatch-alerts.test.yml",
         ],
-        b"",
-    );
-    assert!(
-        test.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&test.stdout),
-        String::from_utf8_lossy(&test.stderr)
-    );
+    ] {
+        let out = promtool(&args, b"");
+        assert!(
+            out.status.success(),
+            "promtool {}: {}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let dashboard: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string("deploy/grafana/tykwatch.json").unwrap())
             .unwrap();
