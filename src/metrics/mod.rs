@@ -171,23 +171,30 @@ impl Metrics {
         lock(&self.state).quotas.len()
     }
 
-    /// The whole exposition. Blocking (reads the store): call off the async threads.
+    /// The whole exposition in one buffer (see [`Metrics::render_chunks`]).
     pub fn render(&self) -> Vec<u8> {
+        self.render_chunks().into_bytes()
+    }
+
+    /// The whole exposition, in the chunks it was written in. Blocking (reads the store, and
+    /// a large scrape is written on several threads): call off the async threads.
+    pub fn render_chunks(&self) -> Exposition {
         let now = self.clock.now_ms();
         let mut s = lock(&self.state);
-        let mut out = Exposition::with_capacity(16 * 1024);
-        out.family(
+        let mut head = Exposition::with_capacity(256);
+        head.family(
             "tykwatch_build_info",
             Kind::Gauge,
             "The running tykwatch's version (always 1).",
         );
-        out.sample(
+        head.sample(
             "tykwatch_build_info",
             &[("version", env!("CARGO_PKG_VERSION"))],
             Value::Int(1),
         );
-        let dropped = s.quotas.render(&mut out, now, self.settings.max_series);
+        let (quotas, dropped) = s.quotas.snapshot(now, self.settings.max_series);
         s.dropped_series += dropped as u64;
+        let mut out = Exposition::with_capacity(16 * 1024);
         counter(
             &mut out,
             "tykwatch_metrics_dropped_series_total",
@@ -226,6 +233,8 @@ impl Metrics {
             );
         }
         drop(s);
+        // Written once the lock is released: sweeps go on while a large scrape is written.
+        head.append(quotas.write());
         if let Some(src) = self.sources.get() {
             delivery(&mut out, src);
             outbox(&mut out, src);
@@ -233,7 +242,8 @@ impl Metrics {
                 intake(&mut out, i);
             }
         }
-        out.into_bytes()
+        head.append(out);
+        head
     }
 
     /// `/readyz`: the last sweep succeeded and is recent, the store takes a write, the

@@ -13,7 +13,7 @@ use std::hash::{BuildHasher, Hash, Hasher};
 
 use sha2::{Digest, Sha256};
 
-use super::text::{Exposition, Kind, Value};
+use super::text::{CHUNK, Exposition, Kind, Value};
 use crate::quota::{QuotaId, QuotaMeta, Sample, mask_key};
 
 /// Series each quota has at most (the `FAMILIES` below).
@@ -222,9 +222,13 @@ impl QuotaTable {
         }
     }
 
-    /// Writes the quota families, at most `max_series` samples: when there are more, the
-    /// quotas nearest exhaustion are kept. Returns the series left out.
-    pub fn render(&self, out: &mut Exposition, now_ms: i64, max_series: usize) -> usize {
+    /// What the next scrape writes of the quotas, at most `max_series` samples: when there are
+    /// more, the quotas nearest exhaustion are kept. Returns the series left out too.
+    ///
+    /// One pass over the rows (scattered in memory) copies what the seven families need into
+    /// two arrays, read in order seven times by [`QuotaLines::write`] once the caller's lock
+    /// is released: the scrape is bound by memory, not by formatting.
+    pub fn snapshot(&self, now_ms: i64, max_series: usize) -> (QuotaLines, usize) {
         let mut rows: Vec<(&u64, &Row)> = self.rows.iter().collect();
         let total: usize = rows.iter().map(|(_, r)| r.series()).sum();
         let mut dropped = 0;
@@ -238,12 +242,8 @@ impl QuotaTable {
         }
         // A stable order (by row id): consecutive scrapes list quotas alike.
         rows.sort_unstable_by_key(|(id, _)| **id);
-        // One pass over the rows (scattered in memory) copies what the seven families need
-        // into two arrays read in order seven times: the scrape is bound by memory, not by
-        // formatting.
         let mut arena: Vec<u8> = Vec::with_capacity(rows.iter().map(|(_, r)| r.labels.len()).sum());
-        let mut lines: Vec<(usize, usize, [Option<Value>; SERIES_PER_QUOTA])> =
-            Vec::with_capacity(rows.len());
+        let mut lines = Vec::with_capacity(rows.len());
         for (_, r) in &rows {
             let start = arena.len();
             arena.extend_from_slice(&r.labels);
@@ -251,20 +251,90 @@ impl QuotaTable {
             for (v, (_, _, read)) in values.iter_mut().zip(FAMILIES) {
                 *v = read(r, now_ms);
             }
-            lines.push((start, arena.len(), values));
+            lines.push(Line {
+                labels: start..arena.len(),
+                values,
+            });
         }
-        // Sized once: growing a 100 MB buffer by doubling copies and faults in twice that.
-        let per_line = FAMILIES.iter().map(|(n, _, _)| n.len()).max().unwrap_or(0) + 26;
-        out.reserve(SERIES_PER_QUOTA * (arena.len() + lines.len() * per_line) + 4096);
-        for (i, (name, help, _)) in FAMILIES.iter().enumerate() {
+        (QuotaLines { arena, lines }, dropped)
+    }
+}
+
+/// One quota's samples as the scrape writes them.
+struct Line {
+    /// Its label block, in [`QuotaLines::arena`].
+    labels: std::ops::Range<usize>,
+    values: [Option<Value>; SERIES_PER_QUOTA],
+}
+
+/// The quotas of one scrape, copied out of the table.
+pub struct QuotaLines {
+    arena: Vec<u8>,
+    lines: Vec<Line>,
+}
+
+/// Below this many quotas one thread writes the scrape: a thread costs more than it saves.
+const PARALLEL_FROM: usize = 20_000;
+
+impl QuotaLines {
+    /// The quota families. A large scrape (100k quotas with every series is ~100 MB) is
+    /// written by up to four threads, each its share of every family's lines into buffers of
+    /// its own, never reallocated; the chunks are sent in order, never copied together.
+    pub fn write(&self) -> Exposition {
+        let threads = if self.lines.len() < PARALLEL_FROM {
+            1
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+        };
+        self.write_with(threads)
+    }
+
+    fn write_with(&self, threads: usize) -> Exposition {
+        let share = self.lines.len().div_ceil(threads).max(1);
+        let mut parts: Vec<(&[Line], Vec<Exposition>)> = self
+            .lines
+            .chunks(share)
+            .map(|p| (p, Vec::with_capacity(SERIES_PER_QUOTA)))
+            .collect();
+        match parts.split_first_mut() {
+            Some((first, rest)) if !rest.is_empty() => std::thread::scope(|s| {
+                for (lines, bufs) in rest.iter_mut() {
+                    s.spawn(|| *bufs = self.part(lines));
+                }
+                first.1 = self.part(first.0);
+            }),
+            Some((first, _)) => first.1 = self.part(first.0),
+            None => {}
+        }
+        let mut per_part: Vec<std::vec::IntoIter<Exposition>> =
+            parts.into_iter().map(|(_, b)| b.into_iter()).collect();
+        let mut out = Exposition::default();
+        for (name, help, _) in FAMILIES {
             out.family(name, Kind::Gauge, help);
-            for (start, end, values) in &lines {
-                if let Some(v) = values[i] {
-                    out.sample_with(name, &arena[*start..*end], v);
+            for p in &mut per_part {
+                if let Some(e) = p.next() {
+                    out.append(e);
                 }
             }
         }
-        dropped
+        out
+    }
+
+    /// Each family's lines for `lines`, in [`CHUNK`]-sized buffers.
+    fn part(&self, lines: &[Line]) -> Vec<Exposition> {
+        FAMILIES
+            .iter()
+            .enumerate()
+            .map(|(i, (name, _, _))| {
+                let mut e = Exposition::chunked(CHUNK);
+                for l in lines {
+                    if let Some(v) = l.values[i] {
+                        e.sample_with(name, &self.arena[l.labels.clone()], v);
+                    }
+                }
+                e
+            })
+            .collect()
     }
 }
 
@@ -336,8 +406,8 @@ mod tests {
     }
 
     fn text(t: &QuotaTable, max_series: usize) -> (String, usize) {
-        let mut e = Exposition::default();
-        let dropped = t.render(&mut e, 1_800_000_000_000, max_series);
+        let (lines, dropped) = t.snapshot(1_800_000_000_000, max_series);
+        let e = lines.write();
         (String::from_utf8(e.into_bytes()).expect("utf-8"), dropped)
     }
 
@@ -386,6 +456,35 @@ mod tests {
         assert_eq!(dropped, 8 * 5);
         assert!(out.contains("alias=\"k9\"") && out.contains("alias=\"k8\""));
         assert!(!out.contains("alias=\"k7\""));
+    }
+
+    #[test]
+    fn threads_write_the_same_text_as_one() {
+        let mut t = QuotaTable::new(60_000);
+        let samples = |at, used: i64| -> Vec<Sample> {
+            (0..1001)
+                .map(|i| {
+                    sample(
+                        &format!("{KEY}{i}"),
+                        &format!("k{i}"),
+                        at,
+                        1000,
+                        1000 - used - i % 7,
+                    )
+                })
+                .collect()
+        };
+        t.ingest(&samples(0, 10), true);
+        t.ingest(&samples(1000, 20), true);
+        let (lines, _) = t.snapshot(1_800_000_000_000, usize::MAX);
+        let one = lines.write_with(1).into_bytes();
+        assert_eq!(
+            one.iter().filter(|b| **b == b'\n').count(),
+            7 * 2 + 7 * 1001
+        );
+        for n in [2, 3, 4, 2000] {
+            assert_eq!(lines.write_with(n).into_bytes(), one, "{n} threads");
+        }
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! The `[metrics] listen` endpoint: `/metrics` (Prometheus text format), `/healthz` (the
 //! process answers) and `/readyz` (200, or 503 with the reasons).
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::{Body, Bytes};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -47,8 +49,16 @@ pub async fn serve(listen: SocketAddr, metrics: Arc<Metrics>) -> Result<MetricsS
 }
 
 async fn scrape(axum::extract::State(m): axum::extract::State<Arc<Metrics>>) -> Response {
-    match tokio::task::spawn_blocking(move || m.render()).await {
-        Ok(body) => ([(header::CONTENT_TYPE, text::CONTENT_TYPE)], body).into_response(),
+    match tokio::task::spawn_blocking(move || m.render_chunks()).await {
+        Ok(scrape) => {
+            // The chunks as written (a large scrape's parts come from several threads).
+            let chunks = scrape
+                .into_chunks()
+                .into_iter()
+                .map(|c| Ok::<_, Infallible>(Bytes::from(c)));
+            let body = Body::from_stream(futures_util::stream::iter(chunks));
+            ([(header::CONTENT_TYPE, text::CONTENT_TYPE)], body).into_response()
+        }
         Err(e) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("rendering the metrics failed: {e}\n"),
