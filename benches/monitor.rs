@@ -168,7 +168,10 @@ fn enqueue(c: &mut Criterion) {
             total
         })
     });
-    let size = std::fs::metadata(store.path()).map_or(0, |m| m.len());
+    let size = store
+        .path()
+        .and_then(|p| std::fs::metadata(p).ok())
+        .map_or(0, |m| m.len());
     let counts = store.counts().expect("counts");
     eprintln!(
         "growing db: {} MB, {} outbox rows",

@@ -151,7 +151,7 @@ impl Notifier {
                 );
             }
         }
-        let store = Store::open_in(data_dir).map_err(|e| e.to_string())?;
+        let store = Store::open_configured(&config.store, data_dir).map_err(|e| e.to_string())?;
         store.recover_inflight().map_err(|e| e.to_string())?;
         let mut monitor = Monitor::from_config(&config.monitor);
         let ledger = store
@@ -457,7 +457,7 @@ pub async fn start_intake(
     if config.intake.listen.is_none() {
         return Ok(None);
     }
-    let store = Store::open_in(data_dir).map_err(|e| e.to_string())?;
+    let store = Store::open_configured(&config.store, data_dir).map_err(|e| e.to_string())?;
     crate::intake::start(&config.intake, store)
         .await
         .map(Some)

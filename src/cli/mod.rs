@@ -197,6 +197,8 @@ impl Setup {
             Some(r) => {
                 let dir = self.paths.data_dir.join("demo");
                 let mut config = r.configure(&self.config);
+                // The demo's ledger is its own, started afresh: never a shared database.
+                config.store = crate::config::StoreConfig::default();
                 // The demo receives events too (loopback only, so no secret is needed).
                 if config.intake.listen.is_none() {
                     config.intake.listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
@@ -389,7 +391,12 @@ impl Setup {
             &config.monitor.configuration,
             &config.webhooks,
             EmailSetup::from_config(&config, &self.paths.config_dir, &data_dir),
-            DispatcherOptions::default(),
+            DispatcherOptions {
+                lease: config.store.lease,
+                config_hash: crate::notify::plan::Channels::from_config(&config)
+                    .config_hash(&config.monitor),
+                ..DispatcherOptions::default()
+            },
         )
         .map_err(|e| AssembleError::Other(e.to_string()))?;
         let intake = crate::notifier::start_intake(&config, &data_dir)
@@ -411,6 +418,7 @@ impl Setup {
                 m.attach(
                     dispatcher.clone(),
                     intake.as_ref().map(|i| i.stats.clone()),
+                    &config.store,
                     &data_dir,
                 )
                 .map_err(AssembleError::Other)?;

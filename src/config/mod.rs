@@ -42,6 +42,7 @@ mod secret;
 mod sections;
 mod span;
 mod storage;
+mod store;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -59,3 +60,4 @@ use span::*;
 use validate::*;
 
 pub use storage::{StorageConfig, check_addr};
+pub use store::StoreConfig;

@@ -17,6 +17,8 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     pub intake: IntakeConfig,
     pub metrics: MetricsConfig,
+    /// `[store]`: SQLite in the data dir, or PostgreSQL shared by instances.
+    pub store: StoreConfig,
     pub orgs: OrgsConfig,
     pub ui: UiConfig,
 }

@@ -118,9 +118,11 @@ impl Metrics {
         &self,
         dispatcher: Dispatcher,
         intake: Option<Arc<IntakeStats>>,
+        store: &crate::config::StoreConfig,
         data_dir: &Path,
     ) -> Result<(), String> {
-        let store = Store::open_in(data_dir).map_err(|e| format!("[metrics]: {e}"))?;
+        let store =
+            Store::open_configured(store, data_dir).map_err(|e| format!("[metrics]: {e}"))?;
         let _ = self.sources.set(Sources {
             dispatcher,
             intake,

@@ -42,6 +42,15 @@ impl Channels {
     }
 
     /// Every channel id a notification can go to (the targets of a test), in planning order.
+    /// A short hash of what decides which notifications exist: the `[monitor]` settings and
+    /// these channels. Instances sharing a store show theirs, so a disagreement is visible.
+    pub fn config_hash(&self, monitor: &crate::config::MonitorConfig) -> String {
+        use sha2::Digest;
+        let text = format!("{monitor:?}|{:?}", self.ids());
+        let digest = sha2::Sha256::digest(text.as_bytes());
+        digest[..6].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     pub fn ids(&self) -> Vec<ChannelId> {
         let mut out = Vec::new();
         if self.tyk {

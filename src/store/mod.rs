@@ -1,112 +1,40 @@
-//! SQLite: the ledger of fired thresholds, the notification outbox, channel state and the log
-//! of events received by the intake listener. The only module that writes SQL
-//! (the transactional outbox; ARCHITECTURE.md "Data flow").
+//! The durable state: the ledger of fired thresholds, the notification outbox, channel state,
+//! the log of events received by the intake listener and the instances' heartbeat. The only
+//! module that writes SQL (the transactional outbox; ARCHITECTURE.md "Data flow").
 //!
-//! Durability: WAL with `synchronous=FULL` (an fsync per commit: an acknowledged write survives
-//! power loss). A crossing and its outbox rows are written in one transaction with
-//! `INSERT OR IGNORE`, so re-detecting a crossing after a crash never creates a second
-//! notification. Callers batch many crossings per call (one sweep) to amortise the fsync.
+//! Two engines behind one API, chosen once at start-up ([`Store::open_configured`]):
+//! - [`sqlite`]: a file in the data dir, the embedded default for one instance and the console;
+//! - [`postgres`]: `[store] url = "postgres://…"`, one ledger and outbox shared by several
+//!   `tykwatch run` instances (claims with leases, [`claims`]).
 //!
 //! The API is synchronous: run it on a dedicated thread or in `spawn_blocking`; never hold a
 //! `Store` borrow across an `.await` or a network send. All times are Unix milliseconds except
 //! `period` (the quota's `quota_renews`, Unix seconds).
 
-mod channels;
-mod events;
-mod ledger;
-mod outbox;
-mod schema;
+pub mod claims;
+mod error;
+pub mod postgres;
+mod rows;
+pub mod sqlite;
 
-use std::fmt;
-use std::fs;
-use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
+pub use claims::{ClaimRequest, Claimed, Instance, Settle};
+pub use error::{Result, StoreError};
+pub use rows::{EventRow, NewEvent};
 
-pub use events::{EventRow, NewEvent};
-use schema::MIGRATIONS;
+use crate::clock::UnixMs;
+use crate::config::StoreConfig;
+use crate::outbox::{
+    ChannelId, Crossing, DisabledChannel, LedgerEntry, OutboxCounts, OutboxFilter, OutboxRow,
+    OutboxState,
+};
+use postgres::Postgres;
+use sqlite::Sqlite;
 
-/// The database file inside the data dir.
+/// The SQLite database file inside the data dir.
 pub const DB_FILE: &str = "tykwatch.db";
-
-/// `PRAGMA application_id`: marks the file as ours ("TYKW"), so another program's SQLite file
-/// at the same path is refused rather than extended.
-const APPLICATION_ID: i64 = 0x5459_4B57;
-
-/// What can go wrong; every message names the file and says what to do.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error(
-        "{}: not a usable tykwatch database ({detail}). Move the file aside (e.g. `mv {0} {0}.bad`, together with any -wal/-shm files next to it) to start with an empty one, or restore a backup",
-        .path.display()
-    )]
-    Corrupt { path: PathBuf, detail: String },
-    #[error(
-        "{}: the database is locked by another process (is another tykwatch running on this data dir?); stop it, or give this one its own --data-dir",
-        .path.display()
-    )]
-    Locked { path: PathBuf },
-    #[error(
-        "{}: {detail}; check the permissions of the file, its -wal/-shm files and its directory, or choose another data dir (--data-dir / TYKWATCH_DATA_DIR)",
-        .path.display()
-    )]
-    Access { path: PathBuf, detail: String },
-    #[error(
-        "{}: written by a newer tykwatch (schema version {found}; this build knows up to {known}); upgrade tykwatch or use another --data-dir",
-        .path.display()
-    )]
-    TooNew {
-        path: PathBuf,
-        found: i64,
-        known: i64,
-    },
-    #[error("{}: the disk is full; free some space (notifications cannot be queued until then)", .path.display())]
-    DiskFull { path: PathBuf },
-    #[error("{}: {source}", .path.display())]
-    Sqlite {
-        path: PathBuf,
-        #[source]
-        source: rusqlite::Error,
-    },
-    #[error("invalid store input: {0}")]
-    Invalid(String),
-}
-
-impl StoreError {
-    pub(super) fn from_sqlite(path: &Path, e: rusqlite::Error) -> StoreError {
-        let path = path.to_path_buf();
-        match e.sqlite_error_code() {
-            Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt) => {
-                StoreError::Corrupt {
-                    path,
-                    detail: e.to_string(),
-                }
-            }
-            Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => {
-                StoreError::Locked { path }
-            }
-            Some(ErrorCode::ReadOnly)
-            | Some(ErrorCode::CannotOpen)
-            | Some(ErrorCode::PermissionDenied) => StoreError::Access {
-                path,
-                detail: e.to_string(),
-            },
-            Some(ErrorCode::DiskFull) => StoreError::DiskFull { path },
-            _ => StoreError::Sqlite { path, source: e },
-        }
-    }
-
-    fn io(path: &Path, what: &str, e: io::Error) -> StoreError {
-        StoreError::Access {
-            path: path.to_path_buf(),
-            detail: format!("{what}: {e}"),
-        }
-    }
-}
-
-pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// See [`Store::settings`]. `synchronous`: 2 = FULL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,264 +59,272 @@ impl Default for StoreOptions {
     }
 }
 
-pub struct Store {
-    conn: Connection,
-    path: PathBuf,
+#[derive(Debug)]
+enum Engine {
+    Sqlite(Sqlite),
+    Postgres(Postgres),
 }
 
-impl fmt::Debug for Store {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish()
-    }
+/// An open store (one connection).
+#[derive(Debug)]
+pub struct Store {
+    engine: Engine,
+}
+
+/// Methods both engines have, with the same signature and meaning: the facade passes them on.
+macro_rules! delegate {
+    ($( $(#[$m:meta])* fn $name:ident(& $($recv:ident)+ $(, $arg:ident : $ty:ty)*) -> $ret:ty; )*) => {
+        impl Store {
+            $(
+                $(#[$m])*
+                pub fn $name(& $($recv)+ $(, $arg: $ty)*) -> $ret {
+                    match & $($recv)+ .engine {
+                        Engine::Sqlite(s) => s.$name($($arg),*),
+                        Engine::Postgres(p) => p.$name($($arg),*),
+                    }
+                }
+            )*
+        }
+    };
+}
+
+delegate! {
+    /// Records crossings and their outbox rows in ONE transaction (one fsync for the batch).
+    ///
+    /// Exactly-once generation: a crossing whose `fired` ledger row already exists (recorded by
+    /// this instance before a crash, or by another instance on a shared database) inserts
+    /// nothing — neither its covered rows matter nor its outbox rows are added. Rows for a
+    /// channel disabled by a 410 are inserted as `failed` (visible, resendable). Every row must
+    /// belong to a crossing of the batch. Returns the number of crossings newly recorded.
+    /// On error nothing is written.
+    fn record_crossings(&mut self, crossings: &[Crossing], rows: &[OutboxRow]) -> Result<usize>;
+    /// Thresholds recorded (fired or covered) for one quota and period, ascending.
+    fn fired_thresholds(&self, quota_key: &str, period: i64) -> Result<Vec<f64>>;
+    /// Ledger rows of periods that end at or after `min_period` (Unix seconds): pass the
+    /// current time to warm the monitor, since ended periods can never fire again.
+    fn load_ledger_since(&self, min_period: i64) -> Result<Vec<LedgerEntry>>;
+    /// The highest sequence ever recorded (0 on a new database): seed for the monitor.
+    fn last_sequence(&self) -> Result<i64>;
+
+    /// Queues the outbox rows of received events (`crate::notify::route`) in ONE transaction
+    /// and marks those events routed; returns how many rows are new. Idempotent on the
+    /// idempotency key: replaying an event (same id, same channels) adds nothing, whichever
+    /// instance routes it. Every row's source must be an event; `sequence` is ignored (the
+    /// row takes the highest recorded so far). On error nothing is written.
+    fn enqueue(&mut self, rows: &[OutboxRow]) -> Result<usize>;
+    /// Pending rows whose time has come, oldest first.
+    fn due(&self, now: UnixMs, limit: usize) -> Result<Vec<OutboxRow>>;
+    /// [`Store::due`] without the rows of `except`.
+    fn due_except(&self, now: UnixMs, limit: usize, except: &[ChannelId]) -> Result<Vec<OutboxRow>>;
+    /// [`Store::due`] and [`Store::mark_inflight`] in one transaction.
+    fn claim_due(&mut self, now: UnixMs, limit: usize) -> Result<Vec<OutboxRow>>;
+    /// `pending → inflight` without a lease; false when the row was not pending.
+    fn mark_inflight(&self, idem_key: &str) -> Result<bool>;
+    /// Claims up to `req.room` rows for `req.instance` in one transaction: due `pending` rows
+    /// and `inflight` rows whose lease has passed (their holder died or stalled), at most
+    /// `req.per_channel` per channel counting every live claim. Rows are `inflight` until
+    /// `now + lease` with a new token. See [`claims`].
+    fn claim(&mut self, now: UnixMs, req: &ClaimRequest<'_>) -> Result<Claimed>;
+    /// Writes how a send ended. With `token`, only while that claim still holds the row (a
+    /// row reclaimed after its lease passed keeps the newer claim's outcome); returns whether
+    /// the row was updated.
+    fn settle(&self, idem_key: &str, token: Option<i64>, outcome: &Settle<'_>) -> Result<bool>;
+    /// Extends the lease of every row `instance` holds to `until`; returns how many.
+    fn renew_claims(&self, instance: &str, until: UnixMs) -> Result<usize>;
+    /// `inflight → pending` for the rows `instance` holds (a clean shutdown), due now.
+    fn release_claims(&self, instance: &str) -> Result<usize>;
+    /// Start-up: sends interrupted by a crash go out again (same idempotency key). SQLite (one
+    /// instance per file): every `inflight` row; PostgreSQL: rows claimed without a lease
+    /// (leased rows return when their lease passes). Returns how many rows were recovered.
+    fn recover_inflight(&self) -> Result<usize>;
+    /// Manual resend of a `failed` or `dead` row: `pending` now, attempts reset.
+    fn resend(&self, idem_key: &str, now: UnixMs) -> Result<bool>;
+    /// Every `failed`/`dead` row (of `states`) that `filter`'s channel and org select goes back
+    /// to `pending` now, attempts reset. Returns how many.
+    fn resend_matching(&self, states: &[OutboxState], filter: &OutboxFilter, now: UnixMs) -> Result<usize>;
+    /// Deletes rows in `state` (`delivered`, `failed` or `dead`) created before `before`.
+    fn purge_state(&self, state: OutboxState, before: UnixMs) -> Result<usize>;
+    /// Rows for the Notifications view, newest first.
+    fn list_outbox(&self, filter: &OutboxFilter, limit: usize) -> Result<Vec<OutboxRow>>;
+    /// One row by its idempotency key.
+    fn get(&self, idem_key: &str) -> Result<Option<OutboxRow>>;
+    /// Deletes delivered rows delivered before `before`. The ledger stays.
+    fn purge_delivered(&self, before: UnixMs) -> Result<usize>;
+    fn counts(&self) -> Result<OutboxCounts>;
+    /// Rows by channel and state (the outbox depth on `/metrics`).
+    fn counts_by_channel(&self) -> Result<Vec<(String, OutboxState, u64)>>;
+    /// Whether a write can be made now: what `/readyz` means by the store being writable.
+    /// Nothing is written.
+    fn check_writable(&self) -> Result<()>;
+
+    /// A `410 Gone`: the channel is disabled (for every instance) and its pending rows fail,
+    /// in one transaction. Returns how many pending rows were failed.
+    fn disable_channel(&mut self, channel_id: &ChannelId, reason: &str, now: UnixMs) -> Result<usize>;
+    /// Re-enables a disabled channel (its failed rows stay failed: resend them by hand).
+    fn enable_channel(&self, channel_id: &ChannelId) -> Result<bool>;
+    fn disabled_channels(&self) -> Result<Vec<DisabledChannel>>;
+
+    /// Marks received events as routed although they planned no rows.
+    fn mark_events_routed(&self, ids: &[i64], now: UnixMs) -> Result<()>;
+    /// Received events not routed yet, received at or after `since`, oldest first (quota
+    /// triggers are left out).
+    fn unrouted_events(&self, since: UnixMs, limit: usize) -> Result<Vec<EventRow>>;
+    /// Records one received event; returns its id.
+    fn insert_event(&mut self, event: &NewEvent) -> Result<i64>;
+    /// Records received events in ONE transaction and returns their ids in input order.
+    fn insert_events(&mut self, events: &[NewEvent]) -> Result<Vec<i64>>;
+    /// The newest `limit` received events, newest first.
+    fn list_events(&self, limit: usize) -> Result<Vec<EventRow>>;
+    fn count_events(&self) -> Result<u64>;
+    /// Deletes events received before `before` (retention).
+    fn purge_events(&self, before: UnixMs) -> Result<usize>;
+
+    /// Records (or refreshes) this instance's heartbeat.
+    fn heartbeat(&self, me: &Instance) -> Result<()>;
+    /// Instances seen at or after `since`, oldest first.
+    fn instances(&self, since: UnixMs) -> Result<Vec<Instance>>;
+    /// Removes an instance's heartbeat (a clean shutdown).
+    fn leave(&self, id: &str) -> Result<()>;
+    /// Structural checks: SQLite's `integrity_check` and `foreign_key_check`; on PostgreSQL
+    /// (which enforces its constraints) that the schema answers.
+    fn integrity_check(&self) -> Result<()>;
 }
 
 impl Store {
     /// Opens (creating if needed) `<data_dir>/tykwatch.db`; creates the dir (0700) too.
     pub fn open_in(data_dir: impl AsRef<Path>) -> Result<Store> {
-        let dir = data_dir.as_ref();
-        create_private_dir(dir).map_err(|e| StoreError::io(dir, "cannot create directory", e))?;
-        Store::open(dir.join(DB_FILE))
+        Sqlite::open_in(data_dir).map(Store::from_sqlite)
     }
 
-    /// Opens (creating if needed) the database file at `path`.
+    /// Opens (creating if needed) the SQLite database file at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
-        Store::open_with(path, StoreOptions::default())
+        Sqlite::open(path).map(Store::from_sqlite)
     }
 
     pub fn open_with(path: impl AsRef<Path>, opts: StoreOptions) -> Result<Store> {
-        let path = path.as_ref().to_path_buf();
-        create_private_file(&path)?;
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(&path, flags)
-            .map_err(|e| StoreError::from_sqlite(&path, e))?;
-        let mut store = Store { conn, path };
-        store.init(opts)?;
-        Ok(store)
+        Sqlite::open_with(path, opts).map(Store::from_sqlite)
     }
 
-    fn init(&mut self, opts: StoreOptions) -> Result<()> {
-        let conn = &self.conn;
-        conn.busy_timeout(opts.busy_timeout)
-            .map_err(|e| self.err(e))?;
-        // SQLite silently falls back to read-only when it cannot write the file.
-        if conn.is_readonly("main").map_err(|e| self.err(e))? {
-            return Err(StoreError::Access {
-                path: self.path.clone(),
-                detail: "the file can only be opened read-only".to_owned(),
-            });
-        }
-        // The first read of the header: a file that is not SQLite fails here.
-        let app_id: i64 = conn
-            .pragma_query_value(None, "application_id", |r| r.get(0))
-            .map_err(|e| self.err(e))?;
-        let version: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(|e| self.err(e))?;
-        let tables: i64 = conn
-            .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
-            .map_err(|e| self.err(e))?;
-        if app_id != APPLICATION_ID && (app_id != 0 || version != 0 || tables != 0) {
-            return Err(StoreError::Corrupt {
-                path: self.path.clone(),
-                detail: format!(
-                    "an SQLite file of another program (application_id {app_id}, {tables} schema objects)"
-                ),
-            });
-        }
-        let known = MIGRATIONS.len() as i64;
-        if version > known {
-            return Err(StoreError::TooNew {
-                path: self.path.clone(),
-                found: version,
-                known,
-            });
-        }
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-            .map_err(|e| self.err(e))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Access {
-                path: self.path.clone(),
-                detail: format!(
-                    "write-ahead logging is not available here (journal mode stays {mode:?}; network file systems do not support it)"
-                ),
-            });
-        }
-        // A larger page cache and WAL keep a sweep's burst of crossings from spilling pages and
-        // checkpointing mid-burst (random hash keys touch many index pages); about 32 MB at most.
-        conn.execute_batch(
-            "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-16384;",
-        )
-        .map_err(|e| self.err(e))?;
-        let _: i64 = conn
-            .query_row("PRAGMA wal_autocheckpoint=4096", [], |r| r.get(0))
-            .map_err(|e| self.err(e))?;
-        conn.set_prepared_statement_cache_capacity(64);
-        self.migrate(version)
-    }
-
-    fn migrate(&mut self, from: i64) -> Result<()> {
-        let path = self.path.clone();
-        let err = |e| StoreError::from_sqlite(&path, e);
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(from.max(0) as usize) {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(err)?;
-            // Re-read inside the write lock: another process may have migrated meanwhile.
-            let now: i64 = tx
-                .pragma_query_value(None, "user_version", |r| r.get(0))
-                .map_err(err)?;
-            if now > i as i64 {
-                continue;
-            }
-            tx.execute_batch(sql).map_err(err)?;
-            tx.pragma_update(None, "user_version", i as i64 + 1)
-                .map_err(err)?;
-            tx.pragma_update(None, "application_id", APPLICATION_ID)
-                .map_err(err)?;
-            tx.commit().map_err(err)?;
-        }
-        Ok(())
-    }
-
-    pub(super) fn err(&self, e: rusqlite::Error) -> StoreError {
-        StoreError::from_sqlite(&self.path, e)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// This connection's durability settings, for diagnostics and tests.
-    pub fn settings(&self) -> Result<StoreSettings> {
-        let get = |name: &str| -> Result<String> {
-            self.conn
-                .pragma_query_value(None, name, |r| {
-                    Ok(match r.get_ref(0)? {
-                        rusqlite::types::ValueRef::Text(t) => {
-                            String::from_utf8_lossy(t).into_owned()
-                        }
-                        v => v.as_i64().map(|n| n.to_string()).unwrap_or_default(),
-                    })
-                })
-                .map_err(|e| self.err(e))
-        };
-        Ok(StoreSettings {
-            journal_mode: get("journal_mode")?,
-            synchronous: get("synchronous")?.parse().unwrap_or(-1),
-            foreign_keys: get("foreign_keys")? == "1",
-            busy_timeout_ms: get("busy_timeout")?.parse().unwrap_or(-1),
+    /// Connects to PostgreSQL (`[store] url`), migrating its schema when needed.
+    pub fn connect(config: &StoreConfig) -> Result<Store> {
+        Postgres::connect(config).map(|p| Store {
+            engine: Engine::Postgres(p),
         })
     }
 
-    /// Runs `f` in one transaction (one fsync for many small updates: the dispatcher's claims
-    /// and outcomes); rolled back when `f` fails.
+    /// The configured engine: PostgreSQL when `[store] url` is set, else SQLite in `data_dir`.
+    pub fn open_configured(config: &StoreConfig, data_dir: &Path) -> Result<Store> {
+        if config.is_shared() {
+            Store::connect(config)
+        } else {
+            Store::open_in(data_dir)
+        }
+    }
+
+    fn from_sqlite(s: Sqlite) -> Store {
+        Store {
+            engine: Engine::Sqlite(s),
+        }
+    }
+
+    /// The SQLite file, or `None` on PostgreSQL.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.engine {
+            Engine::Sqlite(s) => Some(s.path()),
+            Engine::Postgres(_) => None,
+        }
+    }
+
+    /// Where the data is, for messages: the file, or the URL with its password masked.
+    pub fn describe(&self) -> String {
+        match &self.engine {
+            Engine::Sqlite(s) => s.path().display().to_string(),
+            Engine::Postgres(p) => p.target().to_owned(),
+        }
+    }
+
+    /// Whether other instances may share this store (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.engine, Engine::Postgres(_))
+    }
+
+    /// The SQLite connection's durability settings, for diagnostics and tests.
+    pub fn settings(&self) -> Result<StoreSettings> {
+        match &self.engine {
+            Engine::Sqlite(s) => s.settings(),
+            Engine::Postgres(p) => Err(StoreError::Invalid(format!(
+                "{}: PRAGMA settings are SQLite's",
+                p.target()
+            ))),
+        }
+    }
+
+    /// Runs `f` in one transaction (one commit for many small updates: the dispatcher's
+    /// outcomes); rolled back when `f` fails.
     pub fn in_transaction<T>(&self, f: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
-        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
-        let out = f(self)?;
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok(out)
+        match &self.engine {
+            Engine::Sqlite(s) => s.transaction(|| f(self)),
+            Engine::Postgres(p) => p.transaction(|| f(self)),
+        }
     }
 
-    fn update(&self, sql: &str, p: impl rusqlite::Params) -> Result<bool> {
-        let mut st = self.conn.prepare_cached(sql).map_err(|e| self.err(e))?;
-        Ok(st.execute(p).map_err(|e| self.err(e))? > 0)
+    /// The receiver accepted it (2xx / SMTP 250). Counts the attempt.
+    pub fn mark_delivered(&self, idem_key: &str, status: Option<u16>, now: UnixMs) -> Result<bool> {
+        self.settle(idem_key, None, &Settle::Delivered { status, at: now })
     }
 
-    /// `PRAGMA integrity_check` and `foreign_key_check`; `Corrupt` with SQLite's findings.
-    pub fn integrity_check(&self) -> Result<()> {
-        let mut st = self
-            .conn
-            .prepare("PRAGMA integrity_check")
-            .map_err(|e| self.err(e))?;
-        let found: Vec<String> = st
-            .query_map([], |r| r.get(0))
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(|e| self.err(e))?;
-        if found != ["ok"] {
-            return Err(StoreError::Corrupt {
-                path: self.path.clone(),
-                detail: format!("integrity check: {}", found.join("; ")),
-            });
-        }
-        let orphans: i64 = self
-            .conn
-            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
-                r.get(0)
-            })
-            .map_err(|e| self.err(e))?;
-        if orphans > 0 {
-            return Err(StoreError::Corrupt {
-                path: self.path.clone(),
-                detail: format!("{orphans} outbox rows without their ledger row"),
-            });
-        }
-        Ok(())
+    /// A retryable failure: back to `pending` at `next_at`; `attempts` is the new total.
+    pub fn mark_retry(
+        &self,
+        idem_key: &str,
+        attempts: u32,
+        next_at: UnixMs,
+        status: Option<u16>,
+        error: &str,
+    ) -> Result<bool> {
+        let outcome = Settle::Retry {
+            attempts,
+            next_at,
+            status,
+            error,
+        };
+        self.settle(idem_key, None, &outcome)
+    }
+
+    /// A permanent failure (after the short capped retry): visible, resendable by hand.
+    pub fn mark_failed(
+        &self,
+        idem_key: &str,
+        attempts: u32,
+        status: Option<u16>,
+        reason: &str,
+    ) -> Result<bool> {
+        let outcome = Settle::Failed {
+            attempts,
+            status,
+            reason,
+        };
+        self.settle(idem_key, None, &outcome)
+    }
+
+    /// The retry schedule is exhausted: visible, resendable by hand.
+    pub fn mark_dead(
+        &self,
+        idem_key: &str,
+        attempts: u32,
+        status: Option<u16>,
+        reason: &str,
+    ) -> Result<bool> {
+        let outcome = Settle::Dead {
+            attempts,
+            status,
+            reason,
+        };
+        self.settle(idem_key, None, &outcome)
     }
 }
 
-pub(super) fn clamp_limit(limit: usize) -> i64 {
+/// `limit` as an SQL `LIMIT` value.
+pub(crate) fn clamp_limit(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
-}
-
-/// Creates the file with mode 0600 before SQLite does (SQLite would use 0644 minus umask);
-/// the -wal and -shm files inherit the mode. An existing file is tightened to 0600.
-fn create_private_file(path: &Path) -> Result<()> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        create_private_dir(parent)
-            .map_err(|e| StoreError::io(path, "cannot create its directory", e))?;
-    }
-    let mut o = fs::OpenOptions::new();
-    o.read(true).write(true).create(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    let file = o
-        .open(path)
-        .map_err(|e| StoreError::io(path, "cannot open for writing", e))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let meta = file
-            .metadata()
-            .map_err(|e| StoreError::io(path, "cannot read metadata", e))?;
-        if !meta.is_file() {
-            return Err(StoreError::Access {
-                path: path.to_path_buf(),
-                detail: "not a regular file".to_owned(),
-            });
-        }
-        if meta.permissions().mode() & 0o077 != 0 {
-            // Best effort: a file we do not own keeps its mode, and SQLite still works.
-            let _ = file.set_permissions(fs::Permissions::from_mode(0o600));
-        }
-    }
-    drop(file);
-    Ok(())
-}
-
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    if dir.exists() {
-        return Err(io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            "it exists but is not a directory",
-        ));
-    }
-    let mut b = fs::DirBuilder::new();
-    b.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        b.mode(0o700);
-    }
-    b.create(dir)
 }

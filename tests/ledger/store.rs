@@ -99,7 +99,7 @@ fn creates_a_private_wal_database_with_full_sync() {
     let data = dir.path().join("nested/data");
     let mut s = Store::open_in(&data).unwrap();
     let path = data.join(DB_FILE);
-    assert_eq!(s.path(), path);
+    assert_eq!(s.path(), Some(path.as_path()));
     let st = s.settings().unwrap();
     assert_eq!(st.journal_mode, "wal");
     assert_eq!(st.synchronous, 2, "FULL");
@@ -122,8 +122,8 @@ fn creates_a_private_wal_database_with_full_sync() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(
-        v, 3,
-        "ledger/outbox (1) + intake events (2) + outbox sources (3)"
+        v, 4,
+        "ledger/outbox (1) + intake events (2) + outbox sources (3) + claims and instances (4)"
     );
 }
 
@@ -869,7 +869,7 @@ fn a_version_1_database_gains_the_events_table_and_keeps_its_data() {
     assert!(ledger >= 3);
     // What a database written before the intake existed looks like.
     let raw = Connection::open(&path).unwrap();
-    raw.execute_batch("DROP TABLE events; PRAGMA user_version = 1;")
+    raw.execute_batch("DROP TABLE events; DROP TABLE instances; PRAGMA user_version = 1;")
         .unwrap();
     drop(raw);
 
@@ -882,5 +882,5 @@ fn a_version_1_database_gains_the_events_table_and_keeps_its_data() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(v, 3);
+    assert_eq!(v, 4);
 }

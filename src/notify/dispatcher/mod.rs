@@ -3,8 +3,11 @@
 //!
 //! - The [`Store`] is synchronous: every call runs under a `std::sync::Mutex` inside
 //!   `tokio::task::spawn_blocking`; no transaction is ever open across an `.await`.
-//! - Claiming: due rows are read with [`Store::due`] and taken one by one with
-//!   [`Store::mark_inflight`] (conditional on `pending`, so a row is only ever this caller's).
+//! - Claiming: [`Store::claim`] takes due rows (and rows whose holder's lease passed) for this
+//!   instance with a lease, at most a cap per channel counting every instance's claims; the
+//!   lease is renewed every third of it while the sends run, and each outcome is written only
+//!   while this claim still holds the row ([`Store::settle`] with the claim's token). Several
+//!   dispatchers may share one (PostgreSQL) store; see `crate::store::claims`.
 //! - Sending is one prepare/send per channel ([`prepare`]): webhook rows go through
 //!   [`super::webhook`]; e-mail rows (`email:*`) are rendered with the e-mail templates (loaded
 //!   once per sweep that has e-mail, so edits apply to queued rows) and sent by the configured
@@ -18,8 +21,9 @@
 //! - [`Dispatcher::inspect`] shows what a row would send without sending it (raw API key and
 //!   credentials masked); [`Dispatcher::send_test`] sends a `tykwatch.test` notification to a
 //!   channel directly, outside the outbox. Both use the same prepare as delivery.
-//! - Start-up and cancellation call [`Store::recover_inflight`]: interrupted sends go out again
-//!   with the same `webhook-id`. This assumes one dispatcher per database.
+//! - Start-up calls [`Store::recover_inflight`] (interrupted sends go out again with the same
+//!   `webhook-id`); a clean stop releases this instance's claims ([`Store::release_claims`])
+//!   and its heartbeat, which is written every third of the lease while it runs.
 
 mod prepare;
 
@@ -37,9 +41,9 @@ use super::route::OrgAddressBook;
 use super::webhook::{DEFAULT_TIMEOUT, StandardHook, TykHook, WebhookSender};
 use crate::clock::{Clock, UnixMs};
 use crate::config::{MonitorHookConfig, WebhookConfig};
-use crate::outbox::{ChannelId, OutboxKind, OutboxRow, OutboxState};
+use crate::outbox::{ChannelId, OutboxKind, OutboxRow};
 use crate::stats::DeliveryStats;
-use crate::store::{Store, StoreError};
+use crate::store::{ClaimRequest, Instance, Settle, Store, StoreError};
 use crate::templates::Templates;
 
 /// The e-mail templates of one sweep, or why they could not be loaded.
@@ -49,62 +53,64 @@ type LoadedTemplates = Arc<Result<Templates, String>>;
 #[derive(Clone)]
 struct Outcome {
     key: String,
+    /// The claim that sent it: the outcome is written only while that claim holds the row.
+    token: Option<i64>,
     channel: ChannelId,
     decision: Decision,
     now: UnixMs,
 }
 
-/// `pending → inflight` for `rows` in one transaction; rows someone else took are left out.
-fn mark_inflight(s: &Store, rows: Vec<OutboxRow>) -> Result<Vec<OutboxRow>, StoreError> {
-    s.in_transaction(|s| {
-        let mut claimed = Vec::with_capacity(rows.len());
-        for mut r in rows {
-            if s.mark_inflight(&r.idem_key)? {
-                r.state = OutboxState::Inflight;
-                claimed.push(r);
-            }
-        }
-        Ok(claimed)
-    })
-}
-
 /// Records one outcome (inside [`Dispatcher::record`]'s transaction).
 fn apply(s: &Store, o: &Outcome) -> Result<(), StoreError> {
-    let key = &o.key;
-    match &o.decision {
-        Decision::Delivered { status } => {
-            s.mark_delivered(key, *status, o.now)?;
-        }
+    let settle = match &o.decision {
+        Decision::Delivered { status } => Settle::Delivered {
+            status: *status,
+            at: o.now,
+        },
         Decision::Retry {
             attempts,
             next_at,
             status,
             reason,
-        } => {
-            s.mark_retry(key, *attempts, *next_at, *status, reason)?;
-        }
+        } => Settle::Retry {
+            attempts: *attempts,
+            next_at: *next_at,
+            status: *status,
+            error: reason,
+        },
         Decision::Failed {
             attempts,
             status,
             reason,
-        } => {
-            s.mark_failed(key, *attempts, *status, reason)?;
-        }
+        } => Settle::Failed {
+            attempts: *attempts,
+            status: *status,
+            reason,
+        },
         Decision::Dead {
             attempts,
             status,
             reason,
-        } => {
-            s.mark_dead(key, *attempts, *status, reason)?;
-        }
+        } => Settle::Dead {
+            attempts: *attempts,
+            status: *status,
+            reason,
+        },
+        // The channel itself is disabled after the batch commits (its own transaction).
         Decision::DisableChannel {
             attempts,
             status,
             reason,
-        } => {
-            // The channel itself is disabled after the batch commits (its own transaction).
-            s.mark_failed(key, *attempts, Some(*status), reason)?;
-        }
+        } => Settle::Failed {
+            attempts: *attempts,
+            status: Some(*status),
+            reason,
+        },
+    };
+    // False when the claim was lost (its lease passed and another claim took the row): the
+    // newer claim's outcome stands.
+    if !s.settle(&o.key, o.token, &settle)? {
+        tracing::debug!(id = %o.key, "outcome not recorded: the row is no longer this claim's");
     }
     Ok(())
 }
@@ -120,6 +126,11 @@ pub struct DispatcherOptions {
     pub poll_interval: Duration,
     /// Per-request timeout.
     pub timeout: Duration,
+    /// How long claimed rows stay this instance's without a renewal (`[store] lease`).
+    pub lease: Duration,
+    /// What the instance's heartbeat shows of its settings (instances that disagree are
+    /// visible).
+    pub config_hash: String,
 }
 
 impl Default for DispatcherOptions {
@@ -129,6 +140,8 @@ impl Default for DispatcherOptions {
             per_channel: 4,
             poll_interval: Duration::from_secs(1),
             timeout: DEFAULT_TIMEOUT,
+            lease: Duration::from_secs(30),
+            config_hash: String::new(),
         }
     }
 }
@@ -202,6 +215,8 @@ struct Inner {
     stats: Arc<DeliveryStats>,
     /// [`Dispatcher::run`] is running (for `/readyz`).
     running: AtomicBool,
+    /// Who claims: this process, as its heartbeat shows it.
+    instance: Instance,
 }
 
 /// The webhook delivery worker.
@@ -281,6 +296,7 @@ impl Dispatcher {
         jitter: Box<dyn Jitter>,
     ) -> Result<Dispatcher, DispatchError> {
         let channels = ChannelSet::new(monitor, webhooks, email, opts.timeout);
+        let instance = Instance::this_process(opts.config_hash.clone(), clock.now_ms());
         Ok(Dispatcher {
             inner: Arc::new(Inner {
                 store,
@@ -295,6 +311,7 @@ impl Dispatcher {
                 event_orgs: OnceLock::new(),
                 stats: Arc::default(),
                 running: AtomicBool::new(false),
+                instance,
             }),
         })
     }
@@ -363,13 +380,42 @@ impl Dispatcher {
         self.with_store(|s| s.recover_inflight()).await
     }
 
-    /// Claims the due rows and marks them `inflight`.
-    async fn claim(&self) -> Result<Vec<OutboxRow>, DispatchError> {
+    /// This process as the store's heartbeat shows it.
+    pub fn instance(&self) -> &Instance {
+        &self.inner.instance
+    }
+
+    /// Claims up to `room` due rows for this instance, at most `per_channel` per channel
+    /// counting every instance's live claims; returns the claim's token with them.
+    async fn claim(
+        &self,
+        room: usize,
+        per_channel: usize,
+    ) -> Result<(i64, Vec<OutboxRow>), DispatchError> {
         let now = self.inner.clock.now_ms();
-        let batch = self.inner.opts.batch.max(1);
+        let me = self.clone();
+        let lease_ms = i64::try_from(self.inner.opts.lease.as_millis()).unwrap_or(i64::MAX);
         self.with_store(move |s| {
-            let candidates = s.due(now, batch)?;
-            mark_inflight(s, candidates)
+            let req = ClaimRequest {
+                instance: &me.inner.instance.id,
+                room,
+                per_channel,
+                lease_ms,
+            };
+            s.claim(now, &req).map(|c| (c.token, c.rows))
+        })
+        .await
+    }
+
+    /// Renews this instance's leases and heartbeat.
+    async fn renew(&self) -> Result<(), DispatchError> {
+        let now = self.inner.clock.now_ms();
+        let lease_ms = i64::try_from(self.inner.opts.lease.as_millis()).unwrap_or(i64::MAX);
+        let mut me = self.inner.instance.clone();
+        me.seen_at = now;
+        self.with_store(move |s| {
+            s.renew_claims(&me.id, now.saturating_add(lease_ms))?;
+            s.heartbeat(&me)
         })
         .await
     }
@@ -395,7 +441,12 @@ impl Dispatcher {
     /// Sends one row and records the outcome.
     /// Sends one row (within its channel's concurrency) and classifies the outcome; the
     /// caller records it with [`Dispatcher::record`].
-    async fn deliver(&self, row: OutboxRow, templates: Option<LoadedTemplates>) -> Outcome {
+    async fn deliver(
+        &self,
+        row: OutboxRow,
+        token: Option<i64>,
+        templates: Option<LoadedTemplates>,
+    ) -> Outcome {
         let limit = self.channel_limit(&row.channel_id);
         // The semaphore is never closed; without a permit the send still goes (unbounded).
         let _permit = limit.acquire_owned().await.ok();
@@ -409,6 +460,7 @@ impl Dispatcher {
                 },
                 now: self.inner.clock.now_ms(),
                 key: row.idem_key,
+                token,
                 channel: row.channel_id,
             };
         }
@@ -449,6 +501,7 @@ impl Dispatcher {
         }
         Outcome {
             key: row.idem_key,
+            token,
             channel: row.channel_id,
             decision,
             now,
@@ -483,7 +536,8 @@ impl Dispatcher {
 
     /// One sweep: claim what is due, send it all, record every outcome.
     pub async fn run_once(&self) -> Result<SweepReport, DispatchError> {
-        let rows = self.claim().await?;
+        let batch = self.inner.opts.batch.max(1);
+        let (token, rows) = self.claim(batch, batch).await?;
         let mut report = SweepReport {
             claimed: rows.len(),
             ..SweepReport::default()
@@ -502,7 +556,7 @@ impl Dispatcher {
             let channel = row.channel_id.clone();
             let templates = templates.clone();
             let _ = channel;
-            tasks.spawn(async move { me.deliver(row, templates).await });
+            tasks.spawn(async move { me.deliver(row, Some(token), templates).await });
         }
         let mut first_err = None;
         let mut outcomes = Vec::new();
@@ -543,51 +597,10 @@ impl Dispatcher {
         self.inner.wake.notify_one();
     }
 
-    /// Claims up to `room` due rows, at most `cap` per channel counting those `busy` already
-    /// holds, so a channel whose receiver hangs holds a few rows and never the others'.
-    /// Channels at their cap are left out of the query, so their backlog is never scanned.
-    async fn claim_within(
-        &self,
-        room: usize,
-        busy: &HashMap<ChannelId, usize>,
-        cap: usize,
-    ) -> Result<Vec<OutboxRow>, DispatchError> {
-        let now = self.inner.clock.now_ms();
-        let mut per = busy.clone();
-        self.with_store(move |s| {
-            let mut rows = Vec::new();
-            // Each round leaves out the channels that filled up in the previous one.
-            for _ in 0..8 {
-                let full: Vec<ChannelId> = per
-                    .iter()
-                    .filter(|(_, n)| **n >= cap)
-                    .map(|(c, _)| c.clone())
-                    .collect();
-                let want = room - rows.len();
-                let due = s.due_except(now, want, &full)?;
-                let exhausted = due.len() < want;
-                let mut skipped = false;
-                for r in due {
-                    let n = per.entry(r.channel_id.clone()).or_insert(0);
-                    if *n < cap {
-                        *n += 1;
-                        rows.push(r);
-                    } else {
-                        skipped = true;
-                    }
-                }
-                if rows.len() >= room || exhausted || !skipped {
-                    break;
-                }
-            }
-            mark_inflight(s, rows)
-        })
-        .await
-    }
-
     /// Recovers interrupted sends, then delivers continuously until `cancel` is signalled (any
     /// new value; send `true`) or its sender is dropped: due rows are claimed whenever there is
-    /// room (at most `4 × batch` rows at once, `batch` per channel), on
+    /// room (at most `4 × batch` rows at once; per channel `batch` on SQLite, `per_channel`
+    /// on a shared store, where the cap counts every instance's sends), on
     /// [`Dispatcher::wake`], and every `poll_interval` for retries coming due. Sends still in
     /// flight at cancellation are abandoned and their rows go back to `pending`. A failed claim
     /// or write (e.g. the database is locked) is reported to `on_error` and tried again later.
@@ -599,18 +612,24 @@ impl Dispatcher {
         self.recover().await?;
         let _running = Running::start(&self.inner.running);
         let max_in_flight = self.inner.opts.batch.max(1) * 4;
-        // Rows one channel may hold claimed (sending or waiting for its semaphore): enough to
-        // keep its `per_channel` sends busy, a quarter of the slots at most.
-        let cap = self
-            .inner
-            .opts
-            .batch
-            .max(1)
-            .max(self.inner.opts.per_channel);
+        // Rows one channel may hold claimed (sending or waiting for its semaphore). Alone on
+        // its store: enough to keep its `per_channel` sends busy, a quarter of the slots at
+        // most. Sharing it: `per_channel`, so the limit holds across instances.
+        let shared = self.with_store(|s| Ok(s.is_shared())).await?;
+        let per_channel = self.inner.opts.per_channel.max(1);
+        let cap = if shared {
+            per_channel
+        } else {
+            self.inner.opts.batch.max(1).max(per_channel)
+        };
+        let renew_every = (self.inner.opts.lease / 3).max(Duration::from_millis(200));
+        let mut renewed = std::time::Instant::now();
+        if let Err(e) = self.renew().await {
+            on_error(e);
+        }
         let mut tasks: JoinSet<Outcome> = JoinSet::new();
         // What each task is sending, to put the row back if the task panics.
-        let mut sending: HashMap<tokio::task::Id, (String, ChannelId, u32)> = HashMap::new();
-        let mut busy: HashMap<ChannelId, usize> = HashMap::new();
+        let mut sending: HashMap<tokio::task::Id, (String, ChannelId, u32, i64)> = HashMap::new();
         // Outcomes whose write failed (e.g. the database was locked): written again next round.
         let mut unrecorded: Vec<Outcome> = Vec::new();
         match self.with_store(|s| s.disabled_channels()).await {
@@ -629,12 +648,15 @@ impl Dispatcher {
                     Err(e) => on_error(e),
                 }
             }
+            if renewed.elapsed() >= renew_every {
+                renewed = std::time::Instant::now();
+                if let Err(e) = self.renew().await {
+                    on_error(e);
+                }
+            }
             if tasks.len() <= max_in_flight / 2 {
-                match self
-                    .claim_within(max_in_flight - tasks.len(), &busy, cap)
-                    .await
-                {
-                    Ok(rows) => {
+                match self.claim(max_in_flight - tasks.len(), cap).await {
+                    Ok((token, rows)) => {
                         let email = self.channels().email.enabled()
                             && rows.iter().any(|r| r.kind() == OutboxKind::Email);
                         if email
@@ -647,12 +669,17 @@ impl Dispatcher {
                         }
                         for row in rows {
                             let me = self.clone();
-                            *busy.entry(row.channel_id.clone()).or_insert(0) += 1;
                             let t = email
                                 .then(|| templates.as_ref().map(|(_, t)| t.clone()))
                                 .flatten();
-                            let what = (row.idem_key.clone(), row.channel_id.clone(), row.attempts);
-                            let handle = tasks.spawn(async move { me.deliver(row, t).await });
+                            let what = (
+                                row.idem_key.clone(),
+                                row.channel_id.clone(),
+                                row.attempts,
+                                token,
+                            );
+                            let handle =
+                                tasks.spawn(async move { me.deliver(row, Some(token), t).await });
                             sending.insert(handle.id(), what);
                         }
                     }
@@ -673,12 +700,9 @@ impl Dispatcher {
                                 (e.id(), None)
                             }
                         };
-                        let Some((key, channel, attempts)) = sending.remove(&id) else {
+                        let Some((key, channel, attempts, token)) = sending.remove(&id) else {
                             continue;
                         };
-                        if let Some(n) = busy.get_mut(&channel) {
-                            *n = n.saturating_sub(1);
-                        }
                         // A send that panicked goes back on the schedule, never lost.
                         let now = self.inner.clock.now_ms();
                         unrecorded.push(outcome.unwrap_or(Outcome {
@@ -689,6 +713,7 @@ impl Dispatcher {
                                 reason: "internal error while sending (will retry)".into(),
                             },
                             key,
+                            token: Some(token),
                             channel,
                             now,
                         }));
@@ -714,7 +739,12 @@ impl Dispatcher {
         if let Err(e) = self.record(unrecorded).await {
             on_error(e);
         }
-        self.recover().await?;
+        let id = self.inner.instance.id.clone();
+        self.with_store(move |s| {
+            s.release_claims(&id)?;
+            s.leave(&id)
+        })
+        .await?;
         Ok(())
     }
 }

@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::outbox::{INSERT_OUTBOX, disabled_in, insert_outbox};
-use super::{Result, Store, StoreError};
+use super::{Result, Sqlite, StoreError};
 use crate::outbox::{Crossing, LedgerEntry, LedgerState, OutboxRow, OutboxState, Source};
 
-impl Store {
+impl Sqlite {
     /// Records crossings and their outbox rows in ONE transaction (one fsync for the batch).
     ///
     /// Exactly-once generation: a crossing whose `fired` ledger row already exists inserts

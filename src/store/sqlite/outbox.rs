@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
 
-use super::{Result, Store, StoreError, clamp_limit};
+use super::{Result, Sqlite, StoreError, clamp_limit};
 use crate::clock::UnixMs;
 use crate::outbox::{ChannelId, OutboxCounts, OutboxFilter, OutboxRow, OutboxState, Source};
 
@@ -75,18 +75,18 @@ pub(super) fn insert_outbox(
     ])
 }
 
-impl Store {
+impl Sqlite {
     /// Queues the outbox rows of received events (`crate::notify::route`) in ONE transaction
     /// and marks those events routed; returns how many rows are new.
     ///
     /// `INSERT OR IGNORE` on the idempotency key: replaying an event (same id, same channels)
     /// adds nothing. Every row's source must be [`Source::Event`]; threshold notifications go
-    /// through [`Store::record_crossings`] (they need their ledger row). `sequence` is ignored:
+    /// through [`Sqlite::record_crossings`] (they need their ledger row). `sequence` is ignored:
     /// the row takes the highest sequence recorded so far (without advancing it: the monitor
     /// owns that counter), so the Notifications view lists it among the crossings of the same
     /// moment. `state`/`last_error` are kept as planned (`pending`, or `failed` with the
     /// reason when planning could not complete, e.g. an org that could not be read); a channel
-    /// disabled by a 410 makes the row `failed` like [`Store::record_crossings`] does.
+    /// disabled by a 410 makes the row `failed` like [`Sqlite::record_crossings`] does.
     ///
     /// On error nothing is written.
     pub fn enqueue(&mut self, rows: &[OutboxRow]) -> Result<usize> {
@@ -160,7 +160,7 @@ impl Store {
         rows.map(|r| r.map_err(|e| self.err(e))).collect()
     }
 
-    /// [`Store::due`] without the rows of `except` (channels that already hold as many rows as
+    /// [`Sqlite::due`] without the rows of `except` (channels that already hold as many rows as
     /// they may): the dispatcher reaches other channels' rows behind a busy channel's.
     pub fn due_except(
         &self,
@@ -186,7 +186,7 @@ impl Store {
         rows.map(|r| r.map_err(|e| self.err(e))).collect()
     }
 
-    /// [`Store::due`] and [`Store::mark_inflight`] in one transaction: the rows returned are
+    /// [`Sqlite::due`] and [`Sqlite::mark_inflight`] in one transaction: the rows returned are
     /// this caller's alone, even with several processes on one database.
     pub fn claim_due(&mut self, now: UnixMs, limit: usize) -> Result<Vec<OutboxRow>> {
         let path = self.path.clone();
@@ -229,76 +229,15 @@ impl Store {
         )
     }
 
-    /// The receiver accepted it (2xx / SMTP 250). Counts the attempt.
-    pub fn mark_delivered(&self, idem_key: &str, status: Option<u16>, now: UnixMs) -> Result<bool> {
-        self.update(
-            "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, last_status = ?2, \
-             last_error = NULL, delivered_at = ?3 \
-             WHERE idem_key = ?1 AND state IN ('pending', 'inflight')",
-            params![idem_key, status, now],
-        )
-    }
-
-    /// A retryable failure: back to `pending` at `next_at`; `attempts` is the new total.
-    pub fn mark_retry(
-        &self,
-        idem_key: &str,
-        attempts: u32,
-        next_at: UnixMs,
-        status: Option<u16>,
-        error: &str,
-    ) -> Result<bool> {
-        self.update(
-            "UPDATE outbox SET state = 'pending', attempts = ?2, next_attempt_at = ?3, \
-             last_status = ?4, last_error = ?5 \
-             WHERE idem_key = ?1 AND state IN ('pending', 'inflight')",
-            params![idem_key, attempts, next_at, status, error],
-        )
-    }
-
-    /// A permanent failure (after the short capped retry): visible, resendable by hand.
-    pub fn mark_failed(
-        &self,
-        idem_key: &str,
-        attempts: u32,
-        status: Option<u16>,
-        reason: &str,
-    ) -> Result<bool> {
-        self.finish(idem_key, OutboxState::Failed, attempts, status, reason)
-    }
-
-    /// The retry schedule is exhausted: visible, resendable by hand.
-    pub fn mark_dead(
-        &self,
-        idem_key: &str,
-        attempts: u32,
-        status: Option<u16>,
-        reason: &str,
-    ) -> Result<bool> {
-        self.finish(idem_key, OutboxState::Dead, attempts, status, reason)
-    }
-
-    fn finish(
-        &self,
-        idem_key: &str,
-        state: OutboxState,
-        attempts: u32,
-        status: Option<u16>,
-        reason: &str,
-    ) -> Result<bool> {
-        self.update(
-            "UPDATE outbox SET state = ?2, attempts = ?3, last_status = ?4, last_error = ?5 \
-             WHERE idem_key = ?1 AND state IN ('pending', 'inflight')",
-            params![idem_key, state.as_str(), attempts, status, reason],
-        )
-    }
-
     /// Start-up: sends interrupted by a crash go out again (same idempotency key). Returns how
     /// many rows were recovered.
     pub fn recover_inflight(&self) -> Result<usize> {
         let mut st = self
             .conn
-            .prepare_cached("UPDATE outbox SET state = 'pending' WHERE state = 'inflight'")
+            .prepare_cached(
+                "UPDATE outbox SET state = 'pending', claimed_by = NULL, claimed_until = NULL, \
+                 claim_token = NULL WHERE state = 'inflight'",
+            )
             .map_err(|e| self.err(e))?;
         st.execute([]).map_err(|e| self.err(e))
     }
@@ -476,7 +415,7 @@ impl Store {
 
 /// Reads an outbox row; a channel, kind, state or source this build does not know is a
 /// corrupt file.
-fn read_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
+pub(super) fn read_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
     let bad = |col: usize, what: &str, v: &str| {
         rusqlite::Error::FromSqlConversionFailure(
             col,

@@ -2,13 +2,13 @@
 
 use rusqlite::{TransactionBehavior, params};
 
-use super::{Result, Store, StoreError};
+use super::{Result, Sqlite, StoreError};
 use crate::clock::UnixMs;
 use crate::outbox::{ChannelId, DisabledChannel};
 
-impl Store {
+impl Sqlite {
     /// A `410 Gone`: the channel is disabled and its pending rows fail (with `reason`), in one
-    /// transaction. New rows for it are inserted as failed until [`Store::enable_channel`].
+    /// transaction. New rows for it are inserted as failed until [`Sqlite::enable_channel`].
     /// Rows in flight finish normally. Returns how many pending rows were failed.
     pub fn disable_channel(
         &mut self,

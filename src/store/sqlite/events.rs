@@ -2,40 +2,13 @@
 
 use rusqlite::{TransactionBehavior, params};
 
-use super::{Result, Store, StoreError, clamp_limit};
+use super::{Result, Sqlite, StoreError, clamp_limit};
 use crate::clock::UnixMs;
+use crate::store::{EventRow, NewEvent};
 
-/// An event received by the intake listener, as recorded. Nothing here may hold a raw API key:
-/// `masked_key` is [`crate::quota::mask_key`] output and `payload_json` is already masked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewEvent {
-    pub received_at: UnixMs,
-    /// `quota_trigger`, `dashboard`, `portal` (`crate::intake::EventKind::as_str`).
-    pub kind: String,
-    /// The sender's event name (`TriggerExceeded`, `key_request_event.submitted`, …).
-    pub event: String,
-    pub org_id: String,
-    pub summary: String,
-    pub masked_key: String,
-    pub payload_json: String,
-}
-
-/// A row of the `events` table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventRow {
-    pub id: i64,
-    pub received_at: UnixMs,
-    pub kind: String,
-    pub event: String,
-    pub org_id: String,
-    pub summary: String,
-    pub masked_key: String,
-    pub payload_json: String,
-}
-
-impl Store {
+impl Sqlite {
     /// Marks received events as routed although they planned no rows (no route matched, the
-    /// org has no address): [`Store::unrouted_events`] then stops offering them.
+    /// org has no address): [`Sqlite::unrouted_events`] then stops offering them.
     pub fn mark_events_routed(&self, ids: &[i64], now: UnixMs) -> Result<()> {
         self.in_transaction(|s| {
             let mut st = s
@@ -51,8 +24,8 @@ impl Store {
         })
     }
 
-    /// Received events not routed yet (no `routed_at`: [`Store::enqueue`] and
-    /// [`Store::mark_events_routed`] set it), received at or after `since`, oldest first.
+    /// Received events not routed yet (no `routed_at`: [`Sqlite::enqueue`] and
+    /// [`Sqlite::mark_events_routed`] set it), received at or after `since`, oldest first.
     /// Quota triggers are left out (they are not routed). For catching up on events the engine
     /// did not see live: a crash between the intake's commit and the enqueue, or events
     /// counted in the intake's `dropped`.
@@ -71,7 +44,7 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
-    /// Records one received event; returns its id. See [`Store::insert_events`].
+    /// Records one received event; returns its id. See [`Sqlite::insert_events`].
     pub fn insert_event(&mut self, event: &NewEvent) -> Result<i64> {
         let ids = self.insert_events(std::slice::from_ref(event))?;
         ids.first()

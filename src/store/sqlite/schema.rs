@@ -119,4 +119,22 @@ UPDATE events SET routed_at = (SELECT l.fired_at FROM ledger l
 DELETE FROM ledger WHERE quota_key GLOB 'event:*' AND period = 0;
 CREATE INDEX events_unrouted ON events(id) WHERE routed_at IS NULL;
 "#,
+    r#"
+-- Claims with leases (shared with the PostgreSQL schema, so both engines behave alike): who
+-- holds an inflight row, until when, and the token of that claim.
+ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+ALTER TABLE outbox ADD COLUMN claimed_until INTEGER;
+ALTER TABLE outbox ADD COLUMN claim_token INTEGER;
+CREATE INDEX outbox_claimed ON outbox(claimed_by) WHERE claimed_by IS NOT NULL;
+
+CREATE TABLE instances (
+  id          TEXT PRIMARY KEY,
+  host        TEXT    NOT NULL,
+  pid         INTEGER NOT NULL,
+  version     TEXT    NOT NULL,
+  config_hash TEXT    NOT NULL,
+  started_at  INTEGER NOT NULL,
+  seen_at     INTEGER NOT NULL
+);
+"#,
 ];

@@ -1,0 +1,237 @@
+//! Claims with leases, outcomes and heartbeats on PostgreSQL (see `crate::store::claims`).
+
+use super::Postgres;
+use super::outbox::{ROW_COLUMNS, col, count, read_row};
+use crate::clock::UnixMs;
+use crate::outbox::OutboxState;
+use crate::store::claims::random_u64;
+use crate::store::{ClaimRequest, Claimed, Instance, Result, Settle, clamp_limit};
+
+/// `pg_advisory_xact_lock` key of claiming ("TYKW" + 2): claims run one at a time, so each
+/// counts the others' live claims and per-channel caps hold across instances.
+const CLAIM_LOCK: i64 = 0x5459_4B57_0002;
+
+impl Postgres {
+    /// One transaction: the claim lock, then rows whose lease passed and due pending rows
+    /// (`FOR UPDATE SKIP LOCKED`), channel by channel within the cap.
+    pub fn claim(&mut self, now: UnixMs, req: &ClaimRequest<'_>) -> Result<Claimed> {
+        let token = (random_u64() >> 1) as i64;
+        let instance = req.instance.to_owned();
+        let cap = i64::try_from(req.per_channel.max(1)).unwrap_or(i64::MAX);
+        let room = clamp_limit(req.room);
+        let until = now.saturating_add(req.lease_ms);
+        if req.room == 0 {
+            return Ok(Claimed {
+                token,
+                rows: Vec::new(),
+            });
+        }
+        self.call(move |c| {
+            let rows = c.atomic(|tx| {
+                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CLAIM_LOCK])?;
+                // Per channel (a loose index scan finds them), its free slots' worth of
+                // candidates: the oldest due, a row whose lease passed among them; then the
+                // oldest `room` of all. A channel's free slots are its cap minus every
+                // instance's live claims, so one busy channel never starves the others.
+                tx.query(
+                    &format!(
+                        "WITH RECURSIVE ch(channel_id) AS ( \
+                           (SELECT channel_id FROM outbox ORDER BY channel_id LIMIT 1) \
+                           UNION ALL \
+                           SELECT (SELECT o.channel_id FROM outbox o \
+                                   WHERE o.channel_id > ch.channel_id \
+                                   ORDER BY o.channel_id LIMIT 1) \
+                           FROM ch WHERE ch.channel_id IS NOT NULL), \
+                         held AS ( \
+                           SELECT channel_id, count(*) AS n FROM outbox \
+                           WHERE state = 'inflight' AND claimed_until > $1 GROUP BY channel_id), \
+                         candidates AS ( \
+                           SELECT x.* FROM ch LEFT JOIN held h ON h.channel_id = ch.channel_id, \
+                           LATERAL (SELECT o.idem_key, o.next_attempt_at, o.sequence FROM outbox o \
+                             WHERE o.channel_id = ch.channel_id \
+                             AND o.state IN ('pending', 'inflight') \
+                             AND ((o.state = 'inflight' AND o.claimed_until <= $1) \
+                               OR (o.state = 'pending' AND o.next_attempt_at <= $1)) \
+                             ORDER BY o.next_attempt_at, o.sequence \
+                             LIMIT greatest($3 - coalesce(h.n, 0), 0) \
+                             FOR UPDATE SKIP LOCKED) x \
+                           WHERE ch.channel_id IS NOT NULL), \
+                         chosen AS ( \
+                           SELECT idem_key FROM candidates \
+                           ORDER BY next_attempt_at, sequence LIMIT $2) \
+                         UPDATE outbox o SET state = 'inflight', claimed_by = $4, \
+                           claimed_until = $5, claim_token = $6 \
+                         FROM chosen WHERE o.idem_key = chosen.idem_key \
+                         RETURNING {}",
+                        ROW_COLUMNS
+                            .split(", ")
+                            .map(|c| format!("o.{c}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    &[&now, &room, &cap, &instance, &until, &token],
+                )
+            })?;
+            let mut out = rows
+                .iter()
+                .map(|r| read_row(r).map_err(|e| c.unreadable(e)))
+                .collect::<Result<Vec<_>>>()?;
+            for r in &mut out {
+                r.state = OutboxState::Inflight;
+            }
+            out.sort_by(|a, b| {
+                (a.next_attempt_at, a.sequence).cmp(&(b.next_attempt_at, b.sequence))
+            });
+            Ok(Claimed { token, rows: out })
+        })
+    }
+
+    pub fn settle(&self, idem_key: &str, token: Option<i64>, outcome: &Settle<'_>) -> Result<bool> {
+        const HELD: &str = "claimed_by = NULL, claimed_until = NULL, claim_token = NULL \
+             WHERE idem_key = $1 AND state IN ('pending', 'inflight') \
+             AND ($2::bigint IS NULL OR claim_token = $2)";
+        let key = idem_key.to_owned();
+        let status = |s: Option<u16>| s.map(i32::from);
+        let attempts = |a: u32| i32::try_from(a).unwrap_or(i32::MAX);
+        let changed = match *outcome {
+            Settle::Delivered { status: s, at } => {
+                let s = status(s);
+                self.call(move |c| {
+                    c.exec(
+                        &format!(
+                            "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, \
+                             last_status = $3, last_error = NULL, delivered_at = $4, {HELD}"
+                        ),
+                        &[&key, &token, &s, &at],
+                    )
+                })?
+            }
+            Settle::Retry {
+                attempts: a,
+                next_at,
+                status: s,
+                error,
+            } => {
+                let (a, s, error) = (attempts(a), status(s), error.to_owned());
+                self.call(move |c| {
+                    c.exec(
+                        &format!(
+                            "UPDATE outbox SET state = 'pending', attempts = $3, \
+                             next_attempt_at = $4, last_status = $5, last_error = $6, {HELD}"
+                        ),
+                        &[&key, &token, &a, &next_at, &s, &error],
+                    )
+                })?
+            }
+            Settle::Failed {
+                attempts: a,
+                status: s,
+                reason,
+            }
+            | Settle::Dead {
+                attempts: a,
+                status: s,
+                reason,
+            } => {
+                let state = if matches!(outcome, Settle::Dead { .. }) {
+                    OutboxState::Dead
+                } else {
+                    OutboxState::Failed
+                };
+                let (a, s, reason) = (attempts(a), status(s), reason.to_owned());
+                self.call(move |c| {
+                    c.exec(
+                        &format!(
+                            "UPDATE outbox SET state = $3, attempts = $4, last_status = $5, \
+                             last_error = $6, {HELD}"
+                        ),
+                        &[&key, &token, &state.as_str(), &a, &s, &reason],
+                    )
+                })?
+            }
+        };
+        Ok(changed > 0)
+    }
+
+    pub fn renew_claims(&self, instance: &str, until: UnixMs) -> Result<usize> {
+        let instance = instance.to_owned();
+        self.call(move |c| {
+            c.exec(
+                "UPDATE outbox SET claimed_until = $2 WHERE state = 'inflight' AND claimed_by = $1",
+                &[&instance, &until],
+            )
+            .map(count)
+        })
+    }
+
+    pub fn release_claims(&self, instance: &str) -> Result<usize> {
+        let instance = instance.to_owned();
+        self.call(move |c| {
+            c.exec(
+                "UPDATE outbox SET state = 'pending', claimed_by = NULL, claimed_until = NULL, \
+                 claim_token = NULL WHERE state = 'inflight' AND claimed_by = $1",
+                &[&instance],
+            )
+            .map(count)
+        })
+    }
+
+    pub fn heartbeat(&self, me: &Instance) -> Result<()> {
+        let me = me.clone();
+        self.call(move |c| {
+            c.exec(
+                "INSERT INTO instances (id, host, pid, version, config_hash, started_at, seen_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (id) DO UPDATE SET seen_at = $7, config_hash = $5",
+                &[
+                    &me.id,
+                    &me.host,
+                    &i64::from(me.pid),
+                    &me.version,
+                    &me.config_hash,
+                    &me.started_at,
+                    &me.seen_at,
+                ],
+            )
+            .map(drop)
+        })
+    }
+
+    pub fn instances(&self, since: UnixMs) -> Result<Vec<Instance>> {
+        self.call(move |c| {
+            c.select(
+                "SELECT id, host, pid, version, config_hash, started_at, seen_at FROM instances \
+                 WHERE seen_at >= $1 ORDER BY started_at, id",
+                &[&since],
+                |r| {
+                    Ok(Instance {
+                        id: col(r, 0)?,
+                        host: col(r, 1)?,
+                        pid: u32::try_from(col::<i64>(r, 2)?).unwrap_or(0),
+                        version: col(r, 3)?,
+                        config_hash: col(r, 4)?,
+                        started_at: col(r, 5)?,
+                        seen_at: col(r, 6)?,
+                    })
+                },
+            )
+        })
+    }
+
+    pub fn leave(&self, id: &str) -> Result<()> {
+        let id = id.to_owned();
+        self.call(move |c| {
+            c.exec("DELETE FROM instances WHERE id = $1", &[&id])
+                .map(drop)
+        })
+    }
+
+    /// PostgreSQL enforces the constraints SQLite's check looks for; this checks the schema
+    /// answers and no outbox row lost its ledger row.
+    pub fn integrity_check(&self) -> Result<()> {
+        self.call(|c| {
+            c.select("SELECT count(*) FROM outbox", &[], |r| col::<i64>(r, 0))
+                .map(drop)
+        })
+    }
+}
