@@ -1,6 +1,7 @@
-//! The durable core against a real SQLite file in a temp dir: exactly-once generation across
-//! restarts, the outbox state machine, recovery, channel disabling, atomicity, and clear errors
-//! for files that are not databases, read-only or locked.
+//! The durable core: exactly-once generation across restarts, the outbox state machine,
+//! recovery, channel disabling, atomicity — each against a real SQLite file and a real
+//! PostgreSQL server (`both_engines!`) — and clear errors for SQLite files that are not
+//! databases, read-only or locked.
 #![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
 use std::fs;
@@ -20,14 +21,16 @@ use tykwatch::outbox::{
 use tykwatch::quota::{QuotaId, QuotaMeta, Sample, SessionMeta, mask_key};
 use tykwatch::store::{DB_FILE, NewEvent, Store, StoreError, StoreOptions};
 
+use crate::engines::Db;
+
 /// A channel id from its stored text.
-fn ch(s: &str) -> tykwatch::outbox::ChannelId {
+pub(crate) fn ch(s: &str) -> tykwatch::outbox::ChannelId {
     s.parse().unwrap()
 }
 
-const NOW: i64 = 1_800_000_000;
-const NOW_MS: i64 = NOW * 1000;
-const P1: i64 = NOW + 3600;
+pub(crate) const NOW: i64 = 1_800_000_000;
+pub(crate) const NOW_MS: i64 = NOW * 1000;
+pub(crate) const P1: i64 = NOW + 3600;
 
 fn raw_key(i: usize) -> String {
     format!("5e9d9544a1dcd60001d0ed20{i:032x}")
@@ -67,12 +70,12 @@ fn channels() -> Channels {
     Channels::from_config(&c)
 }
 
-fn monitor() -> Monitor {
+pub(crate) fn monitor() -> Monitor {
     Monitor::new(MonitorSettings::new(true, true, true, &[80.0, 95.0]))
 }
 
 /// Crossings of `n` keys at 96 % in `period`, and their rows.
-fn batch(
+pub(crate) fn batch(
     m: &mut Monitor,
     n: usize,
     period: i64,
@@ -142,17 +145,14 @@ fn an_existing_file_is_tightened_to_0600() {
     );
 }
 
-#[test]
-fn exactly_once_generation_across_restarts() {
-    let dir = TempDir::new().unwrap();
-    let path = db(&dir);
+fn exactly_once_generation_across_restarts(db: &Db) {
     let mut m = monitor();
     let (crossings, rows) = batch(&mut m, 50, P1);
     assert_eq!(crossings.len(), 50);
     assert_eq!(rows.len(), 150);
     let last_seq = crossings.iter().map(|c| c.sequence).max().unwrap();
     {
-        let mut s = Store::open(&path).unwrap();
+        let mut s = db.open();
         assert_eq!(s.record_crossings(&crossings, &rows).unwrap(), 50);
         // The same crossings again: nothing new, not even their outbox rows.
         assert_eq!(s.record_crossings(&crossings, &rows).unwrap(), 0);
@@ -160,9 +160,9 @@ fn exactly_once_generation_across_restarts() {
         assert_eq!(s.last_sequence().unwrap(), last_seq);
     } // "crash": the store goes away, only the file remains
 
-    let mut s = Store::open(&path).unwrap();
-    assert_eq!(count(&path, "ledger"), 100, "50 fired + 50 covered");
-    assert_eq!(count(&path, "outbox"), 150);
+    let mut s = db.open();
+    assert_eq!(db.count("ledger"), 100, "50 fired + 50 covered");
+    assert_eq!(db.count("outbox"), 150);
 
     // Restart: warm a new monitor from the ledger; the same samples generate nothing.
     let mut warm = monitor();
@@ -180,20 +180,18 @@ fn exactly_once_generation_across_restarts() {
     let (dup, dup_rows) = batch(&mut cold, 50, P1);
     assert_eq!(dup.len(), 50);
     assert_eq!(s.record_crossings(&dup, &dup_rows).unwrap(), 0);
-    assert_eq!(count(&path, "outbox"), 150);
+    assert_eq!(db.count("outbox"), 150);
 
     // A renewal re-arms: new period, new rows.
     let (renewed, renewed_rows) = batch(&mut warm, 50, P1 + 3600);
     assert_eq!(s.record_crossings(&renewed, &renewed_rows).unwrap(), 50);
-    assert_eq!(count(&path, "outbox"), 300);
+    assert_eq!(db.count("outbox"), 300);
     assert!(renewed.iter().all(|c| c.sequence > last_seq));
     s.integrity_check().unwrap();
 }
 
-#[test]
-fn ledger_records_fired_and_covered() {
-    let dir = TempDir::new().unwrap();
-    let mut s = Store::open(db(&dir)).unwrap();
+fn ledger_records_fired_and_covered(db: &Db) {
+    let mut s = db.open();
     let mut m = monitor();
     let (c, r) = batch(&mut m, 1, P1);
     s.record_crossings(&c, &r).unwrap();
@@ -213,10 +211,8 @@ fn ledger_records_fired_and_covered() {
     assert!(!ledger[0].quota_key.contains(&raw_key(0)));
 }
 
-#[test]
-fn outbox_state_machine() {
-    let dir = TempDir::new().unwrap();
-    let mut s = Store::open(db(&dir)).unwrap();
+fn outbox_state_machine(db: &Db) {
+    let mut s = db.open();
     let mut m = monitor();
     let (c, r) = batch(&mut m, 2, P1);
     s.record_crossings(&c, &r).unwrap();
@@ -310,21 +306,18 @@ fn outbox_state_machine() {
     s.integrity_check().unwrap();
 }
 
-#[test]
-fn recover_inflight_after_a_crash() {
-    let dir = TempDir::new().unwrap();
-    let path = db(&dir);
+fn recover_inflight_after_a_crash(db: &Db) {
     let mut m = monitor();
     let (c, r) = batch(&mut m, 3, P1);
     let ids: Vec<String> = {
-        let mut s = Store::open(&path).unwrap();
+        let mut s = db.open();
         s.record_crossings(&c, &r).unwrap();
         let claimed = s.claim_due(NOW_MS, 4).unwrap();
         s.mark_delivered(&claimed[0].idem_key, Some(200), NOW_MS)
             .unwrap();
         claimed.iter().map(|r| r.idem_key.clone()).collect()
     }; // process dies with three sends in flight
-    let s = Store::open(&path).unwrap();
+    let s = db.open();
     assert_eq!(s.counts().unwrap().inflight, 3);
     assert_eq!(s.recover_inflight().unwrap(), 3);
     assert_eq!(s.recover_inflight().unwrap(), 0);
@@ -340,10 +333,8 @@ fn recover_inflight_after_a_crash() {
     assert!(!due.contains(&ids[0]));
 }
 
-#[test]
-fn disable_channel_fails_its_pending_rows_only() {
-    let dir = TempDir::new().unwrap();
-    let mut s = Store::open(db(&dir)).unwrap();
+fn disable_channel_fails_its_pending_rows_only(db: &Db) {
+    let mut s = db.open();
     let mut m = monitor();
     let (c, r) = batch(&mut m, 4, P1);
     s.record_crossings(&c, &r).unwrap();
@@ -411,10 +402,8 @@ fn disable_channel_fails_its_pending_rows_only() {
     assert_eq!(s.list_outbox(&pending_ops, 100).unwrap().len(), 1);
 }
 
-#[test]
-fn list_outbox_filters_newest_first_and_payload_round_trips() {
-    let dir = TempDir::new().unwrap();
-    let mut s = Store::open(db(&dir)).unwrap();
+fn list_outbox_filters_newest_first_and_payload_round_trips(db: &Db) {
+    let mut s = db.open();
     let mut m = monitor();
     let (c, r) = batch(&mut m, 3, P1);
     s.record_crossings(&c, &r).unwrap();
@@ -448,11 +437,8 @@ fn list_outbox_filters_newest_first_and_payload_round_trips() {
     assert_eq!(s.list_outbox(&OutboxFilter::default(), 2).unwrap().len(), 2);
 }
 
-#[test]
-fn integrity_holds_after_many_writes() {
-    let dir = TempDir::new().unwrap();
-    let path = db(&dir);
-    let mut s = Store::open(&path).unwrap();
+fn integrity_holds_after_many_writes(db: &Db) {
+    let mut s = db.open();
     let mut m = monitor();
     for round in 0..20 {
         let (c, r) = batch(&mut m, 250, P1 + round * 3600);
@@ -473,50 +459,35 @@ fn integrity_holds_after_many_writes() {
     assert!(s.purge_delivered(NOW_MS + 1).unwrap() > 0);
     s.integrity_check().unwrap();
     drop(s);
-    let s = Store::open(&path).unwrap();
+    let s = db.open();
     s.integrity_check().unwrap();
-    assert_eq!(count(&path, "ledger"), 20 * 250 * 2);
+    assert_eq!(db.count("ledger"), 20 * 250 * 2);
     assert_eq!(s.counts().unwrap().delivered, 0);
 }
 
-#[test]
-fn a_transaction_failing_half_way_leaves_nothing() {
-    let dir = TempDir::new().unwrap();
-    let path = db(&dir);
-    let mut s = Store::open(&path).unwrap();
+fn a_transaction_failing_half_way_leaves_nothing(db: &Db) {
+    let mut s = db.open();
     let mut m = monitor();
     let (c, r) = batch(&mut m, 10, P1);
     // Inject a failure at the 8th crossing's outbox insert, after 7 crossings were written.
     let victim = c[7].quota_key.to_string();
-    Connection::open(&path)
-        .unwrap()
-        .execute_batch(&format!(
-            "CREATE TRIGGER boom BEFORE INSERT ON outbox WHEN NEW.quota_key = '{victim}' \
-             BEGIN SELECT RAISE(ABORT, 'injected failure'); END;"
-        ))
-        .unwrap();
+    db.fail_outbox_inserts_of(&victim);
     let err = s.record_crossings(&c, &r).unwrap_err();
     assert!(err.to_string().contains("injected failure"), "{err}");
-    assert_eq!(count(&path, "ledger"), 0);
-    assert_eq!(count(&path, "outbox"), 0);
+    assert_eq!(db.count("ledger"), 0);
+    assert_eq!(db.count("outbox"), 0);
     assert_eq!(s.last_sequence().unwrap(), 0);
 
     // The caller rolls the monitor back; once the fault is gone the crossings are re-detected.
     m.rollback(&c);
-    Connection::open(&path)
-        .unwrap()
-        .execute_batch("DROP TRIGGER boom")
-        .unwrap();
+    db.clear_fault();
     let (c2, r2) = batch(&mut m, 10, P1);
     assert_eq!(s.record_crossings(&c2, &r2).unwrap(), 10);
-    assert_eq!(count(&path, "outbox"), 30);
+    assert_eq!(db.count("outbox"), 30);
 }
 
-#[test]
-fn invalid_batches_are_rejected_before_writing() {
-    let dir = TempDir::new().unwrap();
-    let path = db(&dir);
-    let mut s = Store::open(&path).unwrap();
+fn invalid_batches_are_rejected_before_writing(db: &Db) {
+    let mut s = db.open();
     let mut m = monitor();
     let (c, r) = batch(&mut m, 3, P1);
     // a row without its crossing
@@ -528,8 +499,8 @@ fn invalid_batches_are_rejected_before_writing() {
         s.record_crossings(&bad, &[]).unwrap_err(),
         StoreError::Invalid(_)
     ));
-    assert_eq!(count(&path, "ledger"), 0);
-    assert_eq!(count(&path, "outbox"), 0);
+    assert_eq!(db.count("ledger"), 0);
+    assert_eq!(db.count("outbox"), 0);
 }
 
 /// Asserts the error names the file and tells what to do.
@@ -746,10 +717,8 @@ fn a_locked_database_gives_a_clear_error() {
     assert_clear(&err, &path, "another tykwatch");
 }
 
-#[test]
-fn payload_planned_for_one_crossing_lands_in_one_transaction() {
-    let dir = TempDir::new().unwrap();
-    let mut s = Store::open(db(&dir)).unwrap();
+fn payload_planned_for_one_crossing_lands_in_one_transaction(db: &Db) {
+    let mut s = db.open();
     let mut m = monitor();
     let smp = sample(7, 85, P1);
     let c = m.evaluate(&smp, NOW_MS);
@@ -776,7 +745,7 @@ fn store_and_monitor_can_move_to_a_db_thread_or_task() {
     send::<StoreError>();
 }
 
-fn new_event(i: i64) -> NewEvent {
+pub(crate) fn new_event(i: i64) -> NewEvent {
     NewEvent {
         received_at: NOW_MS + i,
         kind: "quota_trigger".into(),
@@ -791,11 +760,8 @@ fn new_event(i: i64) -> NewEvent {
     }
 }
 
-#[test]
-fn events_insert_list_count_and_purge() {
-    let dir = TempDir::new().unwrap();
-    let path = db(&dir);
-    let mut s = Store::open(&path).unwrap();
+fn events_insert_list_count_and_purge(db: &Db) {
+    let mut s = db.open();
     assert_eq!(s.count_events().unwrap(), 0);
     assert!(s.list_events(10).unwrap().is_empty());
     assert!(s.insert_events(&[]).unwrap().is_empty());
@@ -808,7 +774,7 @@ fn events_insert_list_count_and_purge() {
     assert_eq!(ids[0], first + 1);
     assert_eq!(s.count_events().unwrap(), 100);
     assert_eq!(
-        count(&path, "events"),
+        db.count("events"),
         100,
         "committed: visible to another connection"
     );
@@ -827,13 +793,13 @@ fn events_insert_list_count_and_purge() {
     let next = s.insert_event(&new_event(5)).unwrap();
     assert!(next > ids[98], "{next} reuses an id");
     drop(s);
-    let s = Store::open(&path).unwrap();
+    let s = db.open();
     assert_eq!(s.list_events(10).unwrap()[0].id, next);
     s.integrity_check().unwrap();
 }
 
 #[test]
-fn a_failed_event_batch_writes_nothing() {
+fn a_locked_event_batch_writes_nothing() {
     let dir = TempDir::new().unwrap();
     let path = db(&dir);
     let mut s = Store::open(&path).unwrap();
@@ -884,3 +850,17 @@ fn a_version_1_database_gains_the_events_table_and_keeps_its_data() {
         .unwrap();
     assert_eq!(v, 4);
 }
+
+crate::both_engines!(
+    exactly_once_generation_across_restarts,
+    ledger_records_fired_and_covered,
+    outbox_state_machine,
+    recover_inflight_after_a_crash,
+    disable_channel_fails_its_pending_rows_only,
+    list_outbox_filters_newest_first_and_payload_round_trips,
+    integrity_holds_after_many_writes,
+    a_transaction_failing_half_way_leaves_nothing,
+    invalid_batches_are_rejected_before_writing,
+    events_insert_list_count_and_purge,
+    payload_planned_for_one_crossing_lands_in_one_transaction,
+);

@@ -8,6 +8,7 @@ mod common;
 mod delivery;
 mod email;
 mod headless;
+mod instances;
 mod push_path;
 mod receiver;
 mod routing;

@@ -72,8 +72,6 @@ impl Postgres {
             in_tx: false,
             tx_lost: false,
         };
-        conn.client()?;
-        schema::migrate(&mut conn)?;
         let (jobs, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("store-postgres".into())
@@ -88,10 +86,17 @@ impl Postgres {
                 detail: format!("cannot start the connection's thread: {e}"),
                 hint: "the machine is out of threads or memory".into(),
             })?;
-        Ok(Postgres {
+        let pg = Postgres {
             jobs,
             target: shown,
-        })
+        };
+        // Connecting runs on the connection's thread too: the client blocks on a runtime of
+        // its own, which cannot start on a thread that drives Tokio tasks.
+        pg.call(|c| {
+            c.client()?;
+            schema::migrate(c)
+        })?;
+        Ok(pg)
     }
 
     /// The URL with its password masked.
