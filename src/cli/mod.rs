@@ -223,15 +223,17 @@ impl Setup {
             Some(r) => {
                 let mut c = r.configure(&fresh);
                 c.intake.listen = running.intake.listen;
+                c.store = running.store.clone();
                 c
             }
             None => fresh,
         };
         let mut restart = Vec::new();
-        let sections: [(&'static str, bool); 6] = [
+        let sections: [(&'static str, bool); 7] = [
             ("[gateway]", config.gateway != running.gateway),
             ("[intake]", config.intake != running.intake),
             ("[metrics]", config.metrics != running.metrics),
+            ("[store]", config.store != running.store),
             ("[dashboard]", config.dashboard != running.dashboard),
             ("[orgs]", config.orgs != running.orgs),
             ("[ui]", config.ui != running.ui),
