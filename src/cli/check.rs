@@ -216,7 +216,59 @@ async fn check_all(setup: &Setup, opts: CheckOptions) -> Vec<Outcome> {
     channels(&mut r, setup, opts, limit).await;
     listeners(&mut r, setup).await;
     data_dir(&mut r, &setup.paths.data_dir);
+    if setup.config.store.is_shared() {
+        shared_store(&mut r, &setup.config.store, limit).await;
+    }
     r.0
+}
+
+/// `[store] url`: the database answers, takes a write, and which instances it has heard from
+/// within two leases (a different settings hash among them is a warning: they would notify
+/// different thresholds or channels).
+async fn shared_store(r: &mut Report, config: &crate::config::StoreConfig, limit: Duration) {
+    let c = config.clone();
+    let lease_ms = i64::try_from(config.lease.as_millis()).unwrap_or(i64::MAX);
+    let now = crate::clock::system_now_ms();
+    let found = within(limit, async move {
+        tokio::task::spawn_blocking(move || {
+            let s = Store::connect(&c)?;
+            s.check_writable()?;
+            Ok::<_, crate::store::StoreError>((s.describe(), s.instances(now - 2 * lease_ms)?))
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
+    })
+    .await;
+    let target = crate::store::postgres::mask_url(config.url.expose());
+    match found {
+        Ok((target, live)) => {
+            let mut hashes: Vec<&str> = live.iter().map(|i| i.config_hash.as_str()).collect();
+            hashes.sort_unstable();
+            hashes.dedup();
+            let who: Vec<String> = live
+                .iter()
+                .map(|i| format!("{} (settings {})", i.id, i.config_hash))
+                .collect();
+            let detail = format!(
+                "takes a write; {} instance(s) running{}{}",
+                live.len(),
+                if who.is_empty() { "" } else { ": " },
+                who.join(", ")
+            );
+            if hashes.len() > 1 {
+                r.add(
+                    "store",
+                    target,
+                    Status::Warn,
+                    format!("{detail}; their [monitor] settings or channels differ"),
+                );
+            } else {
+                r.add("store", target, Status::Ok, detail);
+            }
+        }
+        Err(e) => r.add("store", target, Status::Fail, e),
+    }
 }
 
 async fn gateway(r: &mut Report, setup: &Setup, url: &str, limit: Duration) {

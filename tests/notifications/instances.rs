@@ -135,6 +135,30 @@ fn three_instances_on_one_database_notify_each_crossing_once() {
         3,
         "each instance's heartbeat"
     );
+    // `tykwatch check` with one instance's config sees all three.
+    let home = dir.path().join("i0");
+    let out = Command::new(BIN)
+        .args(["check", "--json"])
+        .env("TYKWATCH_CONFIG", home.join("config.toml"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("TYKWATCH_DATA_DIR", home.join("data"))
+        .env("TYK_GW_SECRET", "tykwatch-demo")
+        .env("TW_PG_PASSWORD", pg.password())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    let store = report
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["check"] == "store")
+        .unwrap_or_else(|| panic!("no store line: {report}"));
+    assert_eq!(store["status"], "ok", "{store}");
+    let detail = store["detail"].as_str().unwrap();
+    assert!(detail.contains("3 instance(s) running"), "{detail}");
+    assert!(!store["target"].as_str().unwrap().contains(pg.password()));
     for i in &mut instances {
         assert!(i.child.terminate(Duration::from_secs(10)).success());
     }

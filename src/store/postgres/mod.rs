@@ -33,6 +33,11 @@ use super::{Result, StoreError};
 use crate::config::StoreConfig;
 use target::Target;
 
+/// `url` with its password masked, for messages.
+pub fn mask_url(url: &str) -> String {
+    target::mask(url)
+}
+
 /// One job for the connection's thread.
 type Job = Box<dyn FnOnce(&mut Conn) + Send>;
 

@@ -32,6 +32,19 @@ pub(super) struct Target {
     pub(super) shown: String,
 }
 
+/// `raw` with its password masked (an unparsable URL is not shown at all).
+pub(super) fn mask(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("****"));
+            }
+            u.to_string()
+        }
+        Err(_) => "[store] url".to_owned(),
+    }
+}
+
 /// The environment as libpq reads it (only what is not in the URL).
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
@@ -49,13 +62,7 @@ impl Target {
             hint: "write it as postgres://user@host:port/database?sslmode=verify-full".into(),
         };
         let mut url = url::Url::parse(raw).map_err(|e| bad(format!("not a URL: {e}")))?;
-        let shown = {
-            let mut s = url.clone();
-            if s.password().is_some() {
-                let _ = s.set_password(Some("****"));
-            }
-            s.to_string()
-        };
+        let shown = mask(raw);
         // The driver knows neither sslrootcert nor the verify-* modes: both are taken out
         // here and applied to the TLS configuration.
         let mut sslmode = None;
