@@ -96,7 +96,13 @@ pub fn run(
         let _ = writeln!(err, "tykwatch: --readonly: the outbox is not changed");
         return ExitCode::from(2);
     }
-    let store = match open(&data_dir(setup)) {
+    let shared = !setup.args.demo && setup.config.store.is_shared();
+    let opened = if shared {
+        Store::connect(&setup.config.store).map_err(|e| e.to_string())
+    } else {
+        open(&data_dir(setup))
+    };
+    let store = match opened {
         Ok(s) => s,
         Err(e) => {
             let _ = writeln!(err, "tykwatch: {e}");
@@ -133,7 +139,7 @@ pub fn run(
     }
 }
 
-/// The data dir's store; a dir where tykwatch never ran is an error, not a new empty outbox.
+/// The data dir's SQLite store (`[store] url` unset); a dir where tykwatch never ran is an error, not a new empty outbox.
 fn open(dir: &Path) -> Result<Store, String> {
     let path = dir.join(DB_FILE);
     if !path.is_file() {

@@ -159,6 +159,23 @@ fn three_instances_on_one_database_notify_each_crossing_once() {
     let detail = store["detail"].as_str().unwrap();
     assert!(detail.contains("3 instance(s) running"), "{detail}");
     assert!(!store["target"].as_str().unwrap().contains(pg.password()));
+    // `tykwatch outbox list` reads the shared outbox.
+    let out = Command::new(BIN)
+        .args(["outbox", "list", "--json", "--limit", "1000"])
+        .env("TYKWATCH_CONFIG", home.join("config.toml"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("TYKWATCH_DATA_DIR", home.join("data"))
+        .env("TYK_GW_SECRET", "tykwatch-demo")
+        .env("TW_PG_PASSWORD", pg.password())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listed = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("\"webhook:ops\""))
+        .count();
+    assert_eq!(listed, expected, "{}", String::from_utf8_lossy(&out.stdout));
     for i in &mut instances {
         assert!(i.child.terminate(Duration::from_secs(10)).success());
     }
