@@ -112,6 +112,11 @@ enum Command {
         #[command(subcommand)]
         command: OutboxSubcommand,
     },
+    /// Move the ledger and outbox between stores
+    Store {
+        #[command(subcommand)]
+        command: StoreSubcommand,
+    },
     /// Run the embedded demo gateway on its own, for curl or another tykwatch
     DemoGateway {
         /// Port on 127.0.0.1 (0 picks a free one)
@@ -138,6 +143,20 @@ enum Command {
         /// Host of that Redis
         #[arg(long, default_value = "127.0.0.1")]
         redis_host: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum StoreSubcommand {
+    /// Copy a data dir's SQLite ledger, outbox and events into an empty PostgreSQL database
+    /// (stop the instance first); the password comes from [store] password or PGPASSWORD
+    Migrate {
+        /// The data dir of the instance to copy
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+        /// postgres://user@host:port/database?sslmode=…
+        #[arg(long, value_name = "URL")]
+        to: String,
     },
 }
 
@@ -409,6 +428,15 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             let mut out = std::io::stdout().lock();
             let mut err = std::io::stderr();
             return Ok(orgs_cli::run(&setup, &command.into(), &mut out, &mut err).await);
+        }
+        Some(Command::Store {
+            command: StoreSubcommand::Migrate { from, to },
+        }) => {
+            let mut out = std::io::stdout().lock();
+            let mut err = std::io::stderr();
+            return Ok(tykwatch::cli::store::migrate(
+                &setup, from, to, &mut out, &mut err,
+            ));
         }
         Some(Command::Outbox { command }) => {
             let mut out = std::io::stdout().lock();

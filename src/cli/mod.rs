@@ -4,6 +4,7 @@
 pub mod check;
 pub mod orgs;
 pub mod outbox;
+pub mod store;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;

@@ -12,6 +12,7 @@
 //! `period` (the quota's `quota_renews`, Unix seconds).
 
 pub mod claims;
+mod dump;
 mod error;
 pub mod postgres;
 mod rows;
@@ -21,6 +22,7 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use claims::{ClaimRequest, Claimed, Instance, Settle};
+pub use dump::Dump;
 pub use error::{Result, StoreError};
 pub use rows::{EventRow, NewEvent};
 
@@ -240,6 +242,19 @@ impl Store {
         match &self.engine {
             Engine::Sqlite(s) => s.path().display().to_string(),
             Engine::Postgres(p) => p.target().to_owned(),
+        }
+    }
+
+    /// Copies `dump` into this (PostgreSQL) store in one transaction: states, attempts and
+    /// errors kept (rows in flight become pending), event ids kept. Refused unless the store
+    /// is empty; on error nothing is written.
+    pub fn load(&mut self, dump: Dump) -> Result<()> {
+        match &mut self.engine {
+            Engine::Postgres(p) => p.load(dump),
+            Engine::Sqlite(s) => Err(StoreError::Invalid(format!(
+                "{}: migrations go into PostgreSQL",
+                s.path().display()
+            ))),
         }
     }
 

@@ -365,8 +365,9 @@ fn spawn(s: &Setup, dir: &Path, port: u16) -> Result<Child, String> {
     let data = dir.join("data");
     // https://www.postgresql.org/docs/current/non-durability.html: fsync and full_page_writes
     // only guard against an OS crash or power loss, never against a killed server, so `kill()`
-    // stays a faithful crash. synchronous_commit stays on: off could lose a committed
-    // transaction to a SIGKILL, and with fsync off a commit costs only a write(2) anyway.
+    // stays a faithful crash. synchronous_commit stays on: off loses the last commits to a
+    // server crash (https://www.postgresql.org/docs/current/wal-async-commit.html), so `kill()`
+    // could undo what a test saw committed; with fsync off a commit costs only a write(2).
     let mut cmd = pg_command(&s.bindir.join("postgres"), s.run_as);
     cmd.arg("-D")
         .arg(&data)

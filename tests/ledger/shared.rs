@@ -343,3 +343,109 @@ fn postgres_restarted_or_dropping_connections_costs_one_failed_call() {
     let delivered = (0..3).find_map(|_| s.counts().ok()).unwrap().delivered;
     assert_eq!(delivered, 0, "neither outcome landed");
 }
+
+#[test]
+fn store_migrate_copies_a_data_dir_into_an_empty_database_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let event_ids = {
+        let mut s = Store::open_in(&data).unwrap();
+        let mut m = monitor();
+        let (c, r) = batch(&mut m, 4, P1);
+        s.record_crossings(&c, &r).unwrap();
+        let due = s.due(NOW_MS, 100).unwrap();
+        assert_eq!(due.len(), 12);
+        s.mark_delivered(&due[0].idem_key, Some(204), NOW_MS)
+            .unwrap();
+        s.mark_dead(&due[1].idem_key, 8, Some(500), "HTTP 500")
+            .unwrap();
+        s.mark_inflight(&due[2].idem_key).unwrap();
+        s.disable_channel(&ch("webhook:audit"), "HTTP 410 Gone", NOW_MS)
+            .unwrap();
+        let ids = s
+            .insert_events(&[crate::store::new_event(1), crate::store::new_event(2)])
+            .unwrap();
+        s.mark_events_routed(&ids[..1], NOW_MS).unwrap();
+        ids
+    };
+    let source = Store::open_in(&data).unwrap().dump().unwrap();
+    let pg = PgServer::start();
+    pg.create_db(PG_DB);
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "").unwrap();
+    let migrate = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tykwatch"))
+            .args(["store", "migrate", "--from"])
+            .arg(&data)
+            .args(["--to", &pg.url(PG_DB)])
+            .env("TYKWATCH_CONFIG", &config)
+            .env("TYKWATCH_DATA_DIR", dir.path().join("unused"))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = migrate();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("ledger 8, outbox 12"), "{stdout}");
+    assert!(
+        !stdout.contains(pg.password()),
+        "the password is masked: {stdout}"
+    );
+
+    let mut target = Store::connect(&config_of(&pg)).unwrap();
+    let copied = target.dump().unwrap();
+    let rows = |d: &tykwatch::store::Dump| {
+        let mut v: Vec<_> = d
+            .outbox
+            .iter()
+            .map(|r| {
+                let state = match r.state {
+                    OutboxState::Inflight => OutboxState::Pending,
+                    s => s,
+                };
+                (
+                    r.idem_key.clone(),
+                    state,
+                    r.attempts,
+                    r.last_status,
+                    r.last_error.clone(),
+                    r.sequence,
+                )
+            })
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    assert_eq!(
+        rows(&copied),
+        rows(&source),
+        "states, attempts and errors kept"
+    );
+    assert_eq!(copied.ledger.len(), source.ledger.len());
+    assert_eq!(copied.last_sequence, source.last_sequence);
+    assert_eq!(copied.disabled.len(), 1);
+    let ids: Vec<i64> = copied.events.iter().map(|e| e.id).rev().collect();
+    assert_eq!(ids, event_ids, "event ids kept");
+    assert_eq!(copied.unrouted, source.unrouted);
+    let next = target.insert_event(&crate::store::new_event(3)).unwrap();
+    assert!(
+        next > event_ids[1],
+        "new ids continue after the copied ones"
+    );
+
+    // A second run finds the target not empty: refused, nothing duplicated.
+    let again = migrate();
+    assert_eq!(again.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.contains("not empty"), "{stderr}");
+    assert_eq!(target.dump().unwrap().outbox.len(), 12);
+}
+
+fn config_of(pg: &PgServer) -> StoreConfig {
+    config(pg.url(PG_DB))
+}

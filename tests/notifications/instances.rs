@@ -170,7 +170,11 @@ fn three_instances_on_one_database_notify_each_crossing_once() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let listed = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| l.contains("\"webhook:ops\""))

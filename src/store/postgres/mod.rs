@@ -19,6 +19,7 @@
 mod claims;
 mod events;
 mod ledger;
+mod load;
 mod outbox;
 mod schema;
 mod target;
