@@ -210,6 +210,7 @@ fn unknown_key_in_each_section_is_named_with_its_line() {
             "[[routes]]\nevents = [\"*\"]\nemail_to = [\"a@b.c\"]",
         ),
         ("intake", "[intake]"),
+        ("store", "[store]"),
         ("orgs", "[orgs]"),
         ("ui", "[ui]"),
     ];
