@@ -12,22 +12,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::common::postgres::PgServer;
-use crate::common::process::{BIN, JsonLines, Killed, Log, free_port, serve, signal, wait_port};
+use crate::common::process::{BIN, JsonLines, Killed, Log, free_port, serve, signal};
 
 const DB: &str = "tykwatch";
 
 fn demo_gateway() -> (Killed, u16) {
     let port = free_port();
-    let gw = Killed(
-        Command::new(BIN)
-            .args(["demo-gateway", "--port", &port.to_string(), "--speed", "0"])
-            .env("TYK_GW_SECRET", "tykwatch-demo")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_port(port);
-    (gw, port)
+    (crate::common::process::demo_gateway(port, "0"), port)
 }
 
 /// One instance: its own config and data dir, the shared store.
@@ -66,6 +57,20 @@ fn start(dir: &std::path::Path, n: usize, gw: u16, hook: u16, pg: &PgServer) -> 
         child: Killed(child),
         lines,
     }
+}
+
+/// Another tykwatch command with an instance's config and environment.
+fn cli(home: &std::path::Path, pg: &PgServer, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .env("TYKWATCH_CONFIG", home.join("config.toml"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("TYKWATCH_DATA_DIR", home.join("data"))
+        .env("TYK_GW_SECRET", "tykwatch-demo")
+        .env("TW_PG_PASSWORD", pg.password())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
 }
 
 fn webhook_ids(reqs: &[String]) -> Vec<String> {
@@ -137,16 +142,7 @@ fn three_instances_on_one_database_notify_each_crossing_once() {
     );
     // `tykwatch check` with one instance's config sees all three.
     let home = dir.path().join("i0");
-    let out = Command::new(BIN)
-        .args(["check", "--json"])
-        .env("TYKWATCH_CONFIG", home.join("config.toml"))
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("TYKWATCH_DATA_DIR", home.join("data"))
-        .env("TYK_GW_SECRET", "tykwatch-demo")
-        .env("TW_PG_PASSWORD", pg.password())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = cli(&home, &pg, &["check", "--json"]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
     let store = report
@@ -160,16 +156,7 @@ fn three_instances_on_one_database_notify_each_crossing_once() {
     assert!(detail.contains("3 instance(s) running"), "{detail}");
     assert!(!store["target"].as_str().unwrap().contains(pg.password()));
     // `tykwatch outbox list` reads the shared outbox.
-    let out = Command::new(BIN)
-        .args(["outbox", "list", "--json", "--limit", "1000"])
-        .env("TYKWATCH_CONFIG", home.join("config.toml"))
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("TYKWATCH_DATA_DIR", home.join("data"))
-        .env("TYK_GW_SECRET", "tykwatch-demo")
-        .env("TW_PG_PASSWORD", pg.password())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = cli(&home, &pg, &["outbox", "list", "--json", "--limit", "1000"]);
     assert!(
         out.status.success(),
         "{}",
