@@ -112,7 +112,7 @@ fn record(store: &mut Store, crossings: &[Crossing], rows: &[OutboxRow], batch: 
     let mut n = 0;
     // plan_all keeps crossing order: three rows per crossing
     for (chunk, mine) in crossings.chunks(batch).zip(rows.chunks(3 * batch)) {
-        n += store.record_crossings(chunk, mine).expect("record");
+        n += store.record_crossings(chunk, mine).expect("record").count();
     }
     assert_eq!(n, crossings.len());
 }

@@ -37,7 +37,8 @@ pub enum EngineEvent {
     Received(Vec<EventRow>),
     /// Something the user should see (a test sent, a resend queued).
     Notice { text: String, error: bool },
-    /// Thresholds the last sweep crossed, recorded with their outbox rows.
+    /// Thresholds the last sweep crossed that this instance recorded, with their outbox rows
+    /// (on a shared store each crossing is reported by the one instance that recorded it).
     Crossed(Vec<Crossing>),
     /// Something failed outside the poller (delivery, routing, the store); the engine goes on.
     Problem { kind: Problem, message: String },

@@ -20,7 +20,7 @@ use crate::notify::route::EventRouter;
 use crate::orgs::OrgSource;
 use crate::outbox::{Crossing, OutboxFilter, OutboxRow, OutboxState, Payload};
 use crate::quota::{QuotaId, Sample};
-use crate::store::{EventRow, Store, StoreError};
+use crate::store::{EventRow, Peers, Store, StoreError};
 
 /// Received events the console starts with.
 const RECENT_EVENTS: usize = 1000;
@@ -96,6 +96,8 @@ pub struct Notifier {
     clock: Arc<dyn Clock>,
     /// When this process saw each quota's latest crossing (the ledger does not keep ids).
     fired_at: HashMap<QuotaId, UnixMs>,
+    /// `[store] lease` on a shared store (the snapshot lists its live instances), else `None`.
+    lease: Option<std::time::Duration>,
     /// Held for the notifier's life: one process per data dir, or start-up recovery would put
     /// another process's in-flight sends back to `pending` and both would send them.
     _lock: std::fs::File,
@@ -165,6 +167,7 @@ impl Notifier {
             channels: Channels::from_config(config),
             clock,
             fired_at: HashMap::new(),
+            lease: config.store.is_shared().then_some(config.store.lease),
             _lock: lock_file,
         })
     }
@@ -194,7 +197,8 @@ impl Notifier {
 
     /// Evaluates one sweep's samples and records the crossings with their outbox rows in one
     /// transaction, off the async threads. On failure the monitor forgets them, so the next
-    /// sample detects them again: nothing is lost. Returns what was recorded.
+    /// sample detects them again: nothing is lost. Returns what this call recorded (not what
+    /// the ledger already had: on a shared store, another instance's first).
     pub async fn observe(&mut self, samples: &[Sample]) -> Result<Vec<Crossing>, String> {
         let now = self.clock.now_ms();
         let crossings = self.monitor.evaluate_all(samples, now);
@@ -217,11 +221,18 @@ impl Notifier {
                 .map_err(|e| format!("the store task failed: {e}"))
                 .and_then(|r| r.map_err(|e| e.to_string()));
         match result {
-            Ok(_) => {
+            Ok(recorded) => {
                 for c in &crossings {
                     self.fired_at.insert(c.quota_id.clone(), c.at_ms);
                 }
-                Ok(crossings)
+                // What another instance recorded first (a shared store), or this one before a
+                // crash, was notified then: only this call's crossings are reported.
+                Ok(crossings
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(i, _)| recorded.is_new(*i))
+                    .map(|(_, c)| c)
+                    .collect())
             }
             Err(message) => {
                 self.monitor.rollback(&crossings);
@@ -252,16 +263,19 @@ impl Notifier {
         let store = self.store.clone();
         let channels = self.channels.ids();
         let at_ms = self.clock.now_ms();
+        let lease = self.lease;
         tokio::task::spawn_blocking(move || {
             let s = lock(&store);
             let rows = s.list_outbox(&OutboxFilter::default(), SNAPSHOT_ROWS)?;
             let counts = s.counts()?;
             let disabled = s.disabled_channels()?;
+            let peers = lease.map(|l| Peers::read(&s, at_ms, l)).transpose()?;
             Ok::<_, EngineError>(OutboxSnapshot {
                 items: rows.into_iter().map(item).collect(),
                 counts,
                 disabled,
                 channels,
+                peers,
                 at_ms,
             })
         })

@@ -568,6 +568,7 @@ fn outbox() -> OutboxSnapshot {
         channels: ["tyk", "webhook:ops", "webhook:legacy", "email:ops"]
             .map(|c| c.parse().unwrap())
             .to_vec(),
+        peers: None,
         at_ms: NOW + 3_000,
     }
 }
@@ -589,6 +590,30 @@ fn notifications_80x24() {
 fn notifications_160x48() {
     let mut s = notifications_state();
     insta::assert_snapshot!(draw(&mut s, 160, 48).backend());
+}
+
+/// On a shared store the header counts the instances and warns when their settings differ.
+#[test]
+fn notifications_shared_store_header_120x30() {
+    use tykwatch::store::{Instance, Peers};
+    let peer = |n: u32, hash: &str| Instance {
+        id: format!("tw-{n}:{}:0000000{n}", 100 + n),
+        host: format!("tw-{n}"),
+        pid: 100 + n,
+        version: "0.1.0".into(),
+        config_hash: hash.into(),
+        started_at: NOW - 60_000,
+        seen_at: NOW,
+    };
+    let mut s = state();
+    s.apply_engine(EngineEvent::Outbox(Box::new(OutboxSnapshot {
+        peers: Some(Peers {
+            live: vec![peer(1, "a1b2"), peer(2, "a1b2"), peer(3, "ffee")],
+        }),
+        ..outbox()
+    })));
+    key(&mut s, KeyCode::Char('2'));
+    insta::assert_snapshot!(draw(&mut s, 120, 30).backend());
 }
 
 #[test]

@@ -21,7 +21,7 @@ use crate::notify::email::EmailSetup;
 use crate::notify::email::smtp::SmtpTarget;
 use crate::orgs::OrgSource;
 use crate::outbox::ChannelId;
-use crate::store::{DB_FILE, Store};
+use crate::store::{DB_FILE, Peers, Store};
 use crate::tyk::gateway::Gateway;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -227,13 +227,12 @@ async fn check_all(setup: &Setup, opts: CheckOptions) -> Vec<Outcome> {
 /// different thresholds or channels).
 async fn shared_store(r: &mut Report, config: &crate::config::StoreConfig, limit: Duration) {
     let c = config.clone();
-    let lease_ms = i64::try_from(config.lease.as_millis()).unwrap_or(i64::MAX);
     let now = crate::clock::system_now_ms();
     let found = within(limit, async move {
         tokio::task::spawn_blocking(move || {
             let s = Store::connect(&c)?;
             s.check_writable()?;
-            Ok::<_, crate::store::StoreError>((s.describe(), s.instances(now - 2 * lease_ms)?))
+            Ok::<_, crate::store::StoreError>((s.describe(), Peers::read(&s, now, c.lease)?))
         })
         .await
         .map_err(|e| e.to_string())?
@@ -242,21 +241,19 @@ async fn shared_store(r: &mut Report, config: &crate::config::StoreConfig, limit
     .await;
     let target = crate::store::postgres::mask_url(config.url.expose());
     match found {
-        Ok((target, live)) => {
-            let mut hashes: Vec<&str> = live.iter().map(|i| i.config_hash.as_str()).collect();
-            hashes.sort_unstable();
-            hashes.dedup();
-            let who: Vec<String> = live
+        Ok((target, peers)) => {
+            let who: Vec<String> = peers
+                .live
                 .iter()
                 .map(|i| format!("{} (settings {})", i.id, i.config_hash))
                 .collect();
             let detail = format!(
                 "takes a write; {} instance(s) running{}{}",
-                live.len(),
+                peers.live.len(),
                 if who.is_empty() { "" } else { ": " },
                 who.join(", ")
             );
-            if hashes.len() > 1 {
+            if peers.disagree() {
                 r.add(
                     "store",
                     target,

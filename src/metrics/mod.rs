@@ -48,6 +48,8 @@ struct Sources {
     intake: Option<Arc<IntakeStats>>,
     /// A connection of its own (WAL: reads never wait on the notifier's writes).
     store: Mutex<Store>,
+    /// `[store] lease` on a shared store (the instances running on it are shown), else `None`.
+    lease: Option<Duration>,
 }
 
 #[derive(Debug)]
@@ -118,15 +120,17 @@ impl Metrics {
         &self,
         dispatcher: Dispatcher,
         intake: Option<Arc<IntakeStats>>,
-        store: &crate::config::StoreConfig,
+        config: &crate::config::StoreConfig,
         data_dir: &Path,
     ) -> Result<(), String> {
         let store =
-            Store::open_configured(store, data_dir).map_err(|e| format!("[metrics]: {e}"))?;
+            Store::open_configured(config, data_dir).map_err(|e| format!("[metrics]: {e}"))?;
+        let lease = store.is_shared().then_some(config.lease);
         let _ = self.sources.set(Sources {
             dispatcher,
             intake,
             store: Mutex::new(store),
+            lease,
         });
         Ok(())
     }
@@ -238,6 +242,7 @@ impl Metrics {
         // Written once the lock is released: sweeps go on while a large scrape is written.
         head.append(quotas.write());
         if let Some(src) = self.sources.get() {
+            instances(&mut head, src, now);
             delivery(&mut out, src);
             outbox(&mut out, src);
             if let Some(i) = &src.intake {
@@ -361,6 +366,55 @@ fn sweeps(out: &mut Exposition, s: &State) {
     }
 }
 
+/// This instance (its id and settings hash; Prometheus's own `instance` label is the scrape
+/// target, so the id is a label of this one series rather than of every series) and how many
+/// instances run on its store, with how many different settings.
+fn instances(out: &mut Exposition, src: &Sources, now: UnixMs) {
+    let me = src.dispatcher.instance();
+    let engine = if src.lease.is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    out.family(
+        "tykwatch_instance_info",
+        Kind::Gauge,
+        "This tykwatch instance: its id in the store's heartbeat and its settings hash (always 1).",
+    );
+    out.sample(
+        "tykwatch_instance_info",
+        &[
+            ("instance_id", &me.id),
+            ("config_hash", &me.config_hash),
+            ("store", engine),
+        ],
+        Value::Int(1),
+    );
+    // SQLite: this instance alone (the data dir's lock). The scrape still answers when a
+    // shared store does not; readiness says what is wrong.
+    let peers = match src.lease {
+        None => crate::store::Peers {
+            live: vec![me.clone()],
+        },
+        Some(lease) => match crate::store::Peers::read(&lock(&src.store), now, lease) {
+            Ok(p) => p,
+            Err(_) => return,
+        },
+    };
+    gauge(
+        out,
+        "tykwatch_store_instances",
+        "Instances running on this store (a shared one: heard from within two leases), this one among them.",
+        Value::Uint(peers.live.len() as u64),
+    );
+    gauge(
+        out,
+        "tykwatch_store_settings_variants",
+        "Different settings hashes among those instances: above 1 they notify different thresholds or channels.",
+        Value::Uint(peers.settings_variants() as u64),
+    );
+}
+
 fn delivery(out: &mut Exposition, src: &Sources) {
     let d = src.dispatcher.stats().snapshot();
     out.family(
@@ -391,7 +445,7 @@ fn outbox(out: &mut Exposition, src: &Sources) {
     out.family(
         name,
         Kind::Gauge,
-        "Outbox rows by channel and state (pending, inflight, delivered, failed, dead).",
+        "Outbox rows by channel and state (pending, inflight, delivered, failed, dead); on a shared store, every instance reports the whole store.",
     );
     let counts = lock(&src.store).counts_by_channel();
     let rows = match counts {

@@ -4,6 +4,7 @@
 use crate::clock::UnixMs;
 use crate::outbox::{ChannelId, DisabledChannel, NotificationPayload, OutboxCounts, OutboxRow};
 use crate::quota::QuotaId;
+use crate::store::Peers;
 
 /// Rows kept in a snapshot (newest first).
 pub const SNAPSHOT_ROWS: usize = 500;
@@ -37,6 +38,8 @@ pub struct OutboxSnapshot {
     pub disabled: Vec<DisabledChannel>,
     /// Configured channel ids (`tyk`, `webhook:<name>`, `email:ops`, …): the targets of a test.
     pub channels: Vec<ChannelId>,
+    /// On a shared store, the instances running on it (this one among them).
+    pub peers: Option<Peers>,
     pub at_ms: UnixMs,
 }
 

@@ -86,6 +86,42 @@ impl Instance {
     }
 }
 
+/// The instances a store has heard from recently, as the console's header, `/metrics` and
+/// `tykwatch check` show them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Peers {
+    /// Heartbeats within two leases (a live instance renews every third of one), oldest
+    /// start first.
+    pub live: Vec<Instance>,
+}
+
+impl Peers {
+    /// Reads the instances `store` heard from within two `lease`s of `now`.
+    pub fn read(
+        store: &crate::store::Store,
+        now: UnixMs,
+        lease: std::time::Duration,
+    ) -> crate::store::Result<Peers> {
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+        let live = store.instances(now.saturating_sub(lease_ms.saturating_mul(2)))?;
+        Ok(Peers { live })
+    }
+
+    /// How many different settings hashes the live instances run with: more than one means
+    /// they notify different thresholds or channels (the first to record a crossing decides
+    /// its rows).
+    pub fn settings_variants(&self) -> usize {
+        let mut hashes: Vec<&str> = self.live.iter().map(|i| i.config_hash.as_str()).collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        hashes.len()
+    }
+
+    pub fn disagree(&self) -> bool {
+        self.settings_variants() > 1
+    }
+}
+
 /// The host name (Linux: the kernel's), or `localhost` when it cannot be read.
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")

@@ -21,7 +21,7 @@ pub mod sqlite;
 use std::path::Path;
 use std::time::Duration;
 
-pub use claims::{ClaimRequest, Claimed, Instance, Settle};
+pub use claims::{ClaimRequest, Claimed, Instance, Peers, Settle};
 pub use dump::Dump;
 pub use error::{Result, StoreError};
 pub use rows::{EventRow, NewEvent};
@@ -91,15 +91,6 @@ macro_rules! delegate {
 }
 
 delegate! {
-    /// Records crossings and their outbox rows in ONE transaction (one fsync for the batch).
-    ///
-    /// Exactly-once generation: a crossing whose `fired` ledger row already exists (recorded by
-    /// this instance before a crash, or by another instance on a shared database) inserts
-    /// nothing — neither its covered rows matter nor its outbox rows are added. Rows for a
-    /// channel disabled by a 410 are inserted as `failed` (visible, resendable). Every row must
-    /// belong to a crossing of the batch. Returns the number of crossings newly recorded.
-    /// On error nothing is written.
-    fn record_crossings(&mut self, crossings: &[Crossing], rows: &[OutboxRow]) -> Result<usize>;
     /// Thresholds recorded (fired or covered) for one quota and period, ascending.
     fn fired_thresholds(&self, quota_key: &str, period: i64) -> Result<Vec<f64>>;
     /// Ledger rows of periods that end at or after `min_period` (Unix seconds): pass the
@@ -258,6 +249,30 @@ impl Store {
         }
     }
 
+    /// Records crossings and their outbox rows in ONE transaction (one fsync for the batch).
+    ///
+    /// Exactly-once generation: a crossing whose `fired` ledger row already exists (recorded by
+    /// this instance before a crash, or by another instance on a shared database) inserts
+    /// nothing — neither its covered rows matter nor its outbox rows are added. Rows for a
+    /// channel disabled by a 410 are inserted as `failed` (visible, resendable). Every row must
+    /// belong to a crossing of the batch. Returns which crossings this call recorded.
+    /// On error nothing is written.
+    pub fn record_crossings(
+        &mut self,
+        crossings: &[Crossing],
+        rows: &[OutboxRow],
+    ) -> Result<Recorded> {
+        if crossings.is_empty() && rows.is_empty() {
+            return Ok(Recorded::default()); // a quiet sweep costs no fsync
+        }
+        let groups = rows_by_crossing(crossings, rows)?;
+        let new = match &mut self.engine {
+            Engine::Sqlite(s) => s.record_crossings(crossings, &groups)?,
+            Engine::Postgres(p) => p.record_crossings(crossings, &groups)?,
+        };
+        Ok(Recorded { new })
+    }
+
     /// Whether other instances may share this store (PostgreSQL).
     pub fn is_shared(&self) -> bool {
         matches!(self.engine, Engine::Postgres(_))
@@ -337,6 +352,68 @@ impl Store {
         };
         self.settle(idem_key, None, &outcome)
     }
+}
+
+/// Which crossings of a batch [`Store::record_crossings`] recorded; the others were in the
+/// ledger already (this process before a crash, or another instance first).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recorded {
+    /// Parallel to the batch.
+    new: Vec<bool>,
+}
+
+impl Recorded {
+    /// How many crossings were newly recorded.
+    pub fn count(&self) -> usize {
+        self.new.iter().filter(|n| **n).count()
+    }
+
+    /// Whether the batch's `i`th crossing was recorded by this call.
+    pub fn is_new(&self, i: usize) -> bool {
+        self.new.get(i).copied().unwrap_or(false)
+    }
+}
+
+/// The batch's outbox rows grouped by crossing (index into `crossings`), after checking the
+/// batch: finite thresholds, and every row of a crossing in it.
+fn rows_by_crossing<'a>(
+    crossings: &[Crossing],
+    rows: &'a [OutboxRow],
+) -> Result<Vec<Vec<&'a OutboxRow>>> {
+    let mut index: std::collections::HashMap<(&str, i64, u64), usize> =
+        std::collections::HashMap::with_capacity(crossings.len());
+    for (i, c) in crossings.iter().enumerate() {
+        if !c.threshold.is_finite() || c.covered.iter().any(|t| !t.is_finite()) {
+            return Err(StoreError::Invalid(format!(
+                "crossing {} has a non-finite threshold",
+                c.quota_key
+            )));
+        }
+        index
+            .entry((&c.quota_key, c.period, c.threshold.to_bits()))
+            .or_insert(i);
+    }
+    let mut groups = vec![Vec::new(); crossings.len()];
+    for r in rows {
+        let at = match &r.source {
+            crate::outbox::Source::Crossing {
+                quota_key,
+                period,
+                threshold,
+            } => index.get(&(quota_key.as_str(), *period, threshold.to_bits())),
+            crate::outbox::Source::Event { .. } => None,
+        };
+        match at {
+            Some(&i) => groups[i].push(r),
+            None => {
+                return Err(StoreError::Invalid(format!(
+                    "outbox row {} belongs to no crossing of the batch",
+                    r.idem_key
+                )));
+            }
+        }
+    }
+    Ok(groups)
 }
 
 /// `limit` as an SQL `LIMIT` value.

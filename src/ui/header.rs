@@ -131,15 +131,27 @@ fn channels(state: &AppState, theme: &Theme) -> Vec<Span<'static>> {
         "{n} channel{}",
         if n == 1 { "" } else { "s" }
     ))];
+    let warn = Style::new()
+        .fg(theme.warning_fg)
+        .add_modifier(Modifier::BOLD);
     let off = snap.disabled.len();
     if off > 0 {
         out.push(Span::raw(" · "));
-        out.push(Span::styled(
-            format!("{off} disabled (410)"),
-            Style::new()
-                .fg(theme.warning_fg)
-                .add_modifier(Modifier::BOLD),
-        ));
+        out.push(Span::styled(format!("{off} disabled (410)"), warn));
+    }
+    // A shared store: how many instances share the work (this console is one of them), and
+    // whether they run different thresholds or channels.
+    if let Some(peers) = &snap.peers {
+        let n = peers.live.len();
+        out.push(Span::raw(" · "));
+        out.push(Span::raw(format!(
+            "{n} instance{}",
+            if n == 1 { "" } else { "s" }
+        )));
+        if peers.disagree() {
+            out.push(Span::raw(" · "));
+            out.push(Span::styled("settings differ", warn));
+        }
     }
     out
 }

@@ -43,8 +43,15 @@ fn two_connections_record_a_raced_batch_once(db: &Db) {
             })
         })
         .collect();
-    let recorded: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let recorded: usize = results.iter().map(|r| r.count()).sum();
     assert_eq!(recorded, 200, "each crossing is recorded by one of them");
+    for i in 0..200 {
+        assert!(
+            results[0].is_new(i) != results[1].is_new(i),
+            "crossing {i} is reported by exactly the connection that recorded it"
+        );
+    }
     assert_eq!(db.count("outbox"), 600, "one row per crossing and channel");
     assert_eq!(db.count("ledger"), 400);
 }
@@ -299,7 +306,7 @@ fn postgres_restarted_or_dropping_connections_costs_one_failed_call() {
     let mut s = Store::connect(&config(pg.url(PG_DB))).unwrap();
     let mut m = monitor();
     let (c, r) = batch(&mut m, 3, P1);
-    assert_eq!(s.record_crossings(&c, &r).unwrap(), 3);
+    assert_eq!(s.record_crossings(&c, &r).unwrap().count(), 3);
 
     // The server drops every session: the next call fails clearly, the one after reconnects.
     assert!(pg.terminate_connections(PG_DB) >= 1);
@@ -321,7 +328,7 @@ fn postgres_restarted_or_dropping_connections_costs_one_failed_call() {
     for _ in 0..3 {
         match s.record_crossings(&c2, &r2) {
             Ok(n) => {
-                recorded = Some(n);
+                recorded = Some(n.count());
                 break;
             }
             Err(e) => assert!(e.is_transient(), "{e}"),

@@ -153,9 +153,9 @@ fn exactly_once_generation_across_restarts(db: &Db) {
     let last_seq = crossings.iter().map(|c| c.sequence).max().unwrap();
     {
         let mut s = db.open();
-        assert_eq!(s.record_crossings(&crossings, &rows).unwrap(), 50);
+        assert_eq!(s.record_crossings(&crossings, &rows).unwrap().count(), 50);
         // The same crossings again: nothing new, not even their outbox rows.
-        assert_eq!(s.record_crossings(&crossings, &rows).unwrap(), 0);
+        assert_eq!(s.record_crossings(&crossings, &rows).unwrap().count(), 0);
         assert_eq!(s.counts().unwrap().pending, 150);
         assert_eq!(s.last_sequence().unwrap(), last_seq);
     } // "crash": the store goes away, only the file remains
@@ -179,12 +179,15 @@ fn exactly_once_generation_across_restarts(db: &Db) {
     let mut cold = monitor();
     let (dup, dup_rows) = batch(&mut cold, 50, P1);
     assert_eq!(dup.len(), 50);
-    assert_eq!(s.record_crossings(&dup, &dup_rows).unwrap(), 0);
+    assert_eq!(s.record_crossings(&dup, &dup_rows).unwrap().count(), 0);
     assert_eq!(db.count("outbox"), 150);
 
     // A renewal re-arms: new period, new rows.
     let (renewed, renewed_rows) = batch(&mut warm, 50, P1 + 3600);
-    assert_eq!(s.record_crossings(&renewed, &renewed_rows).unwrap(), 50);
+    assert_eq!(
+        s.record_crossings(&renewed, &renewed_rows).unwrap().count(),
+        50
+    );
     assert_eq!(db.count("outbox"), 300);
     assert!(renewed.iter().all(|c| c.sequence > last_seq));
     s.integrity_check().unwrap();
@@ -442,7 +445,7 @@ fn integrity_holds_after_many_writes(db: &Db) {
     let mut m = monitor();
     for round in 0..20 {
         let (c, r) = batch(&mut m, 250, P1 + round * 3600);
-        assert_eq!(s.record_crossings(&c, &r).unwrap(), 250);
+        assert_eq!(s.record_crossings(&c, &r).unwrap().count(), 250);
         for (i, row) in s.claim_due(NOW_MS, 400).unwrap().iter().enumerate() {
             match i % 4 {
                 0 => s.mark_delivered(&row.idem_key, Some(200), NOW_MS).unwrap(),
@@ -482,7 +485,7 @@ fn a_transaction_failing_half_way_leaves_nothing(db: &Db) {
     m.rollback(&c);
     db.clear_fault();
     let (c2, r2) = batch(&mut m, 10, P1);
-    assert_eq!(s.record_crossings(&c2, &r2).unwrap(), 10);
+    assert_eq!(s.record_crossings(&c2, &r2).unwrap().count(), 10);
     assert_eq!(db.count("outbox"), 30);
 }
 
@@ -705,7 +708,7 @@ fn a_locked_database_gives_a_clear_error() {
     assert!(matches!(err, StoreError::Locked { .. }), "{err}");
     assert_clear(&err, &path, "another tykwatch");
     other.execute_batch("ROLLBACK").unwrap();
-    assert_eq!(s.record_crossings(&c, &r).unwrap(), 2);
+    assert_eq!(s.record_crossings(&c, &r).unwrap().count(), 2);
     drop(s);
 
     // A process holding the file exclusively: even opening fails, clearly.
@@ -723,7 +726,7 @@ fn payload_planned_for_one_crossing_lands_in_one_transaction(db: &Db) {
     let smp = sample(7, 85, P1);
     let c = m.evaluate(&smp, NOW_MS);
     let rows = plan(&c[0], &channels()).unwrap();
-    assert_eq!(s.record_crossings(&c, &rows).unwrap(), 1);
+    assert_eq!(s.record_crossings(&c, &rows).unwrap().count(), 1);
     let ids: Vec<String> = s
         .due(NOW_MS, 10)
         .unwrap()

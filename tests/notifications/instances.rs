@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::common::postgres::PgServer;
-use crate::common::process::{BIN, JsonLines, Killed, Log, free_port, serve, signal};
+use crate::common::process::{BIN, JsonLines, Killed, Log, free_port, get, serve, signal};
 
 const DB: &str = "tykwatch";
 
@@ -28,6 +28,18 @@ struct Instance {
 }
 
 fn start(dir: &std::path::Path, n: usize, gw: u16, hook: u16, pg: &PgServer) -> Instance {
+    start_with(dir, n, gw, hook, pg, "")
+}
+
+/// [`start`] with `extra` appended to the instance's config.
+fn start_with(
+    dir: &std::path::Path,
+    n: usize,
+    gw: u16,
+    hook: u16,
+    pg: &PgServer,
+    extra: &str,
+) -> Instance {
     let home = dir.join(format!("i{n}"));
     std::fs::create_dir_all(&home).unwrap();
     std::fs::write(
@@ -36,7 +48,7 @@ fn start(dir: &std::path::Path, n: usize, gw: u16, hook: u16, pg: &PgServer) -> 
             "[gateway]\nurl = \"http://127.0.0.1:{gw}\"\nsecret = \"${{TYK_GW_SECRET}}\"\n\n\
              [store]\nurl = \"{}\"\npassword = \"${{TW_PG_PASSWORD}}\"\nlease = \"3s\"\n\n\
              [[webhooks]]\nname = \"ops\"\nurl = \"http://127.0.0.1:{hook}/hook\"\n\
-             secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n",
+             secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n\n{extra}",
             pg.url_without_password(DB)
         ),
     )
@@ -115,8 +127,15 @@ fn three_instances_on_one_database_notify_each_crossing_once() {
     let hook = listener.local_addr().unwrap().port();
     let hooks = serve(listener, true);
 
+    let metrics = format!("127.0.0.1:{}", free_port());
     let mut instances: Vec<Instance> = (0..3)
-        .map(|n| start(dir.path(), n, gw, hook, &pg))
+        .map(|n| {
+            let extra = match n {
+                0 => format!("[metrics]\nlisten = \"{metrics}\"\n"),
+                _ => String::new(),
+            };
+            start_with(dir.path(), n, gw, hook, &pg, &extra)
+        })
         .collect();
     all_swept(&mut instances);
     all_swept(&mut instances);
@@ -129,6 +148,21 @@ fn three_instances_on_one_database_notify_each_crossing_once() {
         rows(&pg, "SELECT count(*) FROM outbox WHERE state = 'delivered'") == expected
     });
     std::thread::sleep(Duration::from_millis(1500)); // nothing more arrives
+    // Each crossing is reported by the one instance that recorded it.
+    let reported: usize = instances
+        .iter_mut()
+        .map(|i| {
+            i.lines
+                .drain()
+                .iter()
+                .filter(|v| v["event"] == "threshold_crossed")
+                .count()
+        })
+        .sum();
+    assert_eq!(
+        reported,
+        rows(&pg, "SELECT count(*) FROM ledger WHERE state = 'fired'")
+    );
     let ids = webhook_ids(&hooks.lock().unwrap());
     let mut unique = ids.clone();
     unique.sort();
@@ -167,6 +201,61 @@ fn three_instances_on_one_database_notify_each_crossing_once() {
         .filter(|l| l.contains("\"webhook:ops\""))
         .count();
     assert_eq!(listed, expected, "{}", String::from_utf8_lossy(&out.stdout));
+    // `/metrics` names this instance and counts the others, all with one settings hash.
+    let scrape = get(&metrics, "/metrics").text();
+    assert!(
+        scrape.contains("\ntykwatch_store_instances 3\n"),
+        "{scrape}"
+    );
+    assert!(
+        scrape.contains("\ntykwatch_store_settings_variants 1\n"),
+        "{scrape}"
+    );
+    let info = scrape
+        .lines()
+        .find(|l| l.starts_with("tykwatch_instance_info{"))
+        .unwrap_or_else(|| panic!("{scrape}"));
+    assert!(info.contains("store=\"postgres\""), "{info}");
+    let id = info
+        .split("instance_id=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_else(|| panic!("{info}"));
+    assert_eq!(
+        rows(
+            &pg,
+            &format!("SELECT count(*) FROM instances WHERE id = '{id}'")
+        ),
+        1,
+        "the instance_id label is one of the heartbeats: {info}"
+    );
+    // A fourth instance with other thresholds: `check` warns, the metric shows two variants.
+    let mut odd = start_with(
+        dir.path(),
+        3,
+        gw,
+        hook,
+        &pg,
+        "[monitor]\nglobal_trigger_limits = [50.0]\n",
+    );
+    odd.lines.until(Duration::from_secs(30), "a sweep", |v| {
+        v["event"] == "sweep"
+    });
+    eventually(15, "the fourth instance's heartbeat", || {
+        rows(&pg, "SELECT count(*) FROM instances") == 4
+    });
+    let scrape = get(&metrics, "/metrics").text();
+    assert!(
+        scrape.contains("\ntykwatch_store_settings_variants 2\n"),
+        "{scrape}"
+    );
+    let out = cli(&home, &pg, &["check", "--json"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("settings or channels differ") && text.contains("\"warn\""),
+        "{text}"
+    );
+    assert!(odd.child.terminate(Duration::from_secs(10)).success());
     for i in &mut instances {
         assert!(i.child.terminate(Duration::from_secs(10)).success());
     }

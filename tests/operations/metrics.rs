@@ -190,6 +190,9 @@ fn prometheus_scrapes_the_quota_gauges_of_a_known_key_and_promtool_accepts_the_e
         "tykwatch_last_successful_sweep_timestamp_seconds ",
         "tykwatch_thresholds_crossed_total{org_id=",
         "tykwatch_outbox_dead_rows ",
+        "tykwatch_store_instances 1\n",
+        "tykwatch_store_settings_variants 1\n",
+        "tykwatch_instance_info{instance_id=",
         "tykwatch_metrics_dropped_series_total 0",
     ] {
         assert!(text.contains(family), "no {family} in\n{text}");

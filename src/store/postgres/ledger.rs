@@ -1,11 +1,11 @@
 //! The ledger on PostgreSQL: exactly-once generation across instances.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use super::Postgres;
 use super::outbox::{RowValues, col, insert_rows};
-use crate::outbox::{Crossing, LedgerEntry, LedgerState, OutboxRow, OutboxState, Source};
-use crate::store::{Result, StoreError};
+use crate::outbox::{Crossing, LedgerEntry, LedgerState, OutboxRow, OutboxState};
+use crate::store::Result;
 
 impl Postgres {
     /// One transaction: the ledger rows in one `INSERT … ON CONFLICT DO NOTHING RETURNING`
@@ -15,44 +15,20 @@ impl Postgres {
     pub fn record_crossings(
         &mut self,
         crossings: &[Crossing],
-        rows: &[OutboxRow],
-    ) -> Result<usize> {
-        if crossings.is_empty() && rows.is_empty() {
-            return Ok(0);
+        groups: &[Vec<&OutboxRow>],
+    ) -> Result<Vec<bool>> {
+        let mut by_crossing: HashMap<(String, i64, u64), (usize, Vec<RowValues>)> =
+            HashMap::with_capacity(crossings.len());
+        for (i, c) in crossings.iter().enumerate() {
+            let rows = groups.get(i).into_iter().flatten();
+            let values = rows
+                .map(|r| RowValues::new(r, (OutboxState::Pending, None), r.sequence))
+                .collect();
+            by_crossing
+                .entry((c.quota_key.to_string(), c.period, c.threshold.to_bits()))
+                .or_insert((i, values));
         }
-        let mut known: HashSet<(&str, i64, u64)> = HashSet::new();
-        for c in crossings {
-            if !c.threshold.is_finite() || c.covered.iter().any(|t| !t.is_finite()) {
-                return Err(StoreError::Invalid(format!(
-                    "crossing {} has a non-finite threshold",
-                    c.quota_key
-                )));
-            }
-            known.insert((&c.quota_key, c.period, c.threshold.to_bits()));
-        }
-        let mut by_crossing: HashMap<(String, i64, u64), Vec<RowValues>> = HashMap::new();
-        for r in rows {
-            let key = match &r.source {
-                Source::Crossing {
-                    quota_key,
-                    period,
-                    threshold,
-                } if known.contains(&(quota_key.as_str(), *period, threshold.to_bits())) => {
-                    (quota_key.clone(), *period, threshold.to_bits())
-                }
-                _ => {
-                    return Err(StoreError::Invalid(format!(
-                        "outbox row {} belongs to no crossing of the batch",
-                        r.idem_key
-                    )));
-                }
-            };
-            by_crossing.entry(key).or_default().push(RowValues::new(
-                r,
-                (OutboxState::Pending, None),
-                r.sequence,
-            ));
-        }
+        let n = crossings.len();
         let mut ledger: Vec<(String, i64, f64, &'static str, f64, i64)> = Vec::new();
         for c in crossings {
             ledger.push((
@@ -93,7 +69,7 @@ impl Postgres {
                         &ledger.iter().map(|l| l.5).collect::<Vec<_>>(),
                     ],
                 )?;
-                let mut recorded = 0;
+                let mut new_ones = vec![false; n];
                 let mut out: Vec<RowValues> = Vec::new();
                 for r in &fresh {
                     let state: String = r.try_get(3)?;
@@ -103,8 +79,8 @@ impl Postgres {
                     let key: String = r.try_get(0)?;
                     let period: i64 = r.try_get(1)?;
                     let threshold: f64 = r.try_get(2)?;
-                    recorded += 1;
-                    if let Some(v) = by_crossing.remove(&(key, period, threshold.to_bits())) {
+                    if let Some((i, v)) = by_crossing.remove(&(key, period, threshold.to_bits())) {
+                        new_ones[i] = true;
                         out.extend(v);
                     }
                 }
@@ -116,7 +92,7 @@ impl Postgres {
                         &[&seq],
                     )?;
                 }
-                Ok(recorded)
+                Ok(new_ones)
             })
         })
     }

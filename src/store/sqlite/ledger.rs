@@ -1,60 +1,19 @@
 //! The ledger of fired thresholds: exactly-once generation of crossings and their outbox rows.
 
-use std::collections::HashMap;
-
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::outbox::{INSERT_OUTBOX, disabled_in, insert_outbox};
 use super::{Result, Sqlite, StoreError};
-use crate::outbox::{Crossing, LedgerEntry, LedgerState, OutboxRow, OutboxState, Source};
+use crate::outbox::{Crossing, LedgerEntry, LedgerState, OutboxRow, OutboxState};
 
 impl Sqlite {
-    /// Records crossings and their outbox rows in ONE transaction (one fsync for the batch).
-    ///
-    /// Exactly-once generation: a crossing whose `fired` ledger row already exists inserts
-    /// nothing — neither its covered rows matter nor its outbox rows are added. Rows for a
-    /// channel disabled by a 410 are inserted as `failed` (visible, resendable). Every row must
-    /// belong to a crossing of the batch. Returns the number of crossings newly recorded.
-    /// On error nothing is written.
+    /// The ledger rows of `crossings` and, for those new, their rows (`groups`, one list per
+    /// crossing) in ONE transaction; which were new. The facade checked the batch.
     pub fn record_crossings(
         &mut self,
         crossings: &[Crossing],
-        rows: &[OutboxRow],
-    ) -> Result<usize> {
-        if crossings.is_empty() && rows.is_empty() {
-            return Ok(0); // a quiet sweep costs no fsync
-        }
-        let mut by_crossing: HashMap<(&str, i64, u64), Vec<&OutboxRow>> = HashMap::new();
-        for c in crossings {
-            if !c.threshold.is_finite() || c.covered.iter().any(|t| !t.is_finite()) {
-                return Err(StoreError::Invalid(format!(
-                    "crossing {} has a non-finite threshold",
-                    c.quota_key
-                )));
-            }
-            by_crossing
-                .entry((&c.quota_key, c.period, c.threshold.to_bits()))
-                .or_default();
-        }
-        for r in rows {
-            let crossing = match &r.source {
-                Source::Crossing {
-                    quota_key,
-                    period,
-                    threshold,
-                } => by_crossing.get_mut(&(quota_key.as_str(), *period, threshold.to_bits())),
-                Source::Event { .. } => None,
-            };
-            match crossing {
-                Some(v) => v.push(r),
-                None => {
-                    return Err(StoreError::Invalid(format!(
-                        "outbox row {} belongs to no crossing of the batch",
-                        r.idem_key
-                    )));
-                }
-            }
-        }
+        groups: &[Vec<&OutboxRow>],
+    ) -> Result<Vec<bool>> {
         let path = self.path.clone();
         let err = |e| StoreError::from_sqlite(&path, e);
         let tx = self
@@ -62,7 +21,7 @@ impl Sqlite {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
         let disabled = disabled_in(&tx).map_err(err)?;
-        let mut recorded = 0;
+        let mut new_ones = vec![false; crossings.len()];
         let mut max_seq = i64::MIN;
         {
             let mut ledger = tx
@@ -74,14 +33,14 @@ impl Sqlite {
             let mut outbox = tx.prepare_cached(INSERT_OUTBOX).map_err(err)?;
             // Insert in key order: quota keys are hashes, so arrival order would touch B-tree
             // pages at random and write each of them to the WAL again and again.
-            let mut order: Vec<&Crossing> = crossings.iter().collect();
-            order.sort_by(|a, b| {
+            let mut order: Vec<(usize, &Crossing)> = crossings.iter().enumerate().collect();
+            order.sort_by(|(_, a), (_, b)| {
                 (&*a.quota_key, a.period)
                     .cmp(&(&*b.quota_key, b.period))
                     .then(a.threshold.total_cmp(&b.threshold))
             });
-            let mut fresh: Vec<&OutboxRow> = Vec::with_capacity(rows.len());
-            for c in order {
+            let mut fresh: Vec<&OutboxRow> = Vec::new();
+            for (i, c) in order {
                 max_seq = max_seq.max(c.sequence);
                 let new = ledger
                     .execute(params![
@@ -108,9 +67,8 @@ impl Sqlite {
                 if new == 0 {
                     continue;
                 }
-                recorded += 1;
-                let key = (&*c.quota_key, c.period, c.threshold.to_bits());
-                fresh.extend(by_crossing.get(&key).into_iter().flatten());
+                new_ones[i] = true;
+                fresh.extend(groups.get(i).into_iter().flatten());
             }
             fresh.sort_by(|a, b| a.idem_key.cmp(&b.idem_key));
             for r in fresh {
@@ -132,7 +90,7 @@ impl Sqlite {
             .map_err(err)?;
         }
         tx.commit().map_err(err)?;
-        Ok(recorded)
+        Ok(new_ones)
     }
 
     /// Thresholds recorded (fired or covered) for one quota and period, ascending.

@@ -320,6 +320,7 @@ fn snapshot(items: Vec<NotificationItem>) -> EngineEvent {
             "email:ops".parse().unwrap(),
             "email:developer".parse().unwrap(),
         ],
+        peers: None,
         at_ms: T0,
     }))
 }

@@ -420,6 +420,7 @@ fn outbox() -> EngineEvent {
             "webhook:ops".parse().unwrap(),
             "webhook:gone".parse().unwrap(),
         ],
+        peers: None,
         at_ms: T0,
     }))
 }
