@@ -53,6 +53,16 @@ pub enum Settle<'a> {
     },
 }
 
+/// One outcome for [`crate::store::Store::settle_all`]: which row, under which claim.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settlement<'a> {
+    pub idem_key: &'a str,
+    /// The claim's token: written only while it still holds the row; `None`: unconditionally
+    /// (a row in flight or pending).
+    pub token: Option<i64>,
+    pub outcome: Settle<'a>,
+}
+
 /// One running tykwatch, as its heartbeat records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Instance {

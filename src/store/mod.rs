@@ -21,7 +21,7 @@ pub mod sqlite;
 use std::path::Path;
 use std::time::Duration;
 
-pub use claims::{ClaimRequest, Claimed, Instance, Peers, Settle};
+pub use claims::{ClaimRequest, Claimed, Instance, Peers, Settle, Settlement};
 pub use dump::Dump;
 pub use error::{Result, StoreError};
 pub use rows::{EventRow, NewEvent};
@@ -122,6 +122,10 @@ delegate! {
     /// row reclaimed after its lease passed keeps the newer claim's outcome); returns whether
     /// the row was updated.
     fn settle(&self, idem_key: &str, token: Option<i64>, outcome: &Settle<'_>) -> Result<bool>;
+    /// [`Store::settle`] for a batch, in one transaction (PostgreSQL: one statement, one round
+    /// trip); for each, whether its row was updated. The same as settling them one by one, in
+    /// order (a key given twice is settled twice).
+    fn settle_all(&self, batch: &[Settlement<'_>]) -> Result<Vec<bool>>;
     /// Extends the lease of every row `instance` holds to `until`; returns how many.
     fn renew_claims(&self, instance: &str, until: UnixMs) -> Result<usize>;
     /// `inflight → pending` for the rows `instance` holds (a clean shutdown), due now.

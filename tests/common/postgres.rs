@@ -4,7 +4,7 @@
 //! `psql_output(db, sql) -> Output` and `psql_command(db, sql) -> Command` (to run it another way,
 //! e.g. with a wrong `PGPASSWORD`), `terminate_connections(db) -> usize`, `kill()` (SIGKILL: a
 //! crash), `stop()` (fast shutdown), `start_again()` (same port, same data), `is_running()`,
-//! `dir()`, `log()`; `pg_available() -> Result<PathBuf, String>` (the directory of `initdb` and
+//! `dir()`, `log()`; `PgServer::start_durable()` (fsync on, for benchmarks); `pg_available() -> Result<PathBuf, String>` (the directory of `initdb` and
 //! `postgres`). The superuser `postgres` logs in over TCP with the password (scram-sha-256).
 //!
 //! `initdb` runs once per test process into a template; every server gets a copy of it in its own
@@ -50,6 +50,8 @@ pub struct PgServer {
     child: Option<Child>,
     port: u16,
     dir: tempfile::TempDir,
+    /// fsync and full_page_writes on (benchmarks of durable writes), else off.
+    durable: bool,
 }
 
 impl std::fmt::Debug for PgServer {
@@ -64,6 +66,16 @@ impl std::fmt::Debug for PgServer {
 impl PgServer {
     /// A fresh cluster (databases `postgres`, `template0`, `template1`) on a free port.
     pub fn start() -> PgServer {
+        PgServer::start_with(false)
+    }
+
+    /// [`PgServer::start`] with PostgreSQL's default durability (fsync, full_page_writes on):
+    /// what a benchmark of durable writes must compare with SQLite's `synchronous=FULL`.
+    pub fn start_durable() -> PgServer {
+        PgServer::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> PgServer {
         let s = setup();
         let dir = new_dir("", s).unwrap_or_else(|e| panic!("{e}"));
         // `cp -a` keeps the modes (postgres wants 0700 or 0750 on its data dir) and, run as
@@ -84,12 +96,13 @@ impl PgServer {
         let mut last_error = String::new();
         for _ in 0..START_ATTEMPTS {
             let port = free_port();
-            match spawn(s, dir.path(), port) {
+            match spawn(s, dir.path(), port, durable) {
                 Ok(child) => {
                     return PgServer {
                         child: Some(child),
                         port,
                         dir,
+                        durable,
                     };
                 }
                 Err(e) => last_error = e,
@@ -227,7 +240,7 @@ impl PgServer {
         let s = setup();
         let deadline = Instant::now() + RESTART_TIMEOUT;
         loop {
-            match spawn(s, self.dir.path(), self.port) {
+            match spawn(s, self.dir.path(), self.port, self.durable) {
                 Ok(child) => {
                     self.child = Some(child);
                     return;
@@ -354,7 +367,7 @@ fn chown_to(path: &Path, s: &Setup) -> Result<(), String> {
 
 /// Spawns postgres on `port` with the data of `dir` and waits until `psql` gets in. On failure
 /// the child is killed and the error carries the tail of its log.
-fn spawn(s: &Setup, dir: &Path, port: u16) -> Result<Child, String> {
+fn spawn(s: &Setup, dir: &Path, port: u16, durable: bool) -> Result<Child, String> {
     let log_path = dir.join("postgres.log");
     let log = fs::OpenOptions::new()
         .create(true)
@@ -377,7 +390,11 @@ fn spawn(s: &Setup, dir: &Path, port: u16) -> Result<Child, String> {
         // and `nobody` cannot write there.
         .arg("-k")
         .arg(dir)
-        .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
+        .args(if durable {
+            ["-c", "fsync=on", "-c", "full_page_writes=on"]
+        } else {
+            ["-c", "fsync=off", "-c", "full_page_writes=off"]
+        })
         .args(["-c", "max_connections=100", "-c", "shared_buffers=16MB"])
         .current_dir(dir)
         .stdin(Stdio::null())

@@ -202,12 +202,138 @@ fn heartbeats_show_who_is_running(db: &Db) {
     assert!(a.instances(NOW_MS - 30_000).unwrap().is_empty());
 }
 
+fn settle_all_writes_a_batch_as_one_by_one_would(db: &Db) {
+    use tykwatch::store::Settlement;
+    let mut s = db.open();
+    let mut m = monitor();
+    let (c, r) = batch(&mut m, 2, P1);
+    s.record_crossings(&c, &r).unwrap();
+    let held = s.claim(NOW_MS, &req("a", 100, 100, 30_000)).unwrap();
+    let k: Vec<&str> = held.rows.iter().map(|r| r.idem_key.as_str()).collect();
+    assert_eq!(k.len(), 6);
+    let t = Some(held.token);
+    let at = NOW_MS + 10;
+    let one = |idem_key, token, outcome| Settlement {
+        idem_key,
+        token,
+        outcome,
+    };
+    let written = s
+        .settle_all(&[
+            one(
+                k[0],
+                t,
+                Settle::Delivered {
+                    status: Some(204),
+                    at,
+                },
+            ),
+            one(
+                k[1],
+                t,
+                Settle::Retry {
+                    attempts: 1,
+                    next_at: NOW_MS + 5_000,
+                    status: Some(503),
+                    error: "HTTP 503",
+                },
+            ),
+            one(
+                k[2],
+                t,
+                Settle::Failed {
+                    attempts: 1,
+                    status: Some(400),
+                    reason: "HTTP 400",
+                },
+            ),
+            one(
+                k[3],
+                t,
+                Settle::Dead {
+                    attempts: 9,
+                    status: None,
+                    reason: "gave up",
+                },
+            ),
+            // A stale claim's outcome does not land; one without a token does.
+            one(
+                k[4],
+                Some(held.token ^ 1),
+                Settle::Delivered {
+                    status: Some(200),
+                    at,
+                },
+            ),
+            one(
+                k[5],
+                None,
+                Settle::Delivered {
+                    status: Some(200),
+                    at,
+                },
+            ),
+        ])
+        .unwrap();
+    assert_eq!(written, [true, true, true, true, false, true]);
+    let row = |i: usize| s.get(k[i]).unwrap().unwrap();
+    let r0 = row(0);
+    assert_eq!(
+        (r0.state, r0.attempts, r0.last_status, r0.delivered_at),
+        (OutboxState::Delivered, 1, Some(204), Some(at))
+    );
+    let r1 = row(1);
+    assert_eq!(
+        (
+            r1.state,
+            r1.attempts,
+            r1.next_attempt_at,
+            r1.last_error.as_deref()
+        ),
+        (OutboxState::Pending, 1, NOW_MS + 5_000, Some("HTTP 503"))
+    );
+    assert_eq!((row(2).state, row(2).attempts), (OutboxState::Failed, 1));
+    assert_eq!(
+        (row(3).state, row(3).attempts, row(3).last_error.as_deref()),
+        (OutboxState::Dead, 9, Some("gave up"))
+    );
+    assert_eq!(row(4).state, OutboxState::Inflight, "still the claim's");
+    assert_eq!(row(5).state, OutboxState::Delivered);
+    // A key given twice is settled twice, in order: the retry, then (no token) its delivery.
+    let again = s
+        .settle_all(&[
+            one(
+                k[4],
+                None,
+                Settle::Retry {
+                    attempts: 1,
+                    next_at: NOW_MS,
+                    status: None,
+                    error: "timeout",
+                },
+            ),
+            one(
+                k[4],
+                None,
+                Settle::Delivered {
+                    status: Some(200),
+                    at,
+                },
+            ),
+        ])
+        .unwrap();
+    assert_eq!(again, [true, true]);
+    assert_eq!((row(4).state, row(4).attempts), (OutboxState::Delivered, 2));
+    assert!(s.settle_all(&[]).unwrap().is_empty());
+}
+
 crate::both_engines!(
     two_connections_record_a_raced_batch_once,
     a_lease_that_passes_goes_to_another_instance,
     per_channel_caps_count_every_instances_claims,
     a_disabled_channel_is_disabled_for_every_instance,
     heartbeats_show_who_is_running,
+    settle_all_writes_a_batch_as_one_by_one_would,
 );
 
 fn config(url: String) -> StoreConfig {

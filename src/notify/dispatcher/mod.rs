@@ -43,7 +43,7 @@ use crate::clock::{Clock, UnixMs};
 use crate::config::{MonitorHookConfig, WebhookConfig};
 use crate::outbox::{ChannelId, OutboxKind, OutboxRow};
 use crate::stats::DeliveryStats;
-use crate::store::{ClaimRequest, Instance, Settle, Store, StoreError};
+use crate::store::{ClaimRequest, Instance, Settle, Settlement, Store, StoreError};
 use crate::templates::Templates;
 
 /// The e-mail templates of one sweep, or why they could not be loaded.
@@ -60,9 +60,9 @@ struct Outcome {
     now: UnixMs,
 }
 
-/// Records one outcome (inside [`Dispatcher::record`]'s transaction).
-fn apply(s: &Store, o: &Outcome) -> Result<(), StoreError> {
-    let settle = match &o.decision {
+/// How one outcome is written to its row.
+fn settlement(o: &Outcome) -> Settlement<'_> {
+    let outcome = match &o.decision {
         Decision::Delivered { status } => Settle::Delivered {
             status: *status,
             at: o.now,
@@ -107,12 +107,11 @@ fn apply(s: &Store, o: &Outcome) -> Result<(), StoreError> {
             reason,
         },
     };
-    // False when the claim was lost (its lease passed and another claim took the row): the
-    // newer claim's outcome stands.
-    if !s.settle(&o.key, o.token, &settle)? {
-        tracing::debug!(id = %o.key, "outcome not recorded: the row is no longer this claim's");
+    Settlement {
+        idem_key: &o.key,
+        token: o.token,
+        outcome,
     }
-    Ok(())
 }
 
 /// Tuning of the relay.
@@ -517,12 +516,14 @@ impl Dispatcher {
         }
         let me = self.clone();
         self.with_store(move |s| {
-            s.in_transaction(|s| {
-                for o in &outcomes {
-                    apply(s, o)?;
+            let batch: Vec<Settlement<'_>> = outcomes.iter().map(settlement).collect();
+            // False when the claim was lost (its lease passed and another claim took the
+            // row): the newer claim's outcome stands.
+            for (o, written) in outcomes.iter().zip(s.settle_all(&batch)?) {
+                if !written {
+                    tracing::debug!(id = %o.key, "outcome not recorded: the row is no longer this claim's");
                 }
-                Ok(())
-            })?;
+            }
             for o in &outcomes {
                 if let Decision::DisableChannel { reason, .. } = &o.decision {
                     s.disable_channel(&o.channel, reason, o.now)?;

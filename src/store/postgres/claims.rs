@@ -5,7 +5,7 @@ use super::outbox::{ROW_COLUMNS, col, count, read_row};
 use crate::clock::UnixMs;
 use crate::outbox::OutboxState;
 use crate::store::claims::random_u64;
-use crate::store::{ClaimRequest, Claimed, Instance, Result, Settle, clamp_limit};
+use crate::store::{ClaimRequest, Claimed, Instance, Result, Settle, Settlement, clamp_limit};
 
 /// `pg_advisory_xact_lock` key of claiming ("TYKW" + 2): claims run one at a time, so each
 /// counts the others' live claims and per-channel caps hold across instances.
@@ -28,6 +28,12 @@ impl Postgres {
         }
         self.call(move |c| {
             let rows = c.atomic(|tx| {
+                // A claim need not survive a server crash: lost, its rows are claimable again
+                // and a send made under it is at-least-once with the same idempotency key (its
+                // outcome cannot land without the claim's token; the row is sent again). So
+                // its commit does not wait for the WAL flush (the outcomes' commits do).
+                // https://www.postgresql.org/docs/current/wal-async-commit.html
+                tx.execute("SET LOCAL synchronous_commit = off", &[])?;
                 tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CLAIM_LOCK])?;
                 // Per channel (a loose index scan finds them), its free slots' worth of
                 // candidates: the oldest due, a row whose lease passed among them; then the
@@ -84,6 +90,120 @@ impl Postgres {
             });
             Ok(Claimed { token, rows: out })
         })
+    }
+
+    /// One `UPDATE … FROM unnest(…)`: a batch costs one round trip and one commit (the
+    /// dispatcher settles every finished send this way). A batch naming a key twice is settled
+    /// one by one, in order, as the contract says.
+    pub fn settle_all(&self, batch: &[Settlement<'_>]) -> Result<Vec<bool>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut seen = std::collections::HashSet::with_capacity(batch.len());
+        if !batch.iter().all(|b| seen.insert(b.idem_key)) {
+            return self.transaction(|| {
+                batch
+                    .iter()
+                    .map(|b| self.settle(b.idem_key, b.token, &b.outcome))
+                    .collect()
+            });
+        }
+        let n = batch.len();
+        let (mut keys, mut tokens, mut states) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let (mut attempts, mut next_at, mut statuses, mut errors, mut delivered_at) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let int = |a: u32| Some(i32::try_from(a).unwrap_or(i32::MAX));
+        for b in batch {
+            keys.push(b.idem_key.to_owned());
+            tokens.push(b.token);
+            // (state, attempts: None = one more, next attempt, status, error, delivered at)
+            let (state, a, next, status, error, at) = match b.outcome {
+                Settle::Delivered { status, at } => {
+                    (OutboxState::Delivered, None, None, status, None, Some(at))
+                }
+                Settle::Retry {
+                    attempts,
+                    next_at,
+                    status,
+                    error,
+                } => (
+                    OutboxState::Pending,
+                    int(attempts),
+                    Some(next_at),
+                    status,
+                    Some(error),
+                    None,
+                ),
+                Settle::Failed {
+                    attempts,
+                    status,
+                    reason,
+                } => (
+                    OutboxState::Failed,
+                    int(attempts),
+                    None,
+                    status,
+                    Some(reason),
+                    None,
+                ),
+                Settle::Dead {
+                    attempts,
+                    status,
+                    reason,
+                } => (
+                    OutboxState::Dead,
+                    int(attempts),
+                    None,
+                    status,
+                    Some(reason),
+                    None,
+                ),
+            };
+            states.push(state.as_str());
+            attempts.push(a);
+            next_at.push(next);
+            statuses.push(status.map(i32::from));
+            errors.push(error.map(str::to_owned));
+            delivered_at.push(at);
+        }
+        let updated: std::collections::HashSet<String> = self.call(move |c| {
+            c.select(
+                "UPDATE outbox o SET state = v.state, \
+                   attempts = coalesce(v.attempts, o.attempts + 1), \
+                   next_attempt_at = coalesce(v.next_at, o.next_attempt_at), \
+                   last_status = v.status, last_error = v.error, \
+                   delivered_at = coalesce(v.delivered_at, o.delivered_at), \
+                   claimed_by = NULL, claimed_until = NULL, claim_token = NULL \
+                 FROM unnest($1::text[], $2::bigint[], $3::text[], $4::int4[], $5::bigint[], \
+                   $6::int4[], $7::text[], $8::bigint[]) \
+                   AS v(idem_key, token, state, attempts, next_at, status, error, delivered_at) \
+                 WHERE o.idem_key = v.idem_key AND o.state IN ('pending', 'inflight') \
+                   AND (v.token IS NULL OR o.claim_token = v.token) \
+                 RETURNING o.idem_key",
+                &[
+                    &keys,
+                    &tokens,
+                    &states,
+                    &attempts,
+                    &next_at,
+                    &statuses,
+                    &errors,
+                    &delivered_at,
+                ],
+                |r| col::<String>(r, 0),
+            )
+            .map(|v| v.into_iter().collect())
+        })?;
+        Ok(batch.iter().map(|b| updated.contains(b.idem_key)).collect())
     }
 
     pub fn settle(&self, idem_key: &str, token: Option<i64>, outcome: &Settle<'_>) -> Result<bool> {

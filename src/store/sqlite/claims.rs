@@ -11,7 +11,7 @@ use super::{Result, Sqlite, StoreError, clamp_limit};
 use crate::clock::UnixMs;
 use crate::outbox::OutboxState;
 use crate::store::claims::random_u64;
-use crate::store::{ClaimRequest, Claimed, Instance, Settle};
+use crate::store::{ClaimRequest, Claimed, Instance, Settle, Settlement};
 
 impl Sqlite {
     pub fn claim(&mut self, now: UnixMs, req: &ClaimRequest<'_>) -> Result<Claimed> {
@@ -101,6 +101,18 @@ impl Sqlite {
         }
         tx.commit().map_err(err)?;
         Ok(Claimed { token, rows })
+    }
+
+    pub fn settle_all(&self, batch: &[Settlement<'_>]) -> Result<Vec<bool>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.transaction(|| {
+            batch
+                .iter()
+                .map(|b| self.settle(b.idem_key, b.token, &b.outcome))
+                .collect()
+        })
     }
 
     pub fn settle(&self, idem_key: &str, token: Option<i64>, outcome: &Settle<'_>) -> Result<bool> {
