@@ -598,6 +598,31 @@ async fn a_flood_reads_the_org_once_per_ttl() {
 // Store
 // ---------------------------------------------------------------------------------------------
 
+/// Two instances on one PostgreSQL store route the same received event (each intake got it,
+/// or one's catch-up raced the other's routing): one set of rows.
+#[tokio::test]
+async fn two_instances_routing_one_event_on_a_shared_store_queue_it_once() {
+    let pg = crate::common::postgres::PgServer::start();
+    pg.create_db("tykwatch");
+    let store = tykwatch::config::StoreConfig {
+        url: tykwatch::config::Secret::new(pg.url("tykwatch")),
+        ..Default::default()
+    };
+    let router = EventRouter::new(&config("http://127.0.0.1:9"), None);
+    let ev = event(&bodies()["api_event_updated"], 21);
+    let rows = router.plan(&ev).await;
+    let (c1, c2) = (store.clone(), store.clone());
+    let (a, b) = tokio::task::spawn_blocking(move || {
+        let mut a = Store::connect(&c1).unwrap();
+        let mut b = Store::connect(&c2).unwrap();
+        (a.enqueue(&rows).unwrap(), b.enqueue(&rows).unwrap())
+    })
+    .await
+    .unwrap();
+    assert_eq!((a, b), (3, 0));
+    assert_eq!(pg.psql("tykwatch", "SELECT count(*) FROM outbox"), "3");
+}
+
 #[tokio::test]
 async fn replaying_an_event_enqueues_nothing_new() {
     let dir = TempDir::new().unwrap();
