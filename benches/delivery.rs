@@ -11,16 +11,17 @@
 //! `cargo bench --bench delivery`
 #![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
-use std::sync::atomic::{AtomicU64, Ordering};
+#[path = "common/hooks.rs"]
+mod hooks;
+
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::routing::post;
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use tokio::sync::{Notify, watch};
+use hooks::{receiver, webhook_config};
+use tokio::sync::watch;
 use tykwatch::clock::{Clock, SystemClock};
-use tykwatch::config::{Config, Secret, WebhookConfig};
 use tykwatch::engine::{PollSettings, spawn_poller};
 use tykwatch::monitor::{Monitor, MonitorSettings};
 use tykwatch::notifier::{EventRouting, Notifier, start_intake};
@@ -34,46 +35,6 @@ use tykwatch::runtime::{self, Parts};
 use tykwatch::store::Store;
 use tykwatch::tyk::demo::{DemoGateway, DemoOptions};
 use tykwatch::tyk::gateway::{DEFAULT_MAX_BODY, Gateway, GatewaySettings};
-
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-/// A receiver on loopback answering 200; counts requests and rings `arrived` on each.
-async fn receiver() -> (String, Arc<AtomicU64>, Arc<Notify>) {
-    let count = Arc::new(AtomicU64::new(0));
-    let arrived = Arc::new(Notify::new());
-    let (c, a) = (count.clone(), arrived.clone());
-    let app = Router::new().route(
-        "/hook",
-        post(move || {
-            let (c, a) = (c.clone(), a.clone());
-            async move {
-                c.fetch_add(1, Ordering::SeqCst);
-                a.notify_one();
-                "ok"
-            }
-        }),
-    );
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/hook", l.local_addr().expect("addr"));
-    tokio::spawn(async move {
-        let _ = axum::serve(l, app).await;
-    });
-    (url, count, arrived)
-}
-
-fn webhook_config(url: &str) -> Config {
-    let mut c = Config::default();
-    c.webhooks.push(WebhookConfig {
-        name: "bench".into(),
-        url: url.into(),
-        secret: Secret::new(SECRET),
-        enabled: true,
-    });
-    c.email_backend.enable_email_notifications = false;
-    c
-}
 
 fn samples(n: usize, period: i64) -> Vec<Sample> {
     (0..n)

@@ -15,22 +15,23 @@
 //! shrinks the run for a quick look.
 #![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
+#[path = "common/hooks.rs"]
+mod hooks;
+
 #[path = "../tests/common/postgres.rs"]
 mod postgres;
 #[path = "../tests/common/process.rs"]
 #[allow(unused)]
 mod process;
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::routing::post;
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tykwatch::clock::{Clock, SystemClock};
-use tykwatch::config::{Config, Secret, StoreConfig, WebhookConfig};
+use tykwatch::config::{Config, Secret, StoreConfig};
 use tykwatch::monitor::{Monitor, MonitorSettings};
 use tykwatch::notify::dispatcher::{Dispatcher, DispatcherOptions};
 use tykwatch::notify::email::EmailSetup;
@@ -39,53 +40,14 @@ use tykwatch::outbox::{Crossing, OutboxRow};
 use tykwatch::quota::{QuotaId, QuotaMeta, Sample, SessionMeta, mask_key};
 use tykwatch::store::Store;
 
+use hooks::{receiver, webhook_config};
 use postgres::PgServer;
-
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 fn rows_wanted() -> usize {
     std::env::var("TYKWATCH_BENCH_ROWS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000)
-}
-
-/// A receiver on loopback answering 200; counts requests and rings `arrived` on each.
-async fn receiver() -> (String, Arc<AtomicU64>, Arc<Notify>) {
-    let count = Arc::new(AtomicU64::new(0));
-    let arrived = Arc::new(Notify::new());
-    let (c, a) = (count.clone(), arrived.clone());
-    let app = Router::new().route(
-        "/hook",
-        post(move || {
-            let (c, a) = (c.clone(), a.clone());
-            async move {
-                c.fetch_add(1, Ordering::SeqCst);
-                a.notify_one();
-                "ok"
-            }
-        }),
-    );
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/hook", l.local_addr().expect("addr"));
-    tokio::spawn(async move {
-        let _ = axum::serve(l, app).await;
-    });
-    (url, count, arrived)
-}
-
-fn webhook_config(url: &str) -> Config {
-    let mut c = Config::default();
-    c.webhooks.push(WebhookConfig {
-        name: "bench".into(),
-        url: url.into(),
-        secret: Secret::new(SECRET),
-        enabled: true,
-    });
-    c.email_backend.enable_email_notifications = false;
-    c
 }
 
 /// `n` key quotas at 96 % of a fresh `period`: each crosses 80 % once.
