@@ -198,7 +198,8 @@ fn write_config(dir: &std::path::Path, port: u16, hook_port: u16) {
     .unwrap();
 }
 
-fn webhook_ids(reqs: &[String]) -> Vec<String> {
+/// The `webhook-id` header of each request (as the receiver logged them).
+pub(crate) fn webhook_ids(reqs: &[String]) -> Vec<String> {
     reqs.iter()
         .filter_map(|r| {
             r.lines()

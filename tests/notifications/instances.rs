@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::postgres::PgServer;
 use crate::common::process::{BIN, JsonLines, Killed, Log, free_port, get, serve, signal};
+use crate::headless::webhook_ids;
 
 const DB: &str = "tykwatch";
 
@@ -83,16 +84,6 @@ fn cli(home: &std::path::Path, pg: &PgServer, args: &[&str]) -> std::process::Ou
         .stdin(Stdio::null())
         .output()
         .unwrap()
-}
-
-fn webhook_ids(reqs: &[String]) -> Vec<String> {
-    reqs.iter()
-        .filter_map(|r| {
-            r.lines()
-                .find(|l| l.to_ascii_lowercase().starts_with("webhook-id:"))
-                .map(|l| l[11..].trim().to_string())
-        })
-        .collect()
 }
 
 fn rows(pg: &PgServer, sql: &str) -> usize {
