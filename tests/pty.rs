@@ -455,3 +455,47 @@ fn the_console_serves_metrics_when_configured() {
         "exit status {status:?}"
     );
 }
+
+/// A user template that would loop for ever shows its located "ran out of fuel" in the
+/// Templates view; the console stays responsive and quits on `q`.
+#[test]
+fn a_runaway_template_leaves_the_console_responsive() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let xdg = dir.path().join("xdg");
+    let user = xdg.join("tykwatch").join("email_templates");
+    std::fs::create_dir_all(&user).expect("user template dir");
+    // `api_event` is the first template the view selects.
+    std::fs::write(
+        user.join("api_event.text.tmpl"),
+        "Runaway\n{% for a in range(99999) %}{% for b in range(99999) %}{{ a }}{% endfor %}\
+         {% endfor %}\n",
+    )
+    .expect("write template");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tykwatch"));
+    cmd.arg("--demo")
+        .env("XDG_CONFIG_HOME", &xdg)
+        .env("HOME", dir.path())
+        .env("TYKWATCH_DATA_DIR", &data)
+        .env("TERM", "xterm-256color")
+        .env_remove("TYKWATCH_CONFIG")
+        .env_remove("TYK_GW_SECRET");
+    let mut pty = Pty::spawn_cmd(cmd);
+    pty.wait_for("the demo quotas", Duration::from_secs(30), |s| {
+        quota_count(s).is_some_and(|n| n > 0)
+    });
+    pty.send("5");
+    pty.send("p"); // the text version
+    pty.wait_for("the located limit error", Duration::from_secs(10), |s| {
+        s.contains("api_event.text.tmpl:2") && s.contains("ran out of fuel")
+    });
+    let asked = Instant::now();
+    pty.send("q");
+    let status = pty.wait_exit(Duration::from_secs(5));
+    assert!(asked.elapsed() < Duration::from_secs(5));
+    assert!(
+        matches!(status, WaitStatus::Exited(_, 0)),
+        "exit status {status:?}"
+    );
+}

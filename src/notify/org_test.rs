@@ -18,6 +18,7 @@ use super::email::{
 use super::retry::AttemptResult;
 use super::webhook::{PreparedRequest, WebhookSender};
 use crate::clock::UnixMs;
+use crate::templates::budget::off_runtime;
 use crate::templates::{Templates, from_mailbox};
 
 /// One event of one organisation, with the values to test (pending edits included).
@@ -173,6 +174,7 @@ impl TestSender {
             .ok()
             .flatten()
             .unwrap_or_else(Templates::shipped);
+        let templates = std::sync::Arc::new(templates);
         let webhook = async {
             if t.webhook.trim().is_empty() {
                 None
@@ -236,7 +238,7 @@ impl TestSender {
 
     async fn mail(
         &self,
-        templates: &Templates,
+        templates: &std::sync::Arc<Templates>,
         t: &TestTarget,
         now_ms: UnixMs,
     ) -> Result<String, String> {
@@ -255,7 +257,17 @@ impl TestSender {
             .map(str::to_owned)
             .collect();
         let id = test_id(&t.event, now_ms);
-        let message = build_mail(templates, setup, t, &to, &id, now_ms)?;
+        // A user template is code: it renders on the blocking pool.
+        let message = {
+            let (templates, setup, t, to, id) = (
+                templates.clone(),
+                setup.clone(),
+                t.clone(),
+                to.clone(),
+                id.clone(),
+            );
+            off_runtime(move || build_mail(&templates, &setup, &t, &to, &id, now_ms)).await?
+        };
         let sender = EmailSender::new(setup, self.timeout);
         let place = sender
             .describe(&message)

@@ -27,6 +27,8 @@ pub enum ErrorKind {
     Convert,
     /// `templates check` found failures (each already printed).
     Check,
+    /// A render ran out of fuel or wrote more than [`super::budget::MAX_OUTPUT_BYTES`].
+    Limit,
 }
 
 /// A located template error. `Display`: `FILE:LINE: message (context)`.

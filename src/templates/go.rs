@@ -89,8 +89,7 @@ impl GoTemplate {
             .env
             .get_template(&self.name)
             .map_err(|e| TemplateError::from_minijinja(&e, &Default::default()))?;
-        tmpl.render(Value::from(Serde(data)))
-            .map_err(|e| TemplateError::from_minijinja(&e, &Default::default()))
+        super::budget::render(&tmpl, Value::from(Serde(data)), &Default::default())
     }
 }
 

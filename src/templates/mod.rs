@@ -13,6 +13,7 @@
 //! [`go::GoTemplate`] is the separate, Go-`html/template`-compatible environment for Tyk
 //! webhook bodies; [`go_import`] converts Go templates to minijinja syntax.
 
+pub mod budget;
 pub mod cli;
 pub mod context;
 mod eml;
@@ -353,9 +354,7 @@ impl Templates {
             .env
             .get_template(&file)
             .map_err(|e| TemplateError::from_minijinja(&e, &self.displays))?;
-        let out = tmpl
-            .render(ctx)
-            .map_err(|e| TemplateError::from_minijinja(&e, &self.displays))?;
+        let out = budget::render(&tmpl, ctx.clone(), &self.displays)?;
         Ok(match part {
             Part::Subject => sanitize_header(&out),
             Part::Text | Part::Html => out,
@@ -606,6 +605,7 @@ pub(crate) fn configure_common(env: &mut Environment<'static>) {
         env.set_syntax(syntax);
     }
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_fuel(Some(budget::FUEL));
     // Debug mode names the undefined expression (`org.nmae` is undefined); its cost is only
     // paid when an error is built.
     env.set_debug(true);

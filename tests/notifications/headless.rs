@@ -326,3 +326,95 @@ fn a_second_run_on_the_same_data_dir_refuses_to_start() {
     assert!(err.contains("another tykwatch"), "{err}");
     assert!(err.contains("--data-dir"), "{err}");
 }
+
+/// A user e-mail template that would loop for ever (99 999 × 99 999) fails its rows with a
+/// located "ran out of fuel"; the webhook channel is delivered meanwhile and SIGTERM still
+/// ends the process within 10 s.
+#[test]
+fn a_runaway_template_fails_its_rows_and_stops_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_gw, port) = start_demo_gateway();
+    let (hook_port, hooks) = sink();
+    write_config(dir.path(), port, hook_port);
+    let mut config = std::fs::read_to_string(dir.path().join("config.toml")).unwrap();
+    config.push_str(
+        "\n[email_backend]\nenable_email_notifications = true\ncode = \"file\"\n\
+         default_from_email = \"tykwatch@localhost.localdomain\"\n\n\
+         [notify]\nemail_to = [\"ops@example.com\"]\n",
+    );
+    std::fs::write(dir.path().join("config.toml"), config).unwrap();
+    let templates = dir.path().join("email_templates");
+    std::fs::create_dir_all(&templates).unwrap();
+    let runaway = templates.join("quota_threshold.text.tmpl");
+    std::fs::write(
+        &runaway,
+        "Quota\n{% for a in range(99999) %}{% for b in range(99999) %}{{ a }}{% endfor %}\
+         {% endfor %}\n",
+    )
+    .unwrap();
+    let mut child = Killed(run(dir.path(), port));
+    let rx = lines(child.0.stdout.take().unwrap());
+    until_sweeps(&rx, 1);
+    wait_for(&hooks, 1, 30);
+
+    // The template's rows fail with its file and line; none stays in flight.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let failed = loop {
+        let out = Command::new(BIN)
+            .args(["outbox", "list", "--channel", "email:ops", "--json"])
+            .env("TYKWATCH_CONFIG", dir.path().join("config.toml"))
+            .env("TYK_GW_SECRET", "tykwatch-demo")
+            .env("TYKWATCH_DATA_DIR", dir.path().join("data"))
+            .output()
+            .unwrap();
+        let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        // Rows of other templates (quota_exhausted) are delivered; new crossings keep coming.
+        let failed: Vec<_> = rows
+            .iter()
+            .filter(|r| r["state"] == "failed")
+            .cloned()
+            .collect();
+        let stuck = rows
+            .iter()
+            .filter(|r| r["state"] == "inflight" && r["age_s"].as_u64() > Some(10))
+            .count();
+        assert_eq!(stuck, 0, "rows stay in flight: {rows:?}");
+        if failed.len() >= 3 {
+            break failed;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "e-mail rows not failed: {rows:?} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let err = failed[0]["last_error"].as_str().unwrap().to_string();
+    assert!(
+        err.contains(&format!("{}:2: ran out of fuel", runaway.display())),
+        "{err}"
+    );
+
+    let started = Instant::now();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.0.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "run did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+}

@@ -21,6 +21,7 @@ use crate::notify::webhook::{
 use crate::outbox::{
     Audience, ChannelId, EventPayload, NotificationPayload, OutboxRow, Payload, TestPayload,
 };
+use crate::templates::budget::off_runtime;
 
 /// Message of test notifications.
 const TEST_MESSAGE: &str = "tykwatch test notification";
@@ -59,11 +60,19 @@ impl Dispatcher {
             r.map(Prepared::Http).map_err(AttemptResult::Permanent)
         };
         match (channel, payload) {
-            (ChannelId::Tyk, Payload::Crossing(p)) => {
-                http(ch.tyk_hook().and_then(|h| build_tyk(h, p)))
-            }
-            (ChannelId::Tyk, Payload::Test(_)) => {
-                http(ch.tyk_hook().and_then(|h| tyk_test_request(h, now_ms)))
+            (ChannelId::Tyk, Payload::Crossing(_) | Payload::Test(_)) => {
+                // A user's webhook template is code: it renders on the blocking pool.
+                let payload = payload.clone();
+                http(
+                    off_runtime(move || {
+                        let hook = ch.tyk_hook()?;
+                        match &payload {
+                            Payload::Crossing(p) => build_tyk(hook, p),
+                            _ => tyk_test_request(hook, now_ms),
+                        }
+                    })
+                    .await,
+                )
             }
             (ChannelId::Tyk, Payload::Event(_)) => Err(AttemptResult::Permanent(
                 "received events are not sent in Tyk's monitor format".into(),
@@ -77,29 +86,42 @@ impl Dispatcher {
                 http(built)
             }
             (ChannelId::Email(_), p) => {
-                let templates = match templates.map(|t| t.as_ref()) {
-                    Some(Ok(t)) => t,
-                    Some(Err(e)) => return Err(AttemptResult::Permanent(e.clone())),
+                let templates = match templates {
+                    Some(t) if t.is_ok() => t.clone(),
+                    Some(t) => {
+                        let reason = t.as_ref().as_ref().err().cloned().unwrap_or_default();
+                        return Err(AttemptResult::Permanent(reason));
+                    }
                     None => {
                         return Err(AttemptResult::Permanent(
                             "e-mail templates not loaded".into(),
                         ));
                     }
                 };
-                let backend = &ch.email.backend;
-                let m = match p {
-                    Payload::Crossing(p) => {
-                        render_notification(templates, backend, p, id, now_secs)
-                    }
-                    Payload::Event(p) => {
-                        let to = self.event_recipients(p).await?;
-                        render_event(templates, backend, p, &to, id)
-                    }
-                    Payload::Test(t) => {
-                        render_test(templates, backend, &t.recipients, id, now_secs)
-                    }
+                // Org addresses are read before rendering; the render itself (user templates)
+                // runs on the blocking pool.
+                let to = match p {
+                    Payload::Event(p) => self.event_recipients(p).await?,
+                    _ => Vec::new(),
                 };
-                m.map(Prepared::Email).map_err(AttemptResult::Permanent)
+                let (p, id) = (p.clone(), id.to_string());
+                let rendered = off_runtime(move || {
+                    let templates = templates.as_ref().as_ref().map_err(Clone::clone)?;
+                    let backend = &ch.email.backend;
+                    match &p {
+                        Payload::Crossing(p) => {
+                            render_notification(templates, backend, p, &id, now_secs)
+                        }
+                        Payload::Event(p) => render_event(templates, backend, p, &to, &id),
+                        Payload::Test(t) => {
+                            render_test(templates, backend, &t.recipients, &id, now_secs)
+                        }
+                    }
+                })
+                .await;
+                rendered
+                    .map(Prepared::Email)
+                    .map_err(AttemptResult::Permanent)
             }
         }
     }
