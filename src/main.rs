@@ -25,7 +25,8 @@ use tykwatch::tyk::demo::{DemoOptions, serve_forever};
 
 /// Live quota console and threshold notifications for the Tyk API Gateway.
 ///
-/// With no gateway configured, tykwatch runs on an embedded demo gateway.
+/// With no gateway configured, the console runs on an embedded demo gateway; `snapshot`, `run`
+/// and `org` need `--demo` for that.
 #[derive(Debug, Parser)]
 #[command(name = "tykwatch", version, about, long_about = None)]
 struct Cli {
@@ -49,7 +50,7 @@ struct Global {
     /// Colour theme: default, light, high-contrast, or a file in <config dir>/themes/
     #[arg(long, global = true, value_name = "NAME")]
     theme: Option<String>,
-    /// Use the embedded demo gateway even when a gateway is configured
+    /// Use the embedded demo gateway (the console's default when none is configured; snapshot, run and org need it said)
     #[arg(long, global = true)]
     demo: bool,
     /// Disable every command that modifies anything
@@ -463,6 +464,11 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 }
             });
         }
+        _ => {}
+    }
+    match &cli.command {
+        Some(Command::Run { .. }) => setup.require_gateway("run")?,
+        Some(Command::Snapshot { .. }) => setup.require_gateway("snapshot")?,
         _ => {}
     }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);

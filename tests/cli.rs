@@ -9,7 +9,7 @@ use common::binary::{Env, text};
 #[test]
 fn snapshot_json_on_the_demo_masks_keys() {
     let env = Env::new();
-    let out = env.cmd(&["snapshot", "--json"]);
+    let out = env.cmd(&["--demo", "snapshot", "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     let lines: Vec<serde_json::Value> = stdout
@@ -45,10 +45,50 @@ fn snapshot_json_on_the_demo_masks_keys() {
     assert_eq!(unlimited["usage_pct"], serde_json::Value::Null);
 }
 
+/// A cron job under another HOME (no config) must not get made-up data: `snapshot` and `run`
+/// need a gateway or `--demo`, and say which.
+#[test]
+fn non_interactive_commands_need_a_gateway_or_demo() {
+    let env = Env::new();
+    for args in [&["snapshot", "--json"][..], &["run"][..]] {
+        let out = env.cmd(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("no gateway configured")
+                && err.contains("[gateway] url")
+                && err.contains("--gateway URL")
+                && err.contains("--demo"),
+            "{err}"
+        );
+        assert_eq!(text(&out.stdout), "", "{args:?}");
+    }
+}
+
+/// A config dir that is a file is an error naming the path, not "no config".
+#[test]
+fn a_config_dir_that_is_a_file_is_an_error() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.dir.path().join("config")).unwrap();
+    std::fs::write(env.dir.path().join("config/tykwatch"), "not a directory").unwrap();
+    let out = env.cmd(&["--demo", "snapshot"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("config/tykwatch/config.toml") && err.contains("cannot read config file"),
+        "{err}"
+    );
+}
+
 #[test]
 fn snapshot_table_on_the_demo() {
     let env = Env::new();
-    let out = env.cmd(&["snapshot"]);
+    let out = env.cmd(&["--demo", "snapshot"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let t = text(&out.stdout);
     assert!(t.starts_with("   ALIAS"), "{t}");

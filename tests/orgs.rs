@@ -706,11 +706,22 @@ fn cli_on_the_demo_dashboard() {
     }
     assert!(stdout.contains("key_event(redis)"), "{stdout}");
 
-    // Nothing configured: the demo too, with a note on stderr.
-    let out = env.cmd(&["org", "list", "--json"]);
-    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("embedded demo Dashboard"));
-    assert_eq!(text(&out.stdout).lines().count(), 3);
+    // Nothing configured and no --demo: exit 2 saying what to configure, nothing printed.
+    for args in [
+        &["org", "list", "--json"][..],
+        &["org", "set", ORG_ACME, "api_event.email=ops@acme.example"][..],
+    ] {
+        let out = env.cmd(args);
+        assert_eq!(code(&out), 2, "{}", text(&out.stderr));
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("no organisation source")
+                && err.contains("[dashboard] url")
+                && err.contains("--demo"),
+            "{err}"
+        );
+        assert_eq!(text(&out.stdout), "");
+    }
 
     let out = env.cmd(&["org", "get", ORG_ACME, "--demo"]);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));

@@ -358,7 +358,7 @@ fn console_beside_run_on_the_same_data_dir_watches_only() {
     std::fs::write(&config, "").expect("write empty config");
     let data = dir.path().join("data");
     let mut run = Command::new(env!("CARGO_BIN_EXE_tykwatch"));
-    run.args(["run"])
+    run.args(["--demo", "run"])
         .env("TYKWATCH_CONFIG", &config)
         .env("TYKWATCH_DATA_DIR", &data)
         .env_remove("TYK_GW_SECRET")

@@ -146,6 +146,20 @@ impl Setup {
         Some(RedisSettings::from_config(storage, password))
     }
 
+    /// Non-interactive commands (`run`, `snapshot`) read the demo only when asked to (`--demo`):
+    /// a cron job under another HOME must fail, not report made-up quotas. The console keeps
+    /// its DEMO default, which its header shows.
+    pub fn require_gateway(&self, command: &str) -> Result<(), String> {
+        if self.args.demo || self.gateway_url().is_some() || self.storage_settings().is_some() {
+            return Ok(());
+        }
+        Err(format!(
+            "{command}: no gateway configured: set [gateway] url (or [gateway.storage]) in {}, \
+             pass --gateway URL, or pass --demo to read the embedded demo gateway",
+            self.paths.config_file.display()
+        ))
+    }
+
     /// Connects to the configured gateway, or starts the embedded demo on 127.0.0.1.
     pub async fn connect(&self) -> Result<Target, SetupError> {
         let gateway = |url: String| {

@@ -52,7 +52,7 @@ pub async fn run(
         );
         return ExitCode::from(1);
     }
-    let (source, demo) = match open_source(setup, err).await {
+    let (source, demo) = match open_source(setup).await {
         Ok(pair) => pair,
         Err(e) => {
             let _ = writeln!(err, "tykwatch: {e}");
@@ -110,21 +110,18 @@ fn parse_edits(assignments: &[String], err: &mut dyn Write) -> Option<Vec<FieldE
     ok.then_some(edits)
 }
 
-/// `--demo`, or neither `[dashboard] url` nor `[orgs] dir`: the embedded demo Dashboard.
-async fn open_source(
-    setup: &Setup,
-    err: &mut dyn Write,
-) -> Result<(OrgSource, Option<DemoGateway>), OrgError> {
-    if !setup.args.demo
-        && let Some(source) = OrgSource::configured(&setup.config)?
-    {
-        return Ok((source, None));
-    }
+/// `[dashboard] url` or `[orgs] dir`; the embedded demo Dashboard only with `--demo` (a script
+/// must never read, or "save" to, made-up organisations because a config was not found).
+async fn open_source(setup: &Setup) -> Result<(OrgSource, Option<DemoGateway>), OrgError> {
     if !setup.args.demo {
-        let _ = writeln!(
-            err,
-            "tykwatch: no [dashboard] url or [orgs] dir configured: using the embedded demo Dashboard"
-        );
+        return match OrgSource::configured(&setup.config)? {
+            Some(source) => Ok((source, None)),
+            None => Err(OrgError::Setup(format!(
+                "no organisation source: set [dashboard] url (and its admin secret) or [orgs] dir \
+                 in {}, or pass --demo to use the embedded demo Dashboard",
+                setup.paths.config_file.display()
+            ))),
+        };
     }
     let demo = DemoGateway::start(DemoOptions {
         simulate: false,

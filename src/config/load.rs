@@ -179,8 +179,19 @@ impl Paths {
 /// Loads `paths.config_file`; a missing default file means "all defaults" (demo mode), a
 /// missing file the user named is an error.
 pub fn load_or_default(paths: &Paths) -> Result<Config, ConfigError> {
-    if !paths.config_file_explicit && !paths.config_file.exists() {
-        return Ok(Config::default());
+    // Only "not found" means no config: a config dir that is a file (ENOTDIR) or cannot be
+    // searched is an error, not a silent default.
+    if !paths.config_file_explicit {
+        match paths.config_file.try_exists() {
+            Ok(false) => return Ok(Config::default()),
+            Ok(true) => {}
+            Err(e) => {
+                return Err(ConfigError::unlocated(
+                    paths.config_file.display().to_string(),
+                    format!("cannot read config file: {e}"),
+                ));
+            }
+        }
     }
     Config::load(&paths.config_file)
 }
