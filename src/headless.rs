@@ -113,6 +113,7 @@ fn log(ev: &EngineEvent) {
             for c in cs {
                 tracing::info!(
                     quota = %c.meta.display_id(&c.quota_id),
+                    quota_id = %c.quota_key,
                     // Debug-quoted: names come from the gateway, and a newline in one must
                     // not start a forged log line.
                     alias = ?c.meta.alias,
@@ -198,18 +199,20 @@ fn sweep_line(o: &SweepOutcome) -> Value {
     })
 }
 
-/// The quota is named by its masked id: the log never carries a raw key.
+/// The quota's `quota_id` is the ledger's id (unique, stable, never the raw key; the same in
+/// `snapshot`, the outbox and the metrics' `key_id`); `quota` is its masked name for people.
 pub fn crossing_line(c: &Crossing) -> Value {
     json!({
         "event": "threshold_crossed",
-        "quota_id": c.meta.display_id(&c.quota_id),
+        "quota_id": c.quota_key.as_ref(),
+        "quota": c.meta.display_id(&c.quota_id),
         "quota_key": c.quota_key.as_ref(),
         "alias": c.meta.alias,
         "org_id": c.meta.org_id,
         "api_id": c.meta.api_id(),
         "threshold": c.threshold,
         "covered": c.covered,
-        "usage_pct": c.usage_pct,
+        "usage_pct": crate::quota::model::shown_pct(c.usage_pct),
         "quota_max": c.quota_max,
         "quota_remaining": c.quota_remaining,
         "period": c.period,

@@ -77,6 +77,9 @@ enum Command {
         /// One JSON object per line per quota instead of a table
         #[arg(long)]
         json: bool,
+        /// Read twice, this long apart (e.g. 30s), so rates and times to exhaustion are known
+        #[arg(long, value_name = "DURATION", value_parser = parse_age)]
+        over: Option<Duration>,
     },
     /// Render an e-mail template with sample (or given) data
     Preview {
@@ -483,8 +486,8 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             shutdown(target).await;
             result.map(|_| ExitCode::SUCCESS)
         }
-        Some(Command::Snapshot { json }) => {
-            let code = cli::snapshot(&setup, &target, json, clock.as_ref()).await;
+        Some(Command::Snapshot { json, over }) => {
+            let code = cli::snapshot(&setup, &target, json, over, clock.as_ref()).await;
             shutdown(target).await;
             Ok(code)
         }

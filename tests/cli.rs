@@ -167,3 +167,167 @@ fn every_command_has_help() {
         assert!(text(&out.stdout).contains("Usage: tykwatch"), "{args:?}");
     }
 }
+
+/// With 100 000 extra demo keys, every quota has its own `quota_id` (masked names collide:
+/// `5e9d…ef6d` is an org prefix and four characters), and it is the same on a second run.
+#[test]
+fn snapshot_ids_are_unique_and_stable_across_100k_keys() {
+    use std::collections::HashSet;
+    let env = Env::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut gw = std::process::Command::new(env!("CARGO_BIN_EXE_tykwatch"))
+        .args(["demo-gateway", "--port", &port.to_string(), "--speed", "0"])
+        .args(["--extra-keys", "100000"])
+        .env("TYK_GW_SECRET", "tykwatch-demo")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "demo gateway did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let ids = || -> (Vec<String>, usize) {
+        let out = env
+            .command(&["--gateway", &url, "snapshot", "--json"])
+            .env("TYK_GW_SECRET", "tykwatch-demo")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let lines: Vec<serde_json::Value> = text(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let names: HashSet<&str> = lines.iter().map(|l| l["quota"].as_str().unwrap()).collect();
+        let names = names.len();
+        let mut ids: Vec<String> = lines
+            .iter()
+            .map(|l| l["quota_id"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        (ids, names)
+    };
+    let (first, names) = ids();
+    let _ = gw.kill();
+    let _ = gw.wait();
+    assert!(first.len() > 100_000, "{} quotas", first.len());
+    let distinct: HashSet<&String> = first.iter().collect();
+    assert_eq!(distinct.len(), first.len(), "quota ids collide");
+    assert!(names < first.len(), "masked names were expected to collide");
+    // Never the raw key (the org id + 32 hex): a key's id is `key:` + a 32-hex digest.
+    for id in first.iter().filter(|id| id.starts_with("key:")) {
+        let digest = id[4..].split(':').next().unwrap();
+        assert!(
+            digest.len() == 32 && digest.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{id}"
+        );
+    }
+    // The same ids from a new gateway process with the same keys.
+    let mut gw = std::process::Command::new(env!("CARGO_BIN_EXE_tykwatch"))
+        .args(["demo-gateway", "--port", &port.to_string(), "--speed", "0"])
+        .args(["--extra-keys", "100000"])
+        .env("TYK_GW_SECRET", "tykwatch-demo")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let (second, _) = ids();
+    let _ = gw.kill();
+    let _ = gw.wait();
+    assert_eq!(first, second);
+}
+
+/// `snapshot` says what the console shows: inactive and expired keys, rates and times to
+/// exhaustion (with `--over`), API names; percentages rounded.
+#[test]
+fn snapshot_marks_inactive_and_expired_keys_and_measures_rates_over_a_window() {
+    let env = Env::new();
+    let out = env.cmd(&["--demo", "snapshot", "--json", "--over", "2s"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let expired = lines
+        .iter()
+        .find(|l| l["alias"] == "expired-trial")
+        .unwrap();
+    assert_eq!(expired["expired"], true, "{expired}");
+    assert!(
+        lines.iter().any(|l| l["inactive"] == true),
+        "an inactive demo key"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["rate_per_min"].as_f64().is_some_and(|r| r > 0.0)),
+        "the demo's traffic shows as a rate"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["exhausts_in_s"].as_i64().is_some_and(|s| s > 0))
+    );
+    let api = lines.iter().find(|l| l["scope"] == "api").unwrap();
+    assert!(!api["api_name"].as_str().unwrap().is_empty(), "{api}");
+    for l in &lines {
+        if let Some(p) = l["usage_pct"].as_f64() {
+            assert_eq!((p * 100.0).round() / 100.0, p, "two decimals: {l}");
+        }
+    }
+    let table = text(&env.cmd(&["--demo", "snapshot"]).stdout);
+    let row = table.lines().find(|l| l.contains("expired-trial")).unwrap();
+    assert!(row.ends_with("expired"), "{row}");
+}
+
+/// A sweep that could not read some keys still prints what it read, and exits 3 (not 0, and
+/// not 2, which is "unreadable").
+#[tokio::test(flavor = "multi_thread")]
+async fn a_partial_sweep_exits_3() {
+    use common::{RawServer, Reply};
+    let session = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/session_v5_8.json"
+    ))
+    .unwrap();
+    let hello = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/hello.json"
+    ))
+    .unwrap();
+    let srv = RawServer::start(move |r| match r.path.as_str() {
+        "/hello" => Reply::json(200, hello.clone()),
+        "/tyk/keys" => Reply::json(200, "{\"keys\":[\"k1\",\"broken\"]}\n"),
+        "/tyk/keys/broken" => Reply::json(500, "{\"status\":\"error\",\"message\":\"boom\"}\n"),
+        "/tyk/org/keys" => Reply::json(
+            404,
+            "{\"status\":\"error\",\"message\":\"ORG not found\"}\n",
+        ),
+        _ => Reply::json(200, session.clone()),
+    })
+    .await;
+    let url = format!("http://{}", srv.addr);
+    let env = Env::new();
+    let out = tokio::task::spawn_blocking(move || {
+        let out = env.cmd(&["--gateway", &url, "snapshot", "--json"]);
+        drop(env);
+        out
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(!text(&out.stdout).is_empty(), "what was read is printed");
+    let err = text(&out.stderr);
+    assert!(err.contains("broken") || err.contains("500"), "{err}");
+    assert!(err.contains("could not read every key"), "{err}");
+}

@@ -530,42 +530,96 @@ fn console_options(
 }
 
 /// One sweep, printed as a table or JSON lines. Exit 0 when the gateway was read, 2 otherwise.
-pub async fn snapshot(setup: &Setup, target: &Target, json: bool, clock: &dyn Clock) -> ExitCode {
-    let outcome = setup.source(target).sweep(clock).await;
-    if let Some(e) = &outcome.error {
-        eprintln!("tykwatch: {e}");
+/// Exit code of a snapshot whose sweep could not read some keys or orgs (printed on stderr):
+/// the output is there but incomplete, which a script must be able to tell from success (0)
+/// and from an unreadable gateway (2).
+pub const EXIT_PARTIAL: u8 = 3;
+
+/// One sweep (or, with `over`, two that far apart, so rates and times to exhaustion are
+/// known), printed as a table or one JSON object per quota.
+pub async fn snapshot(
+    setup: &Setup,
+    target: &Target,
+    json: bool,
+    over: Option<Duration>,
+    clock: &dyn Clock,
+) -> ExitCode {
+    let mut source = setup.source(target);
+    let mut board: Option<Board> = None;
+    let mut partial = false;
+    let sweeps = if over.is_some() { 2 } else { 1 };
+    for n in 0..sweeps {
+        if n > 0
+            && let Some(d) = over
+        {
+            tokio::time::sleep(d).await;
+        }
+        let outcome = source.sweep(clock).await;
+        if let Some(e) = &outcome.error {
+            eprintln!("tykwatch: {e}");
+            return ExitCode::from(2);
+        }
+        for e in &outcome.item_errors {
+            eprintln!("tykwatch: warning: {e}");
+        }
+        // A key deleted between list and read is just gone; anything else that failed leaves
+        // the picture incomplete. The last sweep decides.
+        partial = !outcome.complete;
+        let board =
+            board.get_or_insert_with(|| Board::new(setup.board_settings(), outcome.started_ms));
+        board.ingest_sweep(outcome.samples, outcome.complete);
+    }
+    let Some(board) = board else {
         return ExitCode::from(2);
-    }
-    for e in &outcome.item_errors {
-        eprintln!("tykwatch: warning: {e}");
-    }
-    let mut board = Board::new(setup.board_settings(), outcome.started_ms);
-    board.ingest_sweep(outcome.samples, outcome.complete);
-    let entries = by_usage(&board);
+    };
+    let now_ms = clock.now_ms();
     let mut out = String::new();
     if json {
-        for e in entries {
-            let line = json!({
-                // The sample's own masking: a hash shows enough to tell keys apart.
-                "quota_id": e.meta.display_id(&e.id),
-                "key": e.meta.masked(),
-                "alias": e.meta.alias,
-                "org_id": e.meta.org_id,
-                "api_id": e.meta.api_id(),
-                "quota_max": e.quota_max,
-                "quota_remaining": e.quota_remaining,
-                "used": e.used(),
-                "usage_pct": e.usage_pct(),
-                "quota_renews": e.quota_renews,
-                "trigger_limits": e.meta.trigger_limits,
-            });
-            let _ = writeln!(out, "{line}");
+        for e in by_usage(&board) {
+            let _ = writeln!(out, "{}", snapshot_line(e, now_ms));
         }
     } else {
-        out = snapshot_table(&board, clock.now_ms());
+        out = snapshot_table(&board, now_ms);
     }
     print!("{out}");
+    if partial {
+        eprintln!(
+            "tykwatch: the sweep could not read every key or org (warnings above): exit {EXIT_PARTIAL}"
+        );
+        return ExitCode::from(EXIT_PARTIAL);
+    }
     ExitCode::SUCCESS
+}
+
+/// One quota of `snapshot --json`: what the console's table and detail show of it.
+/// `quota_id` is the ledger's id (unique and stable, never the raw key); `quota` the masked
+/// name people read.
+pub fn snapshot_line(e: &crate::quota::Entry, now_ms: i64) -> serde_json::Value {
+    use crate::quota::model::shown_pct;
+    let now_secs = now_ms.div_euclid(1000);
+    json!({
+        "quota_id": crate::outbox::keys::quota_key(&e.id),
+        "quota": e.meta.display_id(&e.id),
+        "scope": e.id.scope().as_str(),
+        // The sample's own masking: a hash shows enough to tell keys apart.
+        "key": e.meta.masked(),
+        "alias": e.meta.alias,
+        "org_id": e.meta.org_id,
+        "api_id": e.meta.api_id(),
+        "api_name": e.meta.api_name(),
+        "quota_max": e.quota_max,
+        "quota_remaining": e.quota_remaining,
+        "used": e.used(),
+        "usage_pct": e.usage_pct().map(shown_pct),
+        "quota_renews": e.quota_renews,
+        "renews_in_s": e.is_limited().then(|| e.renews_in(now_ms).max(0)),
+        "rate_per_min": e.rate_per_min().map(|r| (r * 100.0).round() / 100.0),
+        "exhausts_in_s": e.eta_secs(),
+        "trigger_limits": e.meta.trigger_limits,
+        "inactive": e.meta.inactive,
+        "expired": e.meta.is_expired(now_secs),
+        "expires": (e.meta.expires >= 1).then_some(e.meta.expires),
+    })
 }
 
 /// Most used first, then by name: the order of the snapshot outputs.
@@ -591,7 +645,7 @@ pub fn snapshot_table(board: &Board, now_ms: i64) -> String {
         .unwrap_or(0)
         .max(10);
     let mut out = format!(
-        "{:<2} {:<24} {:<key_w$} {:<24} {:<16} {:>7} {:>21} {:>10} {:>12}\n",
+        "{:<2} {:<24} {:<key_w$} {:<24} {:<16} {:>7} {:>21} {:>10} {:>12}  STATE\n",
         "", "ALIAS", "KEY", "ORG", "SCOPE", "USED%", "USED/MAX", "REMAINING", "RENEWS IN"
     );
     for e in entries {
@@ -618,9 +672,15 @@ pub fn snapshot_table(board: &Board, now_ms: i64) -> String {
         } else {
             crate::ui::format::duration(renews)
         };
-        let _ = writeln!(
-            out,
-            "{:<2} {:<24} {:<key_w$} {:<24} {:<16} {:>7} {:>21} {:>10} {:>12}",
+        let state = if e.meta.inactive {
+            "inactive"
+        } else if e.meta.is_expired(now_ms.div_euclid(1000)) {
+            "expired"
+        } else {
+            ""
+        };
+        let line = format!(
+            "{:<2} {:<24} {:<key_w$} {:<24} {:<16} {:>7} {:>21} {:>10} {:>12}  {state}",
             e.band().glyph(),
             clip(&plain(&e.meta.alias), 24),
             e.meta.masked(),
@@ -635,6 +695,7 @@ pub fn snapshot_table(board: &Board, now_ms: i64) -> String {
             },
             renews
         );
+        let _ = writeln!(out, "{}", line.trim_end());
     }
     out
 }

@@ -250,6 +250,8 @@ fn row_json(it: &NotificationItem, now: UnixMs) -> Value {
             period,
             threshold,
         } => {
+            // `quota_id` is the id every output uses; `quota_key` names the column.
+            v["quota_id"] = json!(quota_key);
             v["quota_key"] = json!(quota_key);
             v["period"] = json!(period);
             v["threshold"] = json!(threshold);

@@ -2,16 +2,14 @@
 //! kept compactly (no history: a million quotas must fit) and written at scrape time.
 //!
 //! Labels: `org_id`, `alias`, `api_id`, `scope`, `key` (the key as the console masks it) and
-//! `key_id`, a fingerprint that tells keys apart without revealing them — masked keys collide
-//! (`5e9d…ef6d` is an org prefix and four characters), and two series with one label set
-//! would make Prometheus refuse the whole scrape. The fingerprint is SHA-256 over a
-//! tykwatch-specific prefix and the key, so it is neither the key, nor Tyk's own key hash, nor
-//! a prefix of it.
+//! `key_id`, which tells keys apart without revealing them — masked keys collide (`5e9d…ef6d`
+//! is an org prefix and four characters), and two series with one label set would make
+//! Prometheus refuse the whole scrape. `key_id` is the digest of the ledger's quota id
+//! (`outbox::keys::key_digest`), so `key:<key_id>[:api:<api_id>]` is the `quota_id` that
+//! `snapshot`, `run` and the outbox print for the same quota.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
-
-use sha2::{Digest, Sha256};
 
 use super::text::{CHUNK, Exposition, Kind, Value};
 use crate::quota::{QuotaId, QuotaMeta, Sample, mask_key};
@@ -116,16 +114,6 @@ const FAMILIES: [(&str, &str, Read); SERIES_PER_QUOTA] = [
         |r, _| r.exhaustion_secs().map(Value::Float),
     ),
 ];
-
-fn fingerprint(key: &str) -> u64 {
-    let d = Sha256::new()
-        .chain_update(b"tykwatch-metrics-key-id\0")
-        .chain_update(key.as_bytes())
-        .finalize();
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&d[..8]);
-    u64::from_be_bytes(b)
-}
 
 /// The key as a label: the console's mask for tokens; for a hash, at most its first 8
 /// characters (never a whole hash, however short).
@@ -349,8 +337,7 @@ fn row_id(id: &QuotaId) -> u64 {
 /// label is no label.
 fn labels(id: &QuotaId, meta: &QuotaMeta) -> Box<[u8]> {
     let key = key_label(id, meta);
-    let mut kid = [0u8; 16];
-    let key_id = id.key().map(|k| hex16(fingerprint(k), &mut kid).to_owned());
+    let key_id = id.key().map(crate::outbox::keys::key_digest);
     let all = [
         ("org_id", &*meta.org_id),
         ("alias", &*meta.alias),
@@ -371,14 +358,6 @@ fn label_hash(meta: &QuotaMeta) -> u64 {
     meta.org_id.hash(&mut h);
     meta.alias.hash(&mut h);
     h.finish()
-}
-
-fn hex16(v: u64, buf: &mut [u8; 16]) -> &str {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    for (i, b) in buf.iter_mut().enumerate() {
-        *b = HEX[((v >> (60 - 4 * i)) & 0xf) as usize];
-    }
-    std::str::from_utf8(buf).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -427,8 +406,8 @@ mod tests {
         let (out, dropped) = text(&t, 1000);
         assert_eq!(dropped, 0);
         let labels = format!(
-            "{{org_id=\"acme\",alias=\"a\\\"b\\nc\",scope=\"key\",key=\"5e9d…0718\",key_id=\"{:016x}\"}}",
-            fingerprint(KEY)
+            "{{org_id=\"acme\",alias=\"a\\\"b\\nc\",scope=\"key\",key=\"5e9d…0718\",key_id=\"{}\"}}",
+            crate::outbox::keys::key_digest(KEY)
         );
         for line in [
             format!("tykwatch_quota_used{labels} 200"),

@@ -47,16 +47,21 @@ pub fn safe_component(s: &str) -> String {
 /// The ledger identity of a quota: `key:<h>`, `key:<h>:api:<api_id>` or `org:<org_id>`, where
 /// `<h>` is the first 32 hex chars of SHA-256(raw key). The raw key is a credential and the
 /// database outlives it in backups, so it is never stored as the identity.
+///
+/// This is the one quota id of every output: `snapshot`'s and `run`'s `quota_id`, the outbox's
+/// `quota_key` and, as [`key_digest`], the `key_id` label of the metrics.
 pub fn quota_key(id: &QuotaId) -> String {
     match id {
-        QuotaId::Key(k) => format!("key:{}", sha256_hex(k.as_bytes(), 32)),
-        QuotaId::KeyApi(k, api) => format!(
-            "key:{}:api:{}",
-            sha256_hex(k.as_bytes(), 32),
-            safe_component(api)
-        ),
+        QuotaId::Key(k) => format!("key:{}", key_digest(k)),
+        QuotaId::KeyApi(k, api) => format!("key:{}:api:{}", key_digest(k), safe_component(api)),
         QuotaId::Org(o) => format!("org:{}", safe_component(o)),
     }
+}
+
+/// The `<h>` of [`quota_key`]: 32 hex chars of SHA-256(key), unique per key (128 bits) and the
+/// same on every run and instance.
+pub fn key_digest(key: &str) -> String {
+    sha256_hex(key.as_bytes(), 32)
 }
 
 /// Canonical text of a threshold: shortest round-trip decimal, no exponent (`80`, `87.5`).

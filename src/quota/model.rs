@@ -401,6 +401,12 @@ pub fn usage_pct(quota_max: i64, quota_remaining: i64) -> Option<f64> {
     (quota_max > 0).then(|| used(quota_max, quota_remaining) as f64 / quota_max as f64 * 100.0)
 }
 
+/// A percentage as outputs print it: two decimals (`70.17`, not `70.16666666666667`). Only for
+/// display; the monitor compares the exact value, as Tyk does.
+pub fn shown_pct(p: f64) -> f64 {
+    (p * 100.0).round() / 100.0
+}
+
 /// Seconds by which two readings of one period's `quota_renews` may differ. The REST API
 /// returns the stored value (exact); the Redis source derives it from the counter's PTTL
 /// (`now + PTTL`), which a clock tick or a round trip can move by a second — that must neither

@@ -487,11 +487,11 @@ async fn snapshot_of_a_hashing_gateway_prints_the_hashes() {
         .iter()
         .find(|l| l["alias"] == "partner-legacy")
         .unwrap();
-    assert_eq!(legacy["quota_id"], format!("key:{M32}"));
+    assert_eq!(legacy["quota"], format!("key:{M32}"));
     assert_eq!(legacy["key"], M32);
     assert_eq!(legacy["quota_remaining"], 250);
     let b64 = lines.iter().find(|l| l["alias"] == "partner-b64").unwrap();
-    assert_eq!(b64["quota_id"], format!("key:{M64}"));
+    assert_eq!(b64["quota"], format!("key:{M64}"));
     assert!(!stdout.contains("****"), "{stdout}");
     assert!(!stdout.contains(SECRET));
 

@@ -99,7 +99,7 @@ fn crossings_are_recorded_once_across_kill_9_and_sigterm_exits_0() {
     unique.dedup();
     assert_eq!(unique.len(), fired.len(), "a crossing fired twice");
     for v in events.iter().filter(|v| v["event"] == "threshold_crossed") {
-        let id = v["quota_id"].as_str().unwrap();
+        let id = v["quota"].as_str().unwrap();
         assert!(
             id.contains('…') || id.starts_with("org:"),
             "raw key in the log: {id}"

@@ -221,7 +221,11 @@ fn prometheus_scrapes_the_quota_gauges_of_a_known_key_and_promtool_accepts_the_e
     assert_eq!(value(&max), known["quota_max"].to_string());
     assert_eq!(used[0]["metric"]["org_id"], known["org_id"]);
     assert_eq!(used[0]["metric"]["key"], known["key"], "the console's mask");
-    assert_eq!(used[0]["metric"]["key_id"].as_str().map(str::len), Some(16));
+    // One id scheme: the series' key_id is the snapshot's quota_id digest.
+    assert_eq!(
+        format!("key:{}", used[0]["metric"]["key_id"].as_str().unwrap()),
+        known["quota_id"].as_str().unwrap()
+    );
     // The hostile alias survives Prometheus's parser unchanged.
     let hostile = prom.query(r#"tykwatch_quota_remaining{org_id="hostile-org"}"#);
     assert_eq!(value(&hostile), "1000");
