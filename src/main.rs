@@ -21,7 +21,7 @@ use tykwatch::clock::{Clock, SystemClock};
 use tykwatch::outbox::{ChannelId, OutboxState};
 use tykwatch::templates::cli::{self as tcli, MailOptions, PreviewFormat};
 use tykwatch::templates::{self, TemplateError, Templates};
-use tykwatch::tyk::demo::{DemoOptions, serve_forever};
+use tykwatch::tyk::demo::{DemoGateway, DemoOptions};
 
 /// Live quota console and threshold notifications for the Tyk API Gateway.
 ///
@@ -399,18 +399,24 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             redis: redis.clone(),
             ..DemoOptions::default()
         };
+        // Bound before anything is printed: the line names the port really bound (`--port 0`),
+        // and "address in use" comes before any claim to listen.
+        let gw = DemoGateway::start(opts)
+            .await
+            .map_err(|e| format!("demo gateway: cannot listen on 127.0.0.1:{port}: {e}"))?;
         println!(
-            "demo gateway on http://127.0.0.1:{port} (x-tyk-authorization: the --secret / TYK_GW_SECRET value); Ctrl-C stops it"
+            "demo gateway on {} (x-tyk-authorization: the --secret / TYK_GW_SECRET value); Ctrl-C stops it",
+            gw.url()
         );
         if let Some(url) = &redis {
             println!(
                 "writing its state to {url} as Tyk does with hash_keys: true (read it with [gateway.storage] and hash_keys = true)"
             );
         }
-        return tokio::select! {
-            r = serve_forever(opts) => r.map(|_| ExitCode::SUCCESS).map_err(|e| format!("demo gateway: {e}")),
-            _ = tokio::signal::ctrl_c() => Ok(ExitCode::SUCCESS),
-        };
+        let _ = std::io::stdout().flush();
+        wait_for_stop().await;
+        gw.shutdown().await;
+        return Ok(ExitCode::SUCCESS);
     }
     let args = cli::SetupArgs {
         gateway: g.gateway,
@@ -472,7 +478,18 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
     match &cli.command {
         Some(Command::Run { .. }) => setup.require_gateway("run")?,
         Some(Command::Snapshot { .. }) => setup.require_gateway("snapshot")?,
-        _ => {}
+        _ => {
+            // Checked before the terminal is touched: no raw-mode escape sequence lands in a
+            // pipe or a log, and the message says what to run instead of "os error 6".
+            use std::io::IsTerminal;
+            if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+                return Err(
+                    "the console needs a terminal; use `tykwatch run` (headless) or \
+                     `tykwatch snapshot` (one reading), or see `tykwatch --help`"
+                        .into(),
+                );
+            }
+        }
     }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let target = setup.connect().await.map_err(|e| e.to_string())?;
@@ -519,6 +536,22 @@ fn templates_command(
             Ok(ExitCode::from(1))
         }
     }
+}
+
+/// Ctrl-C or SIGTERM (a service manager stops the demo gateway like any daemon).
+async fn wait_for_stop() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 async fn shutdown(target: Target) {

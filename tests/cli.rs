@@ -331,3 +331,91 @@ async fn a_partial_sweep_exits_3() {
     assert!(err.contains("broken") || err.contains("500"), "{err}");
     assert!(err.contains("could not read every key"), "{err}");
 }
+
+/// `preview --format text` is for a terminal: control characters in the data (an alias with an
+/// escape sequence) are shown as `?`, never written raw.
+#[test]
+fn preview_text_strips_control_characters() {
+    let env = Env::new();
+    let sample = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/email_templates/samples/quota_threshold.json"
+    ))
+    .unwrap();
+    let evil = sample.replace("portal-key", "evil\\u001b]0;pwned\\u0007\\u001b[2J");
+    assert_ne!(evil, sample);
+    let data = env.dir.path().join("evil.json");
+    std::fs::write(&data, evil).unwrap();
+    let out = env.cmd(&[
+        "preview",
+        "quota_threshold",
+        "--data",
+        data.to_str().unwrap(),
+        "--format",
+        "text",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(shown.contains("evil?]0;pwned??[2J"), "{shown}");
+    assert!(
+        !shown
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t'),
+        "{shown:?}"
+    );
+}
+
+/// The console without a terminal says what to use instead, and writes no escape sequence.
+#[test]
+fn the_console_without_a_terminal_says_what_to_run() {
+    let env = Env::new();
+    let out = env
+        .command(&["--demo"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.stdout, b"", "nothing on stdout");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("the console needs a terminal") && err.contains("tykwatch run"),
+        "{err}"
+    );
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+}
+
+/// `demo-gateway --port 0` prints the port it bound; a port in use is an error before any
+/// claim to listen.
+#[test]
+fn demo_gateway_prints_the_port_it_bound_and_refuses_one_in_use() {
+    use std::io::BufRead;
+    let env = Env::new();
+    let mut child = env
+        .command(&["demo-gateway", "--port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line
+        .split("http://127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    assert_ne!(port, 0, "{line}");
+    std::net::TcpStream::connect(("127.0.0.1", port)).expect("it listens there");
+
+    let out = env.cmd(&["demo-gateway", "--port", &port.to_string()]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(text(&out.stdout), "", "no claim to listen");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!("cannot listen on 127.0.0.1:{port}")) && err.contains("in use"),
+        "{err}"
+    );
+}

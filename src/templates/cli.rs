@@ -67,8 +67,11 @@ pub fn preview(
     let email = render_for_preview(templates, name, data)?;
     match format {
         PreviewFormat::Text => {
-            write!(out, "Subject: {}\n\n{}", email.subject, email.text).map_err(io_err)?;
-            if !email.text.ends_with('\n') {
+            // For a terminal: data with ESC or other control characters cannot move the
+            // cursor, retitle the window or clear the screen.
+            let text = printable(&email.text.replace("\r\n", "\n"));
+            write!(out, "Subject: {}\n\n{text}", printable(&email.subject)).map_err(io_err)?;
+            if !text.ends_with('\n') {
                 writeln!(out).map_err(io_err)?;
             }
         }
@@ -84,6 +87,19 @@ pub fn preview(
         }
     }
     Ok(())
+}
+
+/// `s` without control characters other than newline and tab (each shown as `?`).
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                '?'
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 /// Renders `name` with `data` (a JSON file) or its default sample.

@@ -32,15 +32,41 @@ pub async fn read_capped(mut resp: reqwest::Response, max: usize) -> Result<Vec<
     }
 }
 
-/// [`crate::errors::chain`] of a reqwest error with its URL cut to scheme and host: a Gateway URL
+/// `scheme://host[:port]/…`: where a request went, without the path (it may hold a key). The
+/// port stays: "connection refused" at the wrong port is the usual mistake.
+fn origin(url: &reqwest::Url) -> String {
+    let host = url.host_str().unwrap_or("");
+    match url.port() {
+        Some(port) => format!("{}://{host}:{port}/…", url.scheme()),
+        None => format!("{}://{host}/…", url.scheme()),
+    }
+}
+
+/// [`crate::errors::chain`] of a reqwest error with its URL cut to scheme, host and port: a Gateway URL
 /// carries the raw API key (`/tyk/keys/<key>`), and these messages reach the console.
 pub fn request_error(e: &reqwest::Error) -> String {
     let text = crate::errors::chain(e);
     match e.url() {
-        Some(url) => {
-            let short = format!("{}://{}/…", url.scheme(), url.host_str().unwrap_or(""));
-            text.replace(url.as_str(), &short)
-        }
+        Some(url) => text.replace(url.as_str(), &origin(url)),
         None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin;
+
+    #[test]
+    fn origins_keep_the_port_and_drop_the_path() {
+        let u = |s: &str| reqwest::Url::parse(s).expect("url");
+        assert_eq!(
+            origin(&u("http://127.0.0.1:8080/tyk/keys/secret-key?x=1")),
+            "http://127.0.0.1:8080/…"
+        );
+        assert_eq!(
+            origin(&u("https://gw.example/tyk/keys")),
+            "https://gw.example/…"
+        );
+        assert_eq!(origin(&u("http://[::1]:9/x")), "http://[::1]:9/…");
     }
 }

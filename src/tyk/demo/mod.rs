@@ -238,12 +238,3 @@ impl Drop for DemoGateway {
         }
     }
 }
-
-/// Runs the demo gateway until Ctrl-C (`tykwatch demo-gateway --port P`). Prints nothing; the
-/// caller prints `http://127.0.0.1:P`.
-pub async fn serve_forever(opts: DemoOptions) -> std::io::Result<()> {
-    let gw = DemoGateway::start(opts).await?;
-    let result = tokio::signal::ctrl_c().await;
-    gw.shutdown().await;
-    result
-}
