@@ -12,6 +12,7 @@ pub mod engine;
 pub mod errors;
 pub mod headless;
 pub mod intake;
+pub mod listener;
 pub mod logging;
 pub mod metrics;
 pub mod monitor;

@@ -81,6 +81,7 @@ fn config(secret: &str, max_body: usize) -> IntakeConfig {
         listen: Some("127.0.0.1:0".parse().unwrap()),
         secret: Secret::new(secret),
         max_body,
+        ..IntakeConfig::default()
     }
 }
 
@@ -796,4 +797,146 @@ fn classify_never_panics_on_truncated_or_mutated_bodies() {
         }
     }
     assert!(answered > 10_000);
+}
+
+/// Whether the server closed `sock` (EOF or reset) within `within`.
+async fn closed_within(sock: &mut TcpStream, within: Duration) -> bool {
+    let mut buf = [0u8; 512];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, sock.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            // A 408 or similar before the close: keep reading to the EOF.
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+async fn start_limited(
+    header_timeout: Duration,
+    max_connections: usize,
+) -> (TempDir, IntakeHandle) {
+    let dir = TempDir::new().unwrap();
+    let cfg = IntakeConfig {
+        header_timeout,
+        max_connections,
+        ..config(SECRET, 64 * 1024)
+    };
+    let handle = start(&cfg, Store::open(dir.path().join(DB_FILE)).unwrap())
+        .await
+        .unwrap();
+    (dir, handle)
+}
+
+/// 3 000 connections that send nothing, or their headers a line a second, or go idle after a
+/// request, are all closed after the header timeout; `/healthz` answers fast meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_slow_connections_are_closed_after_the_header_timeout() {
+    let (_dir, t) = start_limited(Duration::from_secs(2), 4000).await;
+    let addr = t.addr;
+    let mut idle = Vec::new();
+    for _ in 0..3000 {
+        idle.push(TcpStream::connect(addr).await.unwrap());
+    }
+    // A slow-loris: one header line a second, never finishing.
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"POST /events HTTP/1.1\r\n").await.unwrap();
+    let slow_task = tokio::spawn(async move {
+        for i in 0..10 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if slow
+                .write_all(format!("X-Slow-{i}: x\r\n").as_bytes())
+                .await
+                .is_err()
+            {
+                return true;
+            }
+        }
+        closed_within(&mut slow, Duration::from_millis(10)).await
+    });
+    // A kept-alive connection that goes idle after one request.
+    let mut kept = TcpStream::connect(addr).await.unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let n = kept.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+
+    let http = client();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let resp = http
+            .get(format!("http://{addr}/healthz"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let took = started.elapsed();
+        assert!(took < Duration::from_millis(100), "healthz took {took:?}");
+    }
+    assert!(
+        t.stats
+            .connections
+            .open
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 3000
+    );
+
+    // Every idle connection is closed soon after the 2 s timeout.
+    for (i, sock) in idle.iter_mut().enumerate() {
+        assert!(
+            closed_within(sock, Duration::from_secs(6)).await,
+            "idle connection {i} still open"
+        );
+    }
+    assert!(
+        closed_within(&mut kept, Duration::from_secs(2)).await,
+        "kept-alive idle"
+    );
+    assert!(
+        slow_task.await.unwrap(),
+        "the slow-loris connection was kept"
+    );
+    assert_eq!(
+        t.stats
+            .connections
+            .refused
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+}
+
+/// Over `max_connections`, a new connection is closed at once and counted; once one closes,
+/// requests are served again.
+#[tokio::test]
+async fn connections_over_the_cap_are_refused_and_counted() {
+    let (_dir, t) = start_limited(Duration::from_secs(30), 8).await;
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        held.push(TcpStream::connect(t.addr).await.unwrap());
+    }
+    // The accept loop takes them in order; give it a moment to see all eight.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut extra = TcpStream::connect(t.addr).await.unwrap();
+    assert!(
+        closed_within(&mut extra, Duration::from_secs(2)).await,
+        "over the cap"
+    );
+    assert_eq!(
+        t.stats
+            .connections
+            .refused
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    held.clear();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let resp = client()
+        .get(format!("http://{}/healthz", t.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
 }

@@ -373,6 +373,12 @@ pub struct IntakeConfig {
     /// Bytes.
     #[serde(deserialize_with = "de_size")]
     pub max_body: usize,
+    /// How long a connection may take to send a request's headers, or stay idle between
+    /// requests, before it is closed.
+    #[serde(deserialize_with = "de_positive_duration")]
+    pub header_timeout: Duration,
+    /// Connections served at once; more are closed at once (counted in `/metrics`).
+    pub max_connections: usize,
 }
 
 impl Default for IntakeConfig {
@@ -381,9 +387,18 @@ impl Default for IntakeConfig {
             listen: None,
             secret: Secret::default(),
             max_body: 1024 * 1024,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
+
+/// How long a listener's connection may take to send a request head, or wait idle for its
+/// next one (`[intake] header_timeout`; `[metrics]` uses it too).
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections a listener serves at once (`[intake] max_connections`).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
 /// `[metrics]`: the Prometheus endpoint (`/metrics`, `/healthz`, `/readyz`). Off unless
 /// `listen` is set.

@@ -104,6 +104,28 @@ pub(super) fn validate(config: &Config, at: &Located<'_, '_>) -> Vec<Problem> {
             format!("required when intake.listen ({addr}) is not a loopback address"),
         ));
     }
+    // A secret a sender can guess in a few tries protects nothing.
+    let secret_len = intake.secret.expose().chars().count();
+    if secret_len > 0 && secret_len < MIN_INTAKE_SECRET {
+        problems.push(at.problem_at(
+            &[K("intake"), K("secret")],
+            &[K("intake")],
+            format!(
+                "too short ({secret_len} characters): use at least {MIN_INTAKE_SECRET} \
+                 (e.g. `openssl rand -hex 24`)"
+            ),
+        ));
+    }
+    if intake.max_connections == 0 {
+        problems.push(at.problem_at(
+            &[K("intake"), K("max_connections")],
+            &[K("intake")],
+            "must be at least 1".to_owned(),
+        ));
+    }
 
     problems
 }
+
+/// Shortest `[intake] secret` accepted.
+pub const MIN_INTAKE_SECRET: usize = 16;

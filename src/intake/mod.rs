@@ -19,7 +19,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -198,16 +197,17 @@ pub async fn start_with(
     });
     let app = server::router(state);
     let (signal, stop) = oneshot::channel::<()>();
-    // Small request/response pairs: Nagle would only add latency.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
+    let limits = crate::listener::Limits {
+        header_timeout: cfg.header_timeout,
+        max_connections: cfg.max_connections,
+    };
+    let connections = stats.connections.clone();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop.await;
-            })
-            .await
+        crate::listener::serve(listener, app, limits, connections, "[intake]", async move {
+            let _ = stop.await;
+        })
+        .await;
+        Ok(())
     });
     Ok(IntakeHandle {
         addr: bound,

@@ -43,6 +43,8 @@ pub struct IntakeStats {
     pub dropped: AtomicU64,
     /// `rejected` by reason, in [`REFUSAL_REASONS`] order.
     pub refused: [AtomicU64; REFUSAL_REASONS.len()],
+    /// Open connections and those refused over `[intake] max_connections`.
+    pub connections: std::sync::Arc<crate::listener::ConnectionStats>,
 }
 
 /// Why `/events` refused a request, by its status: the `reason` label of

@@ -491,4 +491,17 @@ fn intake(out: &mut Exposition, i: &IntakeStats) {
             Value::Uint(n),
         );
     }
+    use std::sync::atomic::Ordering::Relaxed;
+    gauge(
+        out,
+        "tykwatch_intake_connections",
+        "Connections [intake] has open.",
+        Value::Uint(i.connections.open.load(Relaxed)),
+    );
+    counter(
+        out,
+        "tykwatch_intake_connections_refused_total",
+        "Connections [intake] closed at once because max_connections were open.",
+        i.connections.refused.load(Relaxed),
+    );
 }

@@ -42,8 +42,20 @@ pub async fn serve(listen: SocketAddr, metrics: Arc<Metrics>) -> Result<MetricsS
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .with_state(metrics);
+    // The same limits as the intake: a scraper is one connection, a flood of idle ones must
+    // not stop /healthz answering.
     let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
+        let stats = Arc::new(crate::listener::ConnectionStats::default());
+        let limits = crate::listener::Limits::default();
+        crate::listener::serve(
+            listener,
+            app,
+            limits,
+            stats,
+            "[metrics]",
+            std::future::pending(),
+        )
+        .await;
     });
     Ok(MetricsServer { addr, task })
 }
