@@ -434,22 +434,32 @@ fn opt_number(obj: &Map<String, Value>, field: &str) -> Result<Option<f64>, Reje
     }
 }
 
-/// Field names whose string values are secrets wherever they appear (lower case, no `_`/`-`).
-const SECRET_FIELDS: &[&str] = &[
-    "key",
-    "keyid",
-    "apikey",
-    "token",
-    "accesstoken",
-    "refreshtoken",
-    "authtoken",
+/// Field names that hold API keys (lower case, no `_`/`-`): masked as keys are everywhere
+/// (`5e9d…ef6d`), so a reader can still tell which key an event is about.
+const KEY_FIELDS: &[&str] = &["key", "keyid", "apikey", "sessionkey", "keyhash"];
+
+/// The documented rule for every other secret: a field whose name (lower case, `_`/`-`
+/// removed) contains one of these is a secret wherever it appears, and its string value is
+/// replaced by `****` whole (a short secret would show half of itself through a key mask).
+/// It catches Tyk's `session.hmac_string`, `basic_auth_data.password`, `jwt_data.secret`,
+/// the Portal's `ResetToken`, `ClientSecret`, OAuth `access_token` / `refresh_token`, …
+pub const SECRET_NAME_PARTS: &[&str] = &[
     "secret",
-    "clientsecret",
+    "token",
     "password",
+    "passwd",
+    "hmac",
     "credential",
+    "privatekey",
+    "signature",
     "authorization",
-    "sessionkey",
+    "cookie",
 ];
+
+/// Whether a (normalised) field name names a secret by [`SECRET_NAME_PARTS`].
+fn is_secret_name(norm: &str) -> bool {
+    SECRET_NAME_PARTS.iter().any(|part| norm.contains(part))
+}
 
 /// Masks raw keys and other secrets in Dashboard / Portal payloads. The Classic Portal lists a
 /// developer's keys as the members of `keys` ({key → [policy]}) and the values of
@@ -479,8 +489,11 @@ fn mask_secrets(v: &mut Value) {
                     }
                     ("keys", Value::Array(list)) => mask_strings(list.iter_mut()),
                     ("subscriptions", Value::Object(subs)) => mask_strings(subs.values_mut()),
-                    (n, Value::String(s)) if SECRET_FIELDS.contains(&n) && !s.is_empty() => {
+                    (n, Value::String(s)) if KEY_FIELDS.contains(&n) && !s.is_empty() => {
                         *s = mask_key(s);
+                    }
+                    (n, Value::String(s)) if is_secret_name(n) && !s.is_empty() => {
+                        *s = "****".to_owned();
                     }
                     _ => {}
                 }

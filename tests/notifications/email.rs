@@ -979,3 +979,69 @@ async fn send_test_through_the_tyk_channel_uses_tyks_format() {
     assert_eq!(body["message"], "tykwatch test notification");
     assert_eq!(body["key"], "");
 }
+
+/// An SMTP server that advertises AUTH and echoes the client's AUTH line in its 535 refusal,
+/// as some do.
+async fn echoing_auth_server() -> SocketAddr {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (r, mut w) = sock.into_split();
+                let mut r = BufReader::new(r);
+                let _ = w.write_all(b"220 localhost ESMTP\r\n").await;
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let cmd = line.trim_end().to_string();
+                    let reply = if cmd.to_ascii_uppercase().starts_with("EHLO") {
+                        "250-localhost\r\n250 AUTH PLAIN LOGIN\r\n".to_string()
+                    } else if cmd.to_ascii_uppercase().starts_with("AUTH") {
+                        format!("535 5.7.8 authentication failed for: {cmd}\r\n")
+                    } else if cmd.to_ascii_uppercase().starts_with("QUIT") {
+                        let _ = w.write_all(b"221 bye\r\n").await;
+                        return;
+                    } else {
+                        "250 ok\r\n".to_string()
+                    };
+                    let _ = w.write_all(reply.as_bytes()).await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn an_smtp_error_echoing_the_auth_line_keeps_no_credentials() {
+    use base64::Engine as _;
+    let addr = echoing_auth_server().await;
+    let password = "Pl4in-Passw0rd-9911";
+    let b = backend(
+        EmailBackendCode::Smtp,
+        &[
+            ("SMTPAddress", addr.to_string().as_str()),
+            ("SMTPUsername", "tyk@example.com"),
+            ("SMTPPassword", password),
+        ],
+    );
+    let s = setup(b, Options::default());
+    s.dispatcher.run_once().await.unwrap();
+    let row = s.row("email:ops");
+    let err = row.last_error.unwrap_or_default();
+    assert!(err.contains("535"), "the server's answer is kept: {err}");
+    let b64 = base64::engine::general_purpose::STANDARD;
+    for form in [
+        password.to_string(),
+        b64.encode(format!("\0tyk@example.com\0{password}")),
+        b64.encode(password),
+    ] {
+        assert!(!err.contains(&form), "{form} in {err}");
+    }
+    assert!(err.contains("****"), "{err}");
+}

@@ -312,7 +312,48 @@ impl SmtpSender {
 
 /// A lettre error as an outcome: SMTP replies keep their code and text; everything else is a
 /// network problem (retried) whose reason names the server.
+/// [`classify_error`] with the credentials scrubbed: a server that echoes the AUTH line in its
+/// reply (`535 5.7.8 bad credentials: AHVzZXIAcGFzcw==`) must not put the password, or its
+/// base64 forms (AUTH PLAIN `\0user\0pass`, AUTH LOGIN `pass`), into `last_error`.
 fn error_result(e: &lettre::transport::smtp::Error, target: &SmtpTarget) -> AttemptResult {
+    let scrub = |m: String| target.scrub(&m);
+    match classify_error(e, target) {
+        AttemptResult::Smtp { code, message } => AttemptResult::Smtp {
+            code,
+            message: scrub(message),
+        },
+        AttemptResult::Network(m) => AttemptResult::Network(scrub(m)),
+        AttemptResult::Timeout(m) => AttemptResult::Timeout(scrub(m)),
+        AttemptResult::Permanent(m) => AttemptResult::Permanent(scrub(m)),
+        other => other,
+    }
+}
+
+impl SmtpTarget {
+    /// `text` with every form of the password replaced by `****`.
+    pub fn scrub(&self, text: &str) -> String {
+        use base64::Engine as _;
+        let password = self.password.expose();
+        if password.is_empty() {
+            return text.to_owned();
+        }
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let user = self.username.as_deref().unwrap_or_default();
+        let forms = [
+            b64.encode(format!("\0{user}\0{password}")),
+            b64.encode(format!("{user}\0{password}")),
+            b64.encode(password),
+            password.to_owned(),
+        ];
+        let mut out = text.to_owned();
+        for form in forms {
+            out = out.replace(&form, "****");
+        }
+        out
+    }
+}
+
+fn classify_error(e: &lettre::transport::smtp::Error, target: &SmtpTarget) -> AttemptResult {
     use std::error::Error as _;
     if let Some(code) = e.status() {
         let text = e.source().map(|s| s.to_string()).unwrap_or_default();
