@@ -179,22 +179,27 @@ fn snapshot_ids_are_unique_and_stable_across_100k_keys() {
         .local_addr()
         .unwrap()
         .port();
-    let mut gw = std::process::Command::new(env!("CARGO_BIN_EXE_tykwatch"))
-        .args(["demo-gateway", "--port", &port.to_string(), "--speed", "0"])
-        .args(["--extra-keys", "100000"])
-        .env("TYK_GW_SECRET", "tykwatch-demo")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    // A demo gateway with 100 000 extra keys on `port`, once it listens.
+    let gateway = || {
+        let gw = std::process::Command::new(env!("CARGO_BIN_EXE_tykwatch"))
+            .args(["demo-gateway", "--port", &port.to_string(), "--speed", "0"])
+            .args(["--extra-keys", "100000"])
+            .env("TYK_GW_SECRET", "tykwatch-demo")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "demo gateway did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        gw
+    };
     let url = format!("http://127.0.0.1:{port}");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "demo gateway did not start"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let mut gw = gateway();
     let ids = || -> (Vec<String>, usize) {
         let out = env
             .command(&["--gateway", &url, "snapshot", "--json"])
@@ -231,16 +236,7 @@ fn snapshot_ids_are_unique_and_stable_across_100k_keys() {
         );
     }
     // The same ids from a new gateway process with the same keys.
-    let mut gw = std::process::Command::new(env!("CARGO_BIN_EXE_tykwatch"))
-        .args(["demo-gateway", "--port", &port.to_string(), "--speed", "0"])
-        .args(["--extra-keys", "100000"])
-        .env("TYK_GW_SECRET", "tykwatch-demo")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let mut gw = gateway();
     let (second, _) = ids();
     let _ = gw.kill();
     let _ = gw.wait();

@@ -34,6 +34,26 @@ impl Pty {
         Pty::spawn_cmd(cmd)
     }
 
+    /// The console on the demo with `home` as HOME and `xdg` as XDG_CONFIG_HOME (user
+    /// templates in `xdg/tykwatch/email_templates`), once the demo's quotas show.
+    fn demo_in_home(home: &std::path::Path, xdg: &std::path::Path) -> Pty {
+        let data = home.join("data");
+        std::fs::create_dir_all(&data).expect("data dir");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tykwatch"));
+        cmd.arg("--demo")
+            .env("XDG_CONFIG_HOME", xdg)
+            .env("HOME", home)
+            .env("TYKWATCH_DATA_DIR", &data)
+            .env("TERM", "xterm-256color")
+            .env_remove("TYKWATCH_CONFIG")
+            .env_remove("TYK_GW_SECRET");
+        let mut pty = Pty::spawn_cmd(cmd);
+        pty.wait_for("the demo quotas", Duration::from_secs(30), |s| {
+            quota_count(s).is_some_and(|n| n > 0)
+        });
+        pty
+    }
+
     fn spawn_cmd(cmd: Command) -> Pty {
         let mut session = Session::spawn(cmd).expect("spawn tykwatch in a pty");
         session
@@ -218,21 +238,7 @@ fn template_edited_on_disk_rerenders() {
     std::fs::create_dir_all(&user).expect("user template dir");
     let subject = user.join("test.subject");
     std::fs::write(&subject, "PTY subject one {{ hostname }}").expect("write subject");
-    let data = dir.path().join("data");
-    std::fs::create_dir_all(&data).expect("data dir");
-
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tykwatch"));
-    cmd.arg("--demo")
-        .env("XDG_CONFIG_HOME", &xdg)
-        .env("HOME", dir.path())
-        .env("TYKWATCH_DATA_DIR", &data)
-        .env("TERM", "xterm-256color")
-        .env_remove("TYKWATCH_CONFIG")
-        .env_remove("TYK_GW_SECRET");
-    let mut pty = Pty::spawn_cmd(cmd);
-    pty.wait_for("the demo quotas", Duration::from_secs(30), |s| {
-        quota_count(s).is_some_and(|n| n > 0)
-    });
+    let mut pty = Pty::demo_in_home(dir.path(), &xdg);
 
     pty.send("5");
     pty.wait_for("the templates view", Duration::from_secs(10), |s| {
@@ -471,20 +477,7 @@ fn a_runaway_template_leaves_the_console_responsive() {
          {% endfor %}\n",
     )
     .expect("write template");
-    let data = dir.path().join("data");
-    std::fs::create_dir_all(&data).expect("data dir");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tykwatch"));
-    cmd.arg("--demo")
-        .env("XDG_CONFIG_HOME", &xdg)
-        .env("HOME", dir.path())
-        .env("TYKWATCH_DATA_DIR", &data)
-        .env("TERM", "xterm-256color")
-        .env_remove("TYKWATCH_CONFIG")
-        .env_remove("TYK_GW_SECRET");
-    let mut pty = Pty::spawn_cmd(cmd);
-    pty.wait_for("the demo quotas", Duration::from_secs(30), |s| {
-        quota_count(s).is_some_and(|n| n > 0)
-    });
+    let mut pty = Pty::demo_in_home(dir.path(), &xdg);
     pty.send("5");
     pty.send("p"); // the text version
     pty.wait_for("the located limit error", Duration::from_secs(10), |s| {
