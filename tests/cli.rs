@@ -6,6 +6,15 @@ mod common;
 
 use common::binary::{Env, text};
 
+/// A loopback port nothing listens on (bound, then released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 #[test]
 fn snapshot_json_on_the_demo_masks_keys() {
     let env = Env::new();
@@ -98,11 +107,7 @@ fn snapshot_table_on_the_demo() {
 #[test]
 fn snapshot_of_a_dead_gateway_fails_with_what_to_fix() {
     let env = Env::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let out = env.cmd(&["--gateway", &url, "snapshot"]);
     assert_eq!(out.status.code(), Some(2));
@@ -174,11 +179,7 @@ fn every_command_has_help() {
 fn snapshot_ids_are_unique_and_stable_across_100k_keys() {
     use std::collections::HashSet;
     let env = Env::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     // A demo gateway with 100 000 extra keys on `port`, once it listens.
     let gateway = || {
         let gw = std::process::Command::new(env!("CARGO_BIN_EXE_tykwatch"))

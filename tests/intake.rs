@@ -620,14 +620,8 @@ async fn a_flood_of_10k_events_from_50_clients_is_all_recorded_and_healthz_stays
         tokio::spawn(async move {
             let http = client();
             while flooding.load(std::sync::atomic::Ordering::Relaxed) {
-                let started = Instant::now();
-                let resp = http
-                    .get(format!("http://{addr}/healthz"))
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(resp.status(), 200);
-                latencies.lock().unwrap().push(started.elapsed());
+                let took = healthz_time(&http, addr).await;
+                latencies.lock().unwrap().push(took);
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         })
@@ -799,6 +793,18 @@ fn classify_never_panics_on_truncated_or_mutated_bodies() {
     assert!(answered > 10_000);
 }
 
+/// How long `GET /healthz` took (it must answer 200).
+async fn healthz_time(http: &reqwest::Client, addr: SocketAddr) -> Duration {
+    let started = Instant::now();
+    let resp = http
+        .get(format!("http://{addr}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    started.elapsed()
+}
+
 /// Whether the server closed `sock` (EOF or reset) within `within`.
 async fn closed_within(sock: &mut TcpStream, within: Duration) -> bool {
     let mut buf = [0u8; 512];
@@ -866,14 +872,7 @@ async fn idle_and_slow_connections_are_closed_after_the_header_timeout() {
 
     let http = client();
     for _ in 0..5 {
-        let started = Instant::now();
-        let resp = http
-            .get(format!("http://{addr}/healthz"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 200);
-        let took = started.elapsed();
+        let took = healthz_time(&http, addr).await;
         assert!(took < Duration::from_millis(100), "healthz took {took:?}");
     }
     assert!(
