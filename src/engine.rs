@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
-use crate::notify::feed::{FiredMark, Inspection, NotifyRequest, OutboxSnapshot};
+use crate::notify::feed::{DeliveryReport, FiredMark, Inspection, NotifyRequest, OutboxSnapshot};
 use crate::outbox::Crossing;
 use crate::quota::poller::SweepOutcome;
 use crate::quota::source::Source;
@@ -44,6 +44,8 @@ pub enum EngineEvent {
     Problem { kind: Problem, message: String },
     /// The intake refused `count` requests since the last report (`total` since start).
     IntakeRejected { count: u64, total: u64 },
+    /// Sends whose outcome is now in the store: delivered, retried, failed, dead.
+    Delivered(Vec<DeliveryReport>),
 }
 
 /// Which part of the runtime an [`EngineEvent::Problem`] comes from.

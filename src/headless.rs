@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use crate::cli::{Setup, Target};
 use crate::clock::Clock;
 use crate::engine::{Command, EngineEvent, Problem};
+use crate::notify::feed::DeliveryReport;
 use crate::outbox::Crossing;
 use crate::quota::poller::SweepOutcome;
 use crate::runtime::{self, DELIVERY_GRACE};
@@ -144,7 +145,9 @@ fn log(ev: &EngineEvent) {
         }
         EngineEvent::Notice { text, error: true } => tracing::warn!("{text}"),
         EngineEvent::Notice { text, error: false } => tracing::info!("{text}"),
-        EngineEvent::SweepStarted { .. }
+        // The dispatcher logs each outcome as it classifies it.
+        EngineEvent::Delivered(_)
+        | EngineEvent::SweepStarted { .. }
         | EngineEvent::Outbox(_)
         | EngineEvent::Fired(_)
         | EngineEvent::Inspected(_) => {}
@@ -173,6 +176,7 @@ fn line(ev: &EngineEvent) -> Vec<Value> {
         EngineEvent::Notice { text, error } => vec![json!({
             "event": if *error { "error" } else { "notice" }, "message": text
         })],
+        EngineEvent::Delivered(reports) => reports.iter().map(delivery_line).collect(),
         EngineEvent::SweepStarted { .. }
         | EngineEvent::Outbox(_)
         | EngineEvent::Fired(_)
@@ -217,6 +221,27 @@ pub fn crossing_line(c: &Crossing) -> Value {
         "quota_remaining": c.quota_remaining,
         "period": c.period,
         "sequence": c.sequence,
+    })
+}
+
+/// How one send ended, written once its outcome is in the store. `idempotency_key` is the
+/// `webhook-id` / Message-ID the receiver saw; `quota_id` matches the `threshold_crossed` line
+/// that queued it (`event_id` the `received` one).
+pub fn delivery_line(r: &DeliveryReport) -> Value {
+    json!({
+        "event": "delivery",
+        "outcome": r.outcome,
+        "channel": r.channel.to_string(),
+        "idempotency_key": r.idem_key,
+        "attempt": r.attempt,
+        "status": r.status,
+        "next_attempt_at_ms": r.next_attempt_at,
+        "next_attempt_in_s": r.next_attempt_at.map(|at| (at - r.at_ms).max(0) as f64 / 1000.0),
+        "reason": r.reason,
+        "quota_id": r.quota_id,
+        "event_id": r.event_id,
+        "recorded": r.recorded,
+        "at_ms": r.at_ms,
     })
 }
 

@@ -27,7 +27,7 @@ use crate::intake::IntakeHandle;
 use crate::metrics::Metrics;
 use crate::notifier::{EngineError, EventRouting, Notifier, Resend, event_row, next_intake};
 use crate::notify::dispatcher::{DispatchError, Dispatcher};
-use crate::notify::feed::{FiredMark, Inspection, NotifyRequest, OutboxSnapshot};
+use crate::notify::feed::{DeliveryReport, FiredMark, Inspection, NotifyRequest, OutboxSnapshot};
 use crate::store::Store;
 
 /// How often the outbox snapshot is refreshed (it is only sent when it changed).
@@ -147,6 +147,7 @@ async fn run(
         metrics: _,
     } = parts;
     let (stop_delivery, stop_rx) = watch::channel(false);
+    let mut reports = dispatcher.subscribe();
     let delivery = {
         let d = dispatcher.clone();
         let tx = ev_tx.clone();
@@ -254,6 +255,11 @@ async fn run(
                 }
                 Some(Command::Shutdown) | None => break,
             },
+            Some(batch) = next_reports(&mut reports) => {
+                if ev_tx.send(EngineEvent::Delivered(batch)).await.is_err() {
+                    break;
+                }
+            }
             _ = refresh.tick(), if options.outbox_views => {
                 send_snapshot(&notifier, &ev_tx, &mut last).await;
             }
@@ -277,10 +283,26 @@ async fn run(
     let _ = poller.commands.try_send(Command::Shutdown);
     drop(poller.events);
     let _ = tokio::time::timeout(DELIVERY_GRACE, delivery).await;
+    // What the last sends recorded on the way out.
+    if let Some(rx) = reports.as_mut() {
+        while let Ok(batch) = rx.try_recv() {
+            let _ = ev_tx.send(EngineEvent::Delivered(batch)).await;
+        }
+    }
     if let Some(i) = intake {
         let _ = i.shutdown.shutdown().await;
     }
     let _ = tokio::time::timeout(POLLER_GRACE, poller.task).await;
+}
+
+/// The next batch of delivery outcomes; pending for ever without a subscription.
+async fn next_reports(
+    rx: &mut Option<mpsc::Receiver<Vec<DeliveryReport>>>,
+) -> Option<Vec<DeliveryReport>> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn send_snapshot(

@@ -73,3 +73,29 @@ pub enum NotifyRequest {
     /// Build the request of this row for the detail pane (answered with an `Inspection`).
     Inspect(String),
 }
+
+/// How one send ended, once its outcome is in the store (what `tykwatch run` writes as a
+/// `delivery` line). Names no raw key: the idempotency key and the ledger's quota id are
+/// digests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryReport {
+    pub idem_key: String,
+    pub channel: ChannelId,
+    /// `delivered`, `retry`, `failed`, `dead` or `disabled` (a 410 switched the channel off).
+    pub outcome: &'static str,
+    /// Attempts so far, this one included.
+    pub attempt: u32,
+    /// HTTP status or SMTP reply code, when the receiver answered.
+    pub status: Option<u16>,
+    /// When a `retry` goes out again.
+    pub next_attempt_at: Option<UnixMs>,
+    /// Why it was not delivered (the receiver's status and text, or what could not be built).
+    pub reason: Option<String>,
+    /// The crossing's quota (ledger id), or the received event's id.
+    pub quota_id: Option<String>,
+    pub event_id: Option<i64>,
+    /// False when the claim was lost before the outcome was written (another instance's newer
+    /// claim took the row; its outcome stands).
+    pub recorded: bool,
+    pub at_ms: UnixMs,
+}

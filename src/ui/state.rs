@@ -442,7 +442,10 @@ impl AppState {
                 self.flash_msg(Level::Error, text);
             }
             // The Fired marks and the outbox snapshot that follow show these.
-            EngineEvent::Crossed(_) | EngineEvent::IntakeRejected { .. } => {}
+            // The outbox snapshot that follows shows each outcome.
+            EngineEvent::Crossed(_)
+            | EngineEvent::IntakeRejected { .. }
+            | EngineEvent::Delivered(_) => {}
         }
         self.refresh();
     }

@@ -181,7 +181,9 @@ impl PgServer {
     /// failover would; returns how many there were.
     pub fn terminate_connections(&self, db: &str) -> usize {
         let sql = format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = {} AND pid <> pg_backend_pid()",
+            // The timeout (PostgreSQL 14+) waits until each backend is gone: without it the
+            // call returns while they still answer, and the client's next call may succeed.
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = {} AND pid <> pg_backend_pid()",
             literal(db)
         );
         self.psql("postgres", &sql)

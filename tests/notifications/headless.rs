@@ -418,3 +418,74 @@ fn a_runaway_template_fails_its_rows_and_stops_nothing_else() {
     };
     assert!(status.success(), "{status:?}");
 }
+
+/// Every outcome is a JSON line once it is in the store: deliveries carry the `webhook-id` the
+/// receiver saw, retries their attempt, next attempt and reason, and both the `quota_id` of the
+/// crossing that queued them.
+#[test]
+fn run_writes_a_line_for_every_delivery_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_gw, port) = start_demo_gateway();
+    let (ok_port, hooks) = sink();
+    let down_port = free_port(); // nothing listens: connection refused
+    write_config(dir.path(), port, ok_port);
+    let mut config = std::fs::read_to_string(dir.path().join("config.toml")).unwrap();
+    config.push_str(&format!(
+        "\n[[webhooks]]\nname = \"down\"\nurl = \"http://127.0.0.1:{down_port}/hook\"\n"
+    ));
+    std::fs::write(dir.path().join("config.toml"), config).unwrap();
+
+    let mut child = Killed(run(dir.path(), port));
+    let rx = lines(child.0.stdout.take().unwrap());
+    let mut seen = until_sweeps(&rx, 1);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let delivery = |seen: &[serde_json::Value], outcome: &str| -> Vec<serde_json::Value> {
+        seen.iter()
+            .filter(|v| v["event"] == "delivery" && v["outcome"] == outcome)
+            .cloned()
+            .collect()
+    };
+    while delivery(&seen, "delivered").len() < 3 || delivery(&seen, "retry").len() < 3 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(v) => seen.push(v),
+            Err(_) => panic!("no delivery lines: {seen:#?}"),
+        }
+    }
+    let crossed: Vec<&serde_json::Value> = seen
+        .iter()
+        .filter(|v| v["event"] == "threshold_crossed")
+        .map(|v| &v["quota_id"])
+        .collect();
+    let received = webhook_ids(&hooks.lock().unwrap());
+    for d in delivery(&seen, "delivered") {
+        assert_eq!(d["channel"], "webhook:ops", "{d}");
+        assert_eq!(d["attempt"], 1, "{d}");
+        assert_eq!(d["recorded"], true, "{d}");
+        assert!(
+            d["status"]
+                .as_u64()
+                .is_some_and(|s| (200..300).contains(&s)),
+            "{d}"
+        );
+        let id = d["idempotency_key"].as_str().unwrap();
+        assert!(
+            received.iter().any(|r| r == id),
+            "{id} not received: {received:?}"
+        );
+        assert!(crossed.contains(&&d["quota_id"]), "{d}");
+    }
+    for r in delivery(&seen, "retry") {
+        assert_eq!(r["channel"], "webhook:down", "{r}");
+        assert_eq!(r["attempt"], 1, "{r}");
+        assert!(
+            r["next_attempt_in_s"].as_f64().is_some_and(|s| s > 0.0),
+            "{r}"
+        );
+        assert!(r["next_attempt_at_ms"].as_i64().is_some(), "{r}");
+        let reason = r["reason"].as_str().unwrap();
+        assert!(reason.contains("network error"), "{reason}");
+        assert!(crossed.contains(&&r["quota_id"]), "{r}");
+    }
+    assert!(child.terminate(Duration::from_secs(10)).success());
+}

@@ -32,16 +32,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::email::{EmailSender, EmailSetup};
+use super::feed::DeliveryReport;
 use super::retry::{Decision, Jitter, SeededJitter, classify};
 use super::route::OrgAddressBook;
 use super::webhook::{DEFAULT_TIMEOUT, StandardHook, TykHook, WebhookSender};
 use crate::clock::{Clock, UnixMs};
 use crate::config::{MonitorHookConfig, WebhookConfig};
-use crate::outbox::{ChannelId, OutboxKind, OutboxRow};
+use crate::outbox::{ChannelId, OutboxKind, OutboxRow, Source};
 use crate::stats::DeliveryStats;
 use crate::store::{ClaimRequest, Instance, Settle, Settlement, Store, StoreError};
 use crate::templates::Templates;
@@ -58,6 +59,68 @@ struct Outcome {
     channel: ChannelId,
     decision: Decision,
     now: UnixMs,
+    /// Where the row came from, for the report.
+    source: Source,
+    /// The row's attempts when it was claimed.
+    attempts_before: u32,
+}
+
+impl Outcome {
+    fn report(&self, recorded: bool) -> DeliveryReport {
+        let (outcome, attempt, status, next_attempt_at, reason) = match &self.decision {
+            Decision::Delivered { status } => ("delivered", None, *status, None, None),
+            Decision::Retry {
+                attempts,
+                next_at,
+                status,
+                reason,
+            } => (
+                "retry",
+                Some(*attempts),
+                *status,
+                Some(*next_at),
+                Some(reason),
+            ),
+            Decision::Failed {
+                attempts,
+                status,
+                reason,
+            } => ("failed", Some(*attempts), *status, None, Some(reason)),
+            Decision::Dead {
+                attempts,
+                status,
+                reason,
+            } => ("dead", Some(*attempts), *status, None, Some(reason)),
+            Decision::DisableChannel {
+                attempts,
+                status,
+                reason,
+            } => (
+                "disabled",
+                Some(*attempts),
+                Some(*status),
+                None,
+                Some(reason),
+            ),
+        };
+        DeliveryReport {
+            idem_key: self.key.clone(),
+            channel: self.channel.clone(),
+            outcome,
+            // A delivery counts one more attempt than the row had when it was claimed.
+            attempt: attempt.unwrap_or(self.attempts_before + 1),
+            status,
+            next_attempt_at,
+            reason: reason.cloned(),
+            quota_id: self.source.quota_key().map(str::to_owned),
+            event_id: match self.source {
+                Source::Event { event_id } => Some(event_id),
+                Source::Crossing { .. } => None,
+            },
+            recorded,
+            at_ms: self.now,
+        }
+    }
 }
 
 /// How one outcome is written to its row.
@@ -216,7 +279,12 @@ struct Inner {
     running: AtomicBool,
     /// Who claims: this process, as its heartbeat shows it.
     instance: Instance,
+    /// Where recorded outcomes go ([`Dispatcher::subscribe`]).
+    reports: OnceLock<mpsc::Sender<Vec<DeliveryReport>>>,
 }
+
+/// Batches of outcomes waiting for their reader.
+const REPORT_QUEUE: usize = 256;
 
 /// The webhook delivery worker.
 #[derive(Clone)]
@@ -311,6 +379,7 @@ impl Dispatcher {
                 stats: Arc::default(),
                 running: AtomicBool::new(false),
                 instance,
+                reports: OnceLock::new(),
             }),
         })
     }
@@ -461,6 +530,8 @@ impl Dispatcher {
                 key: row.idem_key,
                 token,
                 channel: row.channel_id,
+                source: row.source,
+                attempts_before: row.attempts,
             };
         }
         let started = std::time::Instant::now();
@@ -504,6 +575,8 @@ impl Dispatcher {
             channel: row.channel_id,
             decision,
             now,
+            source: row.source,
+            attempts_before: row.attempts,
         }
     }
 
@@ -515,24 +588,53 @@ impl Dispatcher {
             return Ok(());
         }
         let me = self.clone();
-        self.with_store(move |s| {
-            let batch: Vec<Settlement<'_>> = outcomes.iter().map(settlement).collect();
-            // False when the claim was lost (its lease passed and another claim took the
-            // row): the newer claim's outcome stands.
-            for (o, written) in outcomes.iter().zip(s.settle_all(&batch)?) {
-                if !written {
-                    tracing::debug!(id = %o.key, "outcome not recorded: the row is no longer this claim's");
+        let reports = self
+            .with_store(move |s| {
+                let batch: Vec<Settlement<'_>> = outcomes.iter().map(settlement).collect();
+                // False when the claim was lost (its lease passed and another claim took the
+                // row): the newer claim's outcome stands.
+                let written = s.settle_all(&batch)?;
+                for (o, written) in outcomes.iter().zip(&written) {
+                    if !written {
+                        tracing::debug!(id = %o.key, "outcome not recorded: the row is no longer this claim's");
+                    }
                 }
-            }
-            for o in &outcomes {
-                if let Decision::DisableChannel { reason, .. } = &o.decision {
-                    s.disable_channel(&o.channel, reason, o.now)?;
-                    lock(&me.inner.disabled).insert(o.channel.clone());
+                for o in &outcomes {
+                    if let Decision::DisableChannel { reason, .. } = &o.decision {
+                        s.disable_channel(&o.channel, reason, o.now)?;
+                        lock(&me.inner.disabled).insert(o.channel.clone());
+                    }
                 }
-            }
-            Ok(())
-        })
-        .await
+                Ok(outcomes
+                    .iter()
+                    .zip(written)
+                    .map(|(o, w)| o.report(w))
+                    .collect::<Vec<_>>())
+            })
+            .await?;
+        self.report(reports);
+        Ok(())
+    }
+
+    /// Hands recorded outcomes to the subscriber, if any. A subscriber that stopped reading
+    /// loses lines, never delivery: the store has every outcome.
+    fn report(&self, reports: Vec<DeliveryReport>) {
+        let Some(tx) = self.inner.reports.get() else {
+            return;
+        };
+        if let Err(mpsc::error::TrySendError::Full(lost)) = tx.try_send(reports) {
+            tracing::warn!(
+                outcomes = lost.len(),
+                "delivery outcomes not reported: the reader is behind (the outbox has them)"
+            );
+        }
+    }
+
+    /// The outcomes of sends, in batches, once each is in the store. Once per dispatcher:
+    /// `None` when already taken.
+    pub fn subscribe(&self) -> Option<mpsc::Receiver<Vec<DeliveryReport>>> {
+        let (tx, rx) = mpsc::channel(REPORT_QUEUE);
+        self.inner.reports.set(tx).ok().map(|()| rx)
     }
 
     /// One sweep: claim what is due, send it all, record every outcome.
@@ -554,9 +656,7 @@ impl Dispatcher {
         let mut tasks = JoinSet::new();
         for row in rows {
             let me = self.clone();
-            let channel = row.channel_id.clone();
             let templates = templates.clone();
-            let _ = channel;
             tasks.spawn(async move { me.deliver(row, Some(token), templates).await });
         }
         let mut first_err = None;
@@ -630,7 +730,8 @@ impl Dispatcher {
         }
         let mut tasks: JoinSet<Outcome> = JoinSet::new();
         // What each task is sending, to put the row back if the task panics.
-        let mut sending: HashMap<tokio::task::Id, (String, ChannelId, u32, i64)> = HashMap::new();
+        let mut sending: HashMap<tokio::task::Id, (String, ChannelId, u32, i64, Source)> =
+            HashMap::new();
         // Outcomes whose write failed (e.g. the database was locked): written again next round.
         let mut unrecorded: Vec<Outcome> = Vec::new();
         match self.with_store(|s| s.disabled_channels()).await {
@@ -678,6 +779,7 @@ impl Dispatcher {
                                 row.channel_id.clone(),
                                 row.attempts,
                                 token,
+                                row.source.clone(),
                             );
                             let handle =
                                 tasks.spawn(async move { me.deliver(row, Some(token), t).await });
@@ -701,7 +803,8 @@ impl Dispatcher {
                                 (e.id(), None)
                             }
                         };
-                        let Some((key, channel, attempts, token)) = sending.remove(&id) else {
+                        let Some((key, channel, attempts, token, source)) = sending.remove(&id)
+                        else {
                             continue;
                         };
                         // A send that panicked goes back on the schedule, never lost.
@@ -717,6 +820,8 @@ impl Dispatcher {
                             token: Some(token),
                             channel,
                             now,
+                            source,
+                            attempts_before: attempts,
                         }));
                     }
                     match self.record(unrecorded.clone()).await {
