@@ -46,6 +46,8 @@ pub enum EngineEvent {
     IntakeRejected { count: u64, total: u64 },
     /// Sends whose outcome is now in the store: delivered, retried, failed, dead.
     Delivered(Vec<DeliveryReport>),
+    /// `[store] retention` removed something.
+    Purged(crate::store::Purged),
 }
 
 /// Which part of the runtime an [`EngineEvent::Problem`] comes from.

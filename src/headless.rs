@@ -145,6 +145,14 @@ fn log(ev: &EngineEvent) {
         }
         EngineEvent::Notice { text, error: true } => tracing::warn!("{text}"),
         EngineEvent::Notice { text, error: false } => tracing::info!("{text}"),
+        EngineEvent::Purged(p) => tracing::info!(
+            delivered = p.delivered,
+            dead = p.dead,
+            events = p.events,
+            keys_scrubbed = p.scrubbed,
+            ledger = p.ledger,
+            "retention: old rows deleted"
+        ),
         // The dispatcher logs each outcome as it classifies it.
         EngineEvent::Delivered(_)
         | EngineEvent::SweepStarted { .. }
@@ -177,6 +185,14 @@ fn line(ev: &EngineEvent) -> Vec<Value> {
             "event": if *error { "error" } else { "notice" }, "message": text
         })],
         EngineEvent::Delivered(reports) => reports.iter().map(delivery_line).collect(),
+        EngineEvent::Purged(p) => vec![json!({
+            "event": "retention",
+            "delivered": p.delivered,
+            "dead": p.dead,
+            "events": p.events,
+            "keys_scrubbed": p.scrubbed,
+            "ledger": p.ledger,
+        })],
         EngineEvent::SweepStarted { .. }
         | EngineEvent::Outbox(_)
         | EngineEvent::Fired(_)

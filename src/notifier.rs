@@ -98,6 +98,8 @@ pub struct Notifier {
     fired_at: HashMap<QuotaId, UnixMs>,
     /// `[store] lease` on a shared store (the snapshot lists its live instances), else `None`.
     lease: Option<std::time::Duration>,
+    /// `[store] retention`; zero keeps everything.
+    retention: std::time::Duration,
     /// Held for the notifier's life: one process per data dir, or start-up recovery would put
     /// another process's in-flight sends back to `pending` and both would send them.
     _lock: std::fs::File,
@@ -168,6 +170,7 @@ impl Notifier {
             clock,
             fired_at: HashMap::new(),
             lease: config.store.is_shared().then_some(config.store.lease),
+            retention: config.store.retention,
             _lock: lock_file,
         })
     }
@@ -189,6 +192,24 @@ impl Notifier {
                 &config.monitor,
             ));
         self.channels = Channels::from_config(config);
+        self.retention = config.store.retention;
+    }
+
+    /// `[store] retention` (zero: keep everything).
+    pub fn retention(&self) -> std::time::Duration {
+        self.retention
+    }
+
+    /// Applies `[store] retention` now (see [`crate::store::Store::apply_retention`]);
+    /// `None` when retention is off.
+    pub async fn apply_retention(&self) -> Result<Option<crate::store::Purged>, EngineError> {
+        if self.retention.is_zero() {
+            return Ok(None);
+        }
+        let (store, now, keep) = (self.store.clone(), self.clock.now_ms(), self.retention);
+        let purged =
+            tokio::task::spawn_blocking(move || lock(&store).apply_retention(now, keep)).await??;
+        Ok(Some(purged))
     }
 
     pub fn channels(&self) -> &Channels {

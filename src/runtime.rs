@@ -36,6 +36,14 @@ const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
 pub const CATCH_UP_EVERY: Duration = Duration::from_secs(30);
 /// How long shutdown waits for delivery to record or return its sends.
 pub const DELIVERY_GRACE: Duration = Duration::from_secs(10);
+/// When retention first runs after start (not at once: start-up has enough to do).
+const RETENTION_FIRST: Duration = Duration::from_secs(5);
+
+/// How often `[store] retention` runs: a quarter of it, between a second and an hour.
+fn retention_every(retention: Duration) -> Duration {
+    (retention / 4).clamp(Duration::from_secs(1), Duration::from_secs(3600))
+}
+
 /// How long shutdown waits for the poller.
 const POLLER_GRACE: Duration = Duration::from_secs(5);
 
@@ -179,6 +187,12 @@ async fn run(
     let mut housekeeping = tokio::time::interval(CATCH_UP_EVERY);
     housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     housekeeping.reset(); // the first catch-up ran above
+    // Retention runs soon after start, then every quarter of the retention (at most hourly).
+    let mut retention = tokio::time::interval_at(
+        tokio::time::Instant::now() + RETENTION_FIRST,
+        retention_every(notifier.retention()),
+    );
+    retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last: Option<OutboxSnapshot> = None;
     let mut last_marks: Option<Vec<FiredMark>> = None;
     let mut rejected = 0;
@@ -239,6 +253,8 @@ async fn run(
                 }
                 Some(Command::Reload(r)) => {
                     notifier.reconfigure(&r.config);
+                    retention = tokio::time::interval(retention_every(notifier.retention()));
+                    retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
                     let c = &r.config;
                     dispatcher.reconfigure(&c.monitor.configuration, &c.webhooks, r.email);
                     routing.reconfigure(c);
@@ -260,6 +276,15 @@ async fn run(
                     break;
                 }
             }
+            _ = retention.tick() => match notifier.apply_retention().await {
+                Ok(Some(purged)) if !purged.is_empty() => {
+                    let _ = ev_tx.send(EngineEvent::Purged(purged)).await;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let _ = ev_tx.send(engine_problem("applying [store] retention", &e)).await;
+                }
+            },
             _ = refresh.tick(), if options.outbox_views => {
                 send_snapshot(&notifier, &ev_tx, &mut last).await;
             }

@@ -137,6 +137,11 @@ pub(super) fn duration_value(v: IntOrText) -> Result<Duration, String> {
     }
 }
 
+/// Any duration, `0` included.
+pub(super) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    duration_value(IntOrText::deserialize(d)?).map_err(de::Error::custom)
+}
+
 pub(super) fn de_positive_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let value = duration_value(IntOrText::deserialize(d)?).map_err(de::Error::custom)?;
     if value.is_zero() {

@@ -22,7 +22,15 @@ pub struct StoreConfig {
     /// much later.
     #[serde(deserialize_with = "de_lease")]
     pub lease: Duration,
+    /// Delivered and dead notifications and received events older than this are deleted
+    /// by the engine (with the ledger rows of periods that ended that long ago); failed
+    /// `tyk` rows that old lose their raw key. `0` keeps everything.
+    #[serde(deserialize_with = "super::parse::de_duration")]
+    pub retention: Duration,
 }
+
+/// `[store] retention` unless set: a month of history in the console and `outbox list`.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 86_400);
 
 impl Default for StoreConfig {
     fn default() -> Self {
@@ -30,6 +38,7 @@ impl Default for StoreConfig {
             url: Secret::default(),
             password: Secret::default(),
             lease: Duration::from_secs(30),
+            retention: DEFAULT_RETENTION,
         }
     }
 }

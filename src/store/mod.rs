@@ -67,6 +67,23 @@ enum Engine {
     Postgres(Postgres),
 }
 
+/// What one [`Store::apply_retention`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub delivered: usize,
+    pub dead: usize,
+    pub events: usize,
+    /// Failed `tyk` rows whose raw key was removed.
+    pub scrubbed: usize,
+    pub ledger: usize,
+}
+
+impl Purged {
+    pub fn is_empty(&self) -> bool {
+        *self == Purged::default()
+    }
+}
+
 /// An open store (one connection).
 #[derive(Debug)]
 pub struct Store {
@@ -147,6 +164,13 @@ delegate! {
     fn get(&self, idem_key: &str) -> Result<Option<OutboxRow>>;
     /// Deletes delivered rows delivered before `before`. The ledger stays.
     fn purge_delivered(&self, before: UnixMs) -> Result<usize>;
+    /// Removes the raw API key from the payload of `tyk` rows in `state` created before
+    /// `before` (their listing and masked key stay). Returns how many.
+    fn scrub_keys(&self, state: OutboxState, before: UnixMs) -> Result<usize>;
+    /// Deletes ledger rows of periods that renewed before `before_period` (Unix seconds) and
+    /// that no outbox row refers to: an ended period can never fire again, so exactly-once
+    /// does not need them.
+    fn purge_ledger(&self, before_period: i64) -> Result<usize>;
     fn counts(&self) -> Result<OutboxCounts>;
     /// Rows by channel and state (the outbox depth on `/metrics`).
     fn counts_by_channel(&self) -> Result<Vec<(String, OutboxState, u64)>>;
@@ -300,6 +324,25 @@ impl Store {
             Engine::Sqlite(s) => s.transaction(|| f(self)),
             Engine::Postgres(p) => p.transaction(|| f(self)),
         }
+    }
+
+    /// `[store] retention`: in one transaction, deletes delivered and dead rows and received
+    /// events older than `keep`, removes the raw key from failed `tyk` rows that old (they
+    /// stay listed and resendable, in Tyk's format without the key), and deletes the ledger
+    /// rows of periods that ended that long ago and that no row refers to. Pending, in-flight
+    /// and failed rows stay, and with them their ledger rows.
+    pub fn apply_retention(&self, now: UnixMs, keep: std::time::Duration) -> Result<Purged> {
+        let keep_ms = i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
+        let before = now.saturating_sub(keep_ms);
+        self.in_transaction(|s| {
+            Ok(Purged {
+                delivered: s.purge_delivered(before)?,
+                dead: s.purge_state(OutboxState::Dead, before)?,
+                events: s.purge_events(before)?,
+                scrubbed: s.scrub_keys(OutboxState::Failed, before)?,
+                ledger: s.purge_ledger(before.div_euclid(1000))?,
+            })
+        })
     }
 
     /// The receiver accepted it (2xx / SMTP 250). Counts the attempt.

@@ -445,7 +445,8 @@ impl AppState {
             // The outbox snapshot that follows shows each outcome.
             EngineEvent::Crossed(_)
             | EngineEvent::IntakeRejected { .. }
-            | EngineEvent::Delivered(_) => {}
+            | EngineEvent::Delivered(_)
+            | EngineEvent::Purged(_) => {}
         }
         self.refresh();
     }

@@ -854,7 +854,118 @@ fn a_version_1_database_gains_the_events_table_and_keeps_its_data() {
     assert_eq!(v, 4);
 }
 
+/// `[store] retention`: delivered and dead rows and events of more than the retention go, with
+/// the ledger rows of ended periods no row refers to; pending and failed rows stay (a failed
+/// `tyk` row without its raw key), and so does their ledger. A delivered `tyk` row loses its
+/// raw key at once.
+fn retention_purges_finished_rows_and_ended_periods(db: &Db) {
+    let mut s = db.open();
+    let mut m = monitor();
+    let (c, r) = batch(&mut m, 2, P1);
+    s.record_crossings(&c, &r).unwrap();
+    s.insert_event(&new_event(1)).unwrap();
+    let ledger = db.count("ledger");
+    assert!(ledger >= 4, "fired and covered rows of two keys: {ledger}");
+    let rows = s.due(NOW_MS, 100).unwrap();
+    let of = |i: usize, channel: &str| {
+        let key = quota_key(&QuotaId::Key(Arc::from(raw_key(i))));
+        rows.iter()
+            .find(|r| r.channel_id == ch(channel) && r.source.quota_key() == Some(key.as_str()))
+            .unwrap()
+            .idem_key
+            .clone()
+    };
+    let has_key = |s: &Store, id: &str| {
+        let row = s.get(id).unwrap().unwrap();
+        let p = NotificationPayload::from_json(&row.payload_json).unwrap();
+        assert!(!p.key_masked.is_empty(), "the masked key stays");
+        p.key.is_some()
+    };
+    // Key 0: everything finished. Key 1: one row still pending, one failed.
+    assert!(has_key(&s, &of(0, "tyk")));
+    assert!(
+        s.mark_delivered(&of(0, "tyk"), Some(200), NOW_MS + 1000)
+            .unwrap()
+    );
+    assert!(
+        !has_key(&s, &of(0, "tyk")),
+        "a delivered tyk row keeps no raw key"
+    );
+    assert!(
+        s.mark_delivered(&of(0, "webhook:ops"), Some(200), NOW_MS + 1000)
+            .unwrap()
+    );
+    assert!(
+        s.mark_dead(&of(0, "webhook:audit"), 9, Some(503), "exhausted")
+            .unwrap()
+    );
+    assert!(
+        s.mark_failed(&of(1, "tyk"), 1, Some(400), "bad request")
+            .unwrap()
+    );
+    assert!(
+        s.mark_delivered(&of(1, "webhook:ops"), Some(200), NOW_MS + 1000)
+            .unwrap()
+    );
+
+    // Nothing is old enough yet.
+    let keep = Duration::from_secs(30 * 86_400);
+    assert!(
+        s.apply_retention(NOW_MS + 3_600_000, keep)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(has_key(&s, &of(1, "tyk")));
+
+    // A month after the period ended.
+    let later = (P1 + 31 * 86_400) * 1000;
+    let purged = s.apply_retention(later, keep).unwrap();
+    assert_eq!(
+        (
+            purged.delivered,
+            purged.dead,
+            purged.events,
+            purged.scrubbed
+        ),
+        (3, 1, 1, 1),
+        "{purged:?}"
+    );
+    for gone in [
+        of(0, "tyk"),
+        of(0, "webhook:ops"),
+        of(0, "webhook:audit"),
+        of(1, "webhook:ops"),
+    ] {
+        assert!(s.get(&gone).unwrap().is_none(), "{gone} kept");
+    }
+    assert_eq!(
+        s.get(&of(1, "tyk")).unwrap().unwrap().state,
+        OutboxState::Failed
+    );
+    assert!(
+        !has_key(&s, &of(1, "tyk")),
+        "an old failed tyk row loses its raw key"
+    );
+    assert_eq!(
+        s.get(&of(1, "webhook:audit")).unwrap().unwrap().state,
+        OutboxState::Pending
+    );
+    assert_eq!(s.count_events().unwrap(), 0);
+    // Key 1's fired row stays (its rows refer to it); the rest of the ended period goes.
+    assert_eq!(db.count("ledger"), 1);
+    assert_eq!(purged.ledger as i64, ledger - 1);
+    assert_eq!(
+        s.fired_thresholds(&quota_key(&QuotaId::Key(Arc::from(raw_key(1)))), P1)
+            .unwrap(),
+        vec![95.0]
+    );
+    s.integrity_check().unwrap();
+    // Again: nothing more to do.
+    assert!(s.apply_retention(later, keep).unwrap().is_empty());
+}
+
 crate::both_engines!(
+    retention_purges_finished_rows_and_ended_periods,
     exactly_once_generation_across_restarts,
     ledger_records_fired_and_covered,
     outbox_state_machine,

@@ -182,6 +182,8 @@ impl Postgres {
                    next_attempt_at = coalesce(v.next_at, o.next_attempt_at), \
                    last_status = v.status, last_error = v.error, \
                    delivered_at = coalesce(v.delivered_at, o.delivered_at), \
+                   payload_json = CASE WHEN v.state = 'delivered' AND o.kind = 'tyk_webhook' \
+                     THEN (o.payload_json::jsonb - 'key')::text ELSE o.payload_json END, \
                    claimed_by = NULL, claimed_until = NULL, claim_token = NULL \
                  FROM unnest($1::text[], $2::bigint[], $3::text[], $4::int4[], $5::bigint[], \
                    $6::int4[], $7::text[], $8::bigint[]) \
@@ -220,7 +222,10 @@ impl Postgres {
                     c.exec(
                         &format!(
                             "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, \
-                             last_status = $3, last_error = NULL, delivered_at = $4, {HELD}"
+                             last_status = $3, last_error = NULL, delivered_at = $4, \
+                             payload_json = CASE WHEN kind = 'tyk_webhook' \
+                               THEN (payload_json::jsonb - 'key')::text ELSE payload_json END, \
+                             {HELD}"
                         ),
                         &[&key, &token, &s, &at],
                     )

@@ -428,6 +428,30 @@ impl Postgres {
         })
     }
 
+    pub fn scrub_keys(&self, state: OutboxState, before: UnixMs) -> Result<usize> {
+        self.call(move |c| {
+            c.exec(
+                "UPDATE outbox SET payload_json = (payload_json::jsonb - 'key')::text \
+                 WHERE kind = 'tyk_webhook' AND state = $1 AND created_at < $2 \
+                 AND jsonb_exists(payload_json::jsonb, 'key')",
+                &[&state.as_str(), &before],
+            )
+            .map(count)
+        })
+    }
+
+    pub fn purge_ledger(&self, before_period: i64) -> Result<usize> {
+        self.call(move |c| {
+            c.exec(
+                "DELETE FROM ledger l WHERE l.period < $1 AND NOT EXISTS \
+                 (SELECT 1 FROM outbox o WHERE o.source = 'crossing' AND o.quota_key = l.quota_key \
+                  AND o.period = l.period AND o.threshold = l.threshold)",
+                &[&before_period],
+            )
+            .map(count)
+        })
+    }
+
     pub fn purge_delivered(&self, before: UnixMs) -> Result<usize> {
         self.call(move |c| {
             c.exec(

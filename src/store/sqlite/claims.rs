@@ -119,11 +119,14 @@ impl Sqlite {
         const HELD: &str = "claimed_by = NULL, claimed_until = NULL, claim_token = NULL \
              WHERE idem_key = ?1 AND state IN ('pending', 'inflight') \
              AND (?2 IS NULL OR claim_token = ?2)";
+        // A delivered `tyk` row never needs its raw key again.
+        const SCRUB: &str = "payload_json = CASE WHEN kind = 'tyk_webhook' \
+             THEN json_remove(payload_json, '$.key') ELSE payload_json END";
         match *outcome {
             Settle::Delivered { status, at } => self.update(
                 &format!(
                     "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, \
-                     last_status = ?3, last_error = NULL, delivered_at = ?4, {HELD}"
+                     last_status = ?3, last_error = NULL, delivered_at = ?4, {SCRUB}, {HELD}"
                 ),
                 params![idem_key, token, status, at],
             ),

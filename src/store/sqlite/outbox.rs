@@ -343,6 +343,31 @@ impl Sqlite {
 
     /// Deletes delivered rows delivered before `before` (retention of the "what was sent"
     /// view). The ledger stays: it is what prevents re-firing.
+    pub fn scrub_keys(&self, state: OutboxState, before: UnixMs) -> Result<usize> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "UPDATE outbox SET payload_json = json_remove(payload_json, '$.key') \
+                 WHERE kind = 'tyk_webhook' AND state = ?1 AND created_at < ?2 \
+                 AND json_extract(payload_json, '$.key') IS NOT NULL",
+            )
+            .map_err(|e| self.err(e))?;
+        st.execute(params![state.as_str(), before])
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn purge_ledger(&self, before_period: i64) -> Result<usize> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "DELETE FROM ledger WHERE period < ?1 AND (quota_key, period, threshold) NOT IN \
+                 (SELECT quota_key, period, threshold FROM outbox \
+                  WHERE source = 'crossing' AND period < ?1)",
+            )
+            .map_err(|e| self.err(e))?;
+        st.execute([before_period]).map_err(|e| self.err(e))
+    }
+
     pub fn purge_delivered(&self, before: UnixMs) -> Result<usize> {
         let mut st = self
             .conn
