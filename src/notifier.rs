@@ -285,22 +285,8 @@ impl Notifier {
         let channels = self.channels.ids();
         let at_ms = self.clock.now_ms();
         let lease = self.lease;
-        tokio::task::spawn_blocking(move || {
-            let s = lock(&store);
-            let rows = s.list_outbox(&OutboxFilter::default(), SNAPSHOT_ROWS)?;
-            let counts = s.counts()?;
-            let disabled = s.disabled_channels()?;
-            let peers = lease.map(|l| Peers::read(&s, at_ms, l)).transpose()?;
-            Ok::<_, EngineError>(OutboxSnapshot {
-                items: rows.into_iter().map(item).collect(),
-                counts,
-                disabled,
-                channels,
-                peers,
-                at_ms,
-            })
-        })
-        .await?
+        tokio::task::spawn_blocking(move || read_snapshot(&lock(&store), channels, at_ms, lease))
+            .await?
     }
 
     /// The most recent received events, oldest first (what the Events view starts with).
@@ -524,6 +510,25 @@ pub fn event_row(ev: &IntakeEvent) -> EventRow {
 /// The list fields of a row; the payload JSON (which may carry a raw key) is dropped, a quota
 /// notification's parsed payload is kept without its raw key. A received event's row shows as
 /// scope `event`, its summary as the label and its event name as the event.
+/// The outbox of `store` as the Notifications view shows it (raw keys removed): what a
+/// notifier sends, and what a console beside another process's notifier reads.
+pub fn read_snapshot(
+    s: &Store,
+    channels: Vec<crate::outbox::ChannelId>,
+    at_ms: crate::clock::UnixMs,
+    lease: Option<std::time::Duration>,
+) -> Result<OutboxSnapshot, EngineError> {
+    let rows = s.list_outbox(&OutboxFilter::default(), SNAPSHOT_ROWS)?;
+    Ok(OutboxSnapshot {
+        items: rows.into_iter().map(item).collect(),
+        counts: s.counts()?,
+        disabled: s.disabled_channels()?,
+        channels,
+        peers: lease.map(|l| Peers::read(s, at_ms, l)).transpose()?,
+        at_ms,
+    })
+}
+
 pub fn item(mut row: OutboxRow) -> NotificationItem {
     let payload = Payload::of(&row).ok();
     row.payload_json.clear();

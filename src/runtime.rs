@@ -428,16 +428,34 @@ fn notice(text: &str, error: bool) -> EngineEvent {
     }
 }
 
+/// What a watching console reads of the store another process notifies from.
+pub struct StoreView {
+    pub store: Store,
+    /// The configured channels (the snapshot lists them).
+    pub channels: Vec<crate::outbox::ChannelId>,
+    /// `[store] lease` on a shared store (the snapshot shows the instances).
+    pub lease: Option<Duration>,
+    pub clock: Arc<dyn crate::clock::Clock>,
+}
+
 /// The console's engine when another tykwatch owns the data dir: the poller's events, a
 /// notice saying why nothing is notified, and the poller's commands (notification requests are
-/// answered with the same notice).
-pub fn spawn_watch_only(mut poller: EngineHandle, why: String) -> EngineHandle {
+/// answered with the same notice). With `view`, the Notifications and Events views are read
+/// from that process's store, read-only, every [`SNAPSHOT_EVERY`].
+pub fn spawn_watch_only(
+    mut poller: EngineHandle,
+    why: String,
+    view: Option<StoreView>,
+) -> EngineHandle {
     let (ev_tx, ev_rx) = mpsc::channel(64);
     let (cmd_tx, mut cmd_rx) = mpsc::channel::<Command>(16);
     let task = tokio::spawn(async move {
         if ev_tx.send(notice(&why, false)).await.is_err() {
             return;
         }
+        let mut reader = view.map(StoreReader::new);
+        let mut refresh = tokio::time::interval(SNAPSHOT_EVERY);
+        refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             tokio::select! {
                 ev = poller.events.recv() => match ev {
@@ -455,6 +473,15 @@ pub fn spawn_watch_only(mut poller: EngineHandle, why: String) -> EngineHandle {
                     }
                     Some(Command::Shutdown) | None => break,
                 },
+                _ = refresh.tick(), if reader.is_some() => {
+                    if let Some(r) = reader.as_mut() {
+                        for ev in r.read().await {
+                            if ev_tx.send(ev).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
             }
         }
         let _ = poller.commands.try_send(Command::Shutdown);
@@ -464,6 +491,68 @@ pub fn spawn_watch_only(mut poller: EngineHandle, why: String) -> EngineHandle {
         events: ev_rx,
         commands: cmd_tx,
         task,
+    }
+}
+
+/// Reads another process's outbox and events for a watching console: a snapshot when it
+/// changed, and events newer than those already sent.
+struct StoreReader {
+    store: Arc<Mutex<Store>>,
+    channels: Vec<crate::outbox::ChannelId>,
+    lease: Option<Duration>,
+    clock: Arc<dyn crate::clock::Clock>,
+    last: Option<OutboxSnapshot>,
+    last_event: i64,
+}
+
+impl StoreReader {
+    fn new(v: StoreView) -> StoreReader {
+        StoreReader {
+            store: Arc::new(Mutex::new(v.store)),
+            channels: v.channels,
+            lease: v.lease,
+            clock: v.clock,
+            last: None,
+            last_event: 0,
+        }
+    }
+
+    async fn read(&mut self) -> Vec<EngineEvent> {
+        let (store, channels) = (self.store.clone(), self.channels.clone());
+        let (at_ms, lease, after) = (self.clock.now_ms(), self.lease, self.last_event);
+        let read = tokio::task::spawn_blocking(move || {
+            let s = lock(&store);
+            let snap = crate::notifier::read_snapshot(&s, channels, at_ms, lease)?;
+            let mut events = s.list_events(crate::notify::feed::SNAPSHOT_ROWS)?;
+            events.retain(|e| e.id > after);
+            events.reverse();
+            Ok::<_, crate::notifier::EngineError>((snap, events))
+        })
+        .await;
+        let mut out = Vec::new();
+        match read {
+            Ok(Ok((snap, events))) => {
+                if let Some(e) = events.last() {
+                    self.last_event = e.id;
+                }
+                // The first read sends the most recent, as the notifier's replay does.
+                if !events.is_empty() {
+                    // Stored masked by the intake, as the notifier's own replay sends them.
+                    out.push(EngineEvent::Received(events));
+                }
+                let mut same = snap.clone();
+                if let Some(prev) = &self.last {
+                    same.at_ms = prev.at_ms;
+                }
+                if self.last.as_ref() != Some(&same) {
+                    self.last = Some(snap.clone());
+                    out.push(EngineEvent::Outbox(Box::new(snap)));
+                }
+            }
+            Ok(Err(e)) => out.push(engine_problem("reading the store", &e)),
+            Err(e) => out.push(problem(Problem::Store, format!("reading the store: {e}"))),
+        }
+        out
     }
 }
 

@@ -355,13 +355,40 @@ fn orgs_edit_webhook_save_and_reload() {
     );
 }
 
+/// A receiver that answers every request `410 Gone` (the dispatcher fails the row and disables
+/// the channel at once); returns its port.
+fn gone_receiver() -> u16 {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { return };
+            let mut buf = [0u8; 65536];
+            let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+            let _ = s.read(&mut buf);
+            let _ =
+                s.write_all(b"HTTP/1.1 410 Gone\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    port
+}
+
 /// Next to `tykwatch run` on the same data dir the console does not refuse to start: it
-/// watches, and says that the other process notifies.
+/// watches, says that the other process notifies, and shows that process's outbox read-only
+/// from the store — here a row its receiver refused.
 #[test]
 fn console_beside_run_on_the_same_data_dir_watches_only() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("config.toml");
-    std::fs::write(&config, "").expect("write empty config");
+    std::fs::write(
+        &config,
+        format!(
+            "[[webhooks]]\nname = \"gone\"\nurl = \"http://127.0.0.1:{}/hook\"\n",
+            gone_receiver()
+        ),
+    )
+    .expect("write config");
     let data = dir.path().join("data");
     let mut run = Command::new(env!("CARGO_BIN_EXE_tykwatch"));
     run.args(["--demo", "run"])
@@ -371,22 +398,37 @@ fn console_beside_run_on_the_same_data_dir_watches_only() {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null());
     let mut daemon = run.spawn().expect("spawn tykwatch run");
-    // Its first line comes after the data dir is locked.
-    let mut first = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(daemon.stdout.take().expect("stdout")),
-        &mut first,
-    )
-    .expect("read");
-    assert!(first.contains("\"started\""), "{first}");
+    let mut out = std::io::BufReader::new(daemon.stdout.take().expect("stdout"));
+    // Its first line comes after the data dir is locked; then wait for a failed delivery.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        std::io::BufRead::read_line(&mut out, &mut line).expect("read");
+        if line.contains("\"outcome\":\"disabled\"") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no failed delivery: {line}");
+    }
 
-    let mut pty = Pty::spawn(dir.path());
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tykwatch"));
+    cmd.arg("--demo")
+        .env("TYKWATCH_CONFIG", &config)
+        .env("TYKWATCH_DATA_DIR", &data)
+        .env("TERM", "xterm-256color")
+        .env_remove("TYK_GW_SECRET");
+    let mut pty = Pty::spawn_cmd(cmd);
     pty.wait_for("the watch-only notice", Duration::from_secs(20), |s| {
-        s.contains("watches")
+        s.contains("watching only")
     });
     pty.wait_for("the quotas", Duration::from_secs(20), |s| {
         s.contains("quotas")
     });
+    pty.send("2");
+    let screen = pty.wait_for("the daemon's failed row", Duration::from_secs(10), |s| {
+        s.contains("webhook:gone") && s.contains("failed")
+    });
+    assert!(!screen.contains("no outbox yet"), "{screen}");
     pty.send("q");
     let _ = daemon.kill();
     let _ = daemon.wait();

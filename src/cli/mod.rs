@@ -473,12 +473,30 @@ pub async fn console(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> s
         Err(AssembleError::InUse(dir)) => {
             let (config, data_dir, _) = setup.notification_setup(target);
             let (orgs, orgs_error) = setup.org_source(target);
-            let text = format!(
-                "notifications are handled by the tykwatch already using {}; this console only \
-                 watches (give it its own --data-dir to notify)",
-                dir.display()
-            );
-            let engine = runtime::spawn_watch_only(setup.poller(target, clock.clone()), text);
+            // Its outbox and events, read-only: what it delivered, retried, failed.
+            let view =
+                crate::store::Store::open_configured(&config.store, &data_dir).map(|store| {
+                    runtime::StoreView {
+                        store,
+                        channels: crate::notify::plan::Channels::from_config(&config).ids(),
+                        lease: config.store.is_shared().then_some(config.store.lease),
+                        clock: clock.clone(),
+                    }
+                });
+            let text = match &view {
+                Ok(_) => format!(
+                    "watching only: the tykwatch using {} notifies; its outbox and events are \
+                     shown read-only (give this console its own --data-dir to notify)",
+                    dir.display()
+                ),
+                Err(e) => format!(
+                    "watching only: the tykwatch using {} notifies, and its store cannot be \
+                     read: {e}",
+                    dir.display()
+                ),
+            };
+            let engine =
+                runtime::spawn_watch_only(setup.poller(target, clock.clone()), text, view.ok());
             let opts = console_options(setup, target, &config, &data_dir, None, orgs, orgs_error);
             return crate::ui::run_console(engine, opts, setup.theme.clone(), clock).await;
         }

@@ -528,7 +528,11 @@ fn retention_purges_delivered_rows_and_keeps_exactly_once() {
         .env("TYKWATCH_DATA_DIR", dir.path().join("data"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let listed = String::from_utf8_lossy(&out.stdout).lines().count();
     let delivered = seen
         .iter()
