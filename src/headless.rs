@@ -48,6 +48,10 @@ pub async fn run(setup: &Setup, target: &Target, clock: Arc<dyn Clock>) -> Resul
         config = %setup.paths.config_file.display(),
         "started"
     );
+    if let Some(w) = crate::notify::plan::Channels::email_warning(&a.config) {
+        tracing::warn!("{w}");
+        emit(json!({"event": "warning", "message": w}));
+    }
     let mut engine = runtime::spawn(a.parts, runtime::Options::headless());
     loop {
         tokio::select! {

@@ -34,6 +34,7 @@ use serde::de::{self, Deserializer, Unexpected, Visitor};
 #[allow(unused_imports)]
 use toml::de::{DeTable, DeValue};
 
+mod email;
 mod env;
 mod error;
 mod load;
@@ -47,6 +48,7 @@ mod store;
 mod tests;
 mod validate;
 
+pub use email::parse_smtp_address;
 #[allow(unused_imports)]
 use env::*;
 pub use error::*;

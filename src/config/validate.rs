@@ -93,6 +93,14 @@ pub(super) fn validate(config: &Config, at: &Located<'_, '_>) -> Vec<Problem> {
         ));
     }
 
+    if let Some((key, message)) = email.settings_problem() {
+        problems.push(at.problem_at(
+            &[K("email_backend"), K("settings"), K(key)],
+            &[K("email_backend"), K("code")],
+            message,
+        ));
+    }
+
     let intake = &config.intake;
     if let Some(addr) = intake.listen
         && !addr.ip().is_loopback()

@@ -41,6 +41,23 @@ impl Channels {
         }
     }
 
+    /// Why e-mail, although on, can never be sent: no address anywhere (a legitimate set-up
+    /// while addresses are being decided, so a warning, not an error).
+    pub fn email_warning(c: &Config) -> Option<String> {
+        let n = &c.notify;
+        let routed = c
+            .routes
+            .iter()
+            .any(|r| r.email_org || r.email_developer || !r.email_to.is_empty());
+        let none = n.email_to.is_empty() && n.org_email_to.is_empty() && !n.notify_key_owner;
+        (c.email_backend.enable_email_notifications && none && !routed).then(|| {
+            "e-mail is on ([email_backend] enable_email_notifications) but nothing has a \
+             recipient: set [notify] email_to, org_email_to or notify_key_owner, or e-mail in a \
+             [[routes]] entry; no e-mail will be sent"
+                .to_owned()
+        })
+    }
+
     /// Every channel id a notification can go to (the targets of a test), in planning order.
     /// A short hash of what decides which notifications exist: the `[monitor]` settings and
     /// these channels. Instances sharing a store show theirs, so a disagreement is visible.

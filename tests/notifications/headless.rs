@@ -549,3 +549,64 @@ fn retention_purges_delivered_rows_and_keeps_exactly_once() {
     }
     assert!(child.terminate(Duration::from_secs(10)).success());
 }
+
+/// Start-up checks of the channels: settings that cannot work refuse to start with the key and
+/// line; e-mail on with no recipient anywhere is legitimate but said at once.
+#[test]
+fn run_checks_the_channels_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_gw, port) = start_demo_gateway();
+    let (hook_port, _hooks) = sink();
+    write_config(dir.path(), port, hook_port);
+    let base = std::fs::read_to_string(dir.path().join("config.toml")).unwrap();
+
+    let smtp = format!(
+        "{base}\n[email_backend]\nenable_email_notifications = true\ncode = \"smtp\"\n\
+         default_from_email = \"tykwatch@example.com\"\n\
+         settings = {{ SMTPAddress = \"smtp.example.com\" }}\n"
+    );
+    std::fs::write(dir.path().join("config.toml"), &smtp).unwrap();
+    let out = run(dir.path(), port).wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let line = smtp
+        .lines()
+        .position(|l| l.starts_with("settings"))
+        .unwrap()
+        + 1;
+    // The message is on stderr, which the helper leaves to the test's own.
+    let out = Command::new(BIN)
+        .args(["--gateway", &format!("http://127.0.0.1:{port}"), "run"])
+        .env("TYKWATCH_CONFIG", dir.path().join("config.toml"))
+        .env("TYKWATCH_DATA_DIR", dir.path().join("data"))
+        .env("TYK_GW_SECRET", "tykwatch-demo")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(":{line}:"))
+            && err.contains("email_backend.settings.SMTPAddress")
+            && err.contains("needs a port"),
+        "{err}"
+    );
+
+    let no_recipients = format!(
+        "{base}\n[email_backend]\nenable_email_notifications = true\ncode = \"file\"\n\
+         default_from_email = \"tykwatch@example.com\"\n\n[notify]\nnotify_key_owner = false\n"
+    );
+    std::fs::write(dir.path().join("config.toml"), no_recipients).unwrap();
+    let mut child = Killed(run(dir.path(), port));
+    let rx = lines(child.0.stdout.take().unwrap());
+    let seen = until_sweeps(&rx, 1);
+    let warning = seen
+        .iter()
+        .find(|v| v["event"] == "warning")
+        .unwrap_or_else(|| panic!("no warning: {seen:#?}"));
+    assert!(
+        warning["message"]
+            .as_str()
+            .unwrap()
+            .contains("nothing has a recipient"),
+        "{warning}"
+    );
+    assert!(child.terminate(Duration::from_secs(10)).success());
+}

@@ -74,47 +74,6 @@ pub fn is_loopback(host: &str) -> bool {
         || h.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// `host:port` or `[v6]:port` → (host without brackets, port).
-pub fn parse_address(addr: &str) -> Result<(String, u16), String> {
-    let addr = addr.trim();
-    let example = "host:port, e.g. smtp.example.com:587";
-    if addr.is_empty() {
-        return Err(format!("settings.SMTPAddress is required ({example})"));
-    }
-    let (host, port) = if let Some(rest) = addr.strip_prefix('[') {
-        let (host, after) = rest
-            .split_once(']')
-            .ok_or_else(|| format!("SMTPAddress {addr:?}: unclosed \"[\""))?;
-        if host.parse::<std::net::Ipv6Addr>().is_err() {
-            return Err(format!("SMTPAddress {addr:?}: bad IPv6 address"));
-        }
-        let port = after
-            .strip_prefix(':')
-            .ok_or_else(|| format!("SMTPAddress {addr:?} needs a port ({example})"))?;
-        (host, port)
-    } else {
-        let (host, port) = addr
-            .rsplit_once(':')
-            .ok_or_else(|| format!("SMTPAddress {addr:?} needs a port ({example})"))?;
-        let ok = !host.is_empty()
-            && host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
-        if !ok {
-            return Err(format!(
-                "SMTPAddress {addr:?}: bad host (IPv6 addresses go in brackets: [::1]:25)"
-            ));
-        }
-        (host, port)
-    };
-    let port: u16 = port
-        .parse()
-        .ok()
-        .filter(|p| *p > 0)
-        .ok_or_else(|| format!("SMTPAddress {addr:?}: bad port {port:?}"))?;
-    Ok((host.to_owned(), port))
-}
-
 /// Where and how to connect. `Debug` masks the password (it is a [`Secret`]).
 #[derive(Debug, Clone)]
 pub struct SmtpTarget {
@@ -127,6 +86,8 @@ pub struct SmtpTarget {
     pub password: Secret,
     pub insecure_skip_verify: bool,
 }
+
+pub use crate::config::parse_smtp_address as parse_address;
 
 fn setting<'a>(s: &'a EmailSettings, key: &str) -> Option<&'a str> {
     s.get(key).map(|v| v.trim()).filter(|v| !v.is_empty())
