@@ -399,19 +399,38 @@ async fn handle(
     let _ = tx.send(event).await;
 }
 
-/// The request or e-mail of one notification, for the detail pane.
+/// The request or e-mail of one notification, for the detail pane: as it was last sent (stored
+/// at send time), or for a row never sent, as it would be sent now.
 async fn inspect(key: String, store: Arc<Mutex<Store>>, dispatcher: &Dispatcher) -> EngineEvent {
     let k = key.clone();
-    let row = tokio::task::spawn_blocking(move || lock(&store).get(&k))
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r.map_err(|e| e.to_string()));
-    let (summary, text) = match row {
-        Ok(Some(row)) => match dispatcher.inspect(&row).await {
-            Ok((summary, text)) => (summary, Ok(text)),
+    let read = tokio::task::spawn_blocking(move || {
+        let s = lock(&store);
+        Ok::<_, crate::store::StoreError>((s.get(&k)?, s.sent_request(&k)?))
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r.map_err(|e| e.to_string()));
+    let (summary, text) = match read {
+        Ok((Some(row), Some((at, stored)))) => {
+            let (summary, text) = stored.split_once('\n').unwrap_or(("", stored.as_str()));
+            (
+                format!(
+                    "{summary} · as sent {} (attempt {}, now {})",
+                    crate::timefmt::rfc3339(at.div_euclid(1000)),
+                    row.attempts,
+                    row.state
+                ),
+                Ok(text.to_owned()),
+            )
+        }
+        Ok((Some(row), None)) => match dispatcher.inspect(&row).await {
+            Ok((summary, text)) => (
+                format!("{summary} · not sent yet: as it would be sent now"),
+                Ok(text),
+            ),
             Err(e) => (row.channel_id.to_string(), Err(e)),
         },
-        Ok(None) => (String::new(), Err("no such notification".to_owned())),
+        Ok((None, _)) => (String::new(), Err("no such notification".to_owned())),
         Err(e) => (String::new(), Err(e)),
     };
     EngineEvent::Inspected(Box::new(Inspection {

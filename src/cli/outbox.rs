@@ -334,10 +334,19 @@ fn show(
         return Ok(ExitCode::from(1));
     };
     let payload = payload_json(&row);
+    // The request or e-mail as last sent (masked), stored at send time.
+    let sent = store.sent_request(id).map_err(|e| e.to_string())?;
     let it = item(row);
     if as_json {
         let mut v = row_json(&it, now);
         v["payload"] = payload;
+        if let Some((at, text)) = &sent {
+            v["sent_at_ms"] = (*at).into();
+            v["sent_request"] = text
+                .split_once('\n')
+                .map_or(text.as_str(), |(_, t)| t)
+                .into();
+        }
         let _ = writeln!(out, "{v}");
         return Ok(ExitCode::SUCCESS);
     }
@@ -380,6 +389,14 @@ fn show(
     }
     let pretty = serde_json::to_string_pretty(&payload).unwrap_or_default();
     let _ = writeln!(out, "payload:\n{pretty}");
+    if let Some((at, text)) = &sent {
+        let (summary, request) = text.split_once('\n').unwrap_or(("", text.as_str()));
+        let _ = writeln!(out, "sent {} ({summary}):", utc(*at));
+        // Receivers' and templates' text: control characters are not written to a terminal.
+        for line in request.lines() {
+            let _ = writeln!(out, "  {}", cell(line, 4000));
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -61,6 +61,9 @@ pub struct Settlement<'a> {
     /// (a row in flight or pending).
     pub token: Option<i64>,
     pub outcome: Settle<'a>,
+    /// The request or e-mail as this attempt sent it (credentials masked), with when; `None`
+    /// when nothing was sent (it could not be built): the last one stored stays.
+    pub sent: Option<(UnixMs, &'a str)>,
 }
 
 /// One running tykwatch, as its heartbeat records it.

@@ -164,6 +164,10 @@ delegate! {
     fn get(&self, idem_key: &str) -> Result<Option<OutboxRow>>;
     /// Deletes delivered rows delivered before `before`. The ledger stays.
     fn purge_delivered(&self, before: UnixMs) -> Result<usize>;
+    /// Stores the request (or e-mail) of a row as it was just sent, credentials masked.
+    fn record_sent(&self, idem_key: &str, at: UnixMs, text: &str) -> Result<bool>;
+    /// What [`Store::record_sent`] stored last for a row, with when; `None` if never sent.
+    fn sent_request(&self, idem_key: &str) -> Result<Option<(UnixMs, String)>>;
     /// Removes the raw API key from the payload of `tyk` rows in `state` created before
     /// `before` (their listing and masked key stay). Returns how many.
     fn scrub_keys(&self, state: OutboxState, before: UnixMs) -> Result<usize>;

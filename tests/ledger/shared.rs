@@ -213,10 +213,12 @@ fn settle_all_writes_a_batch_as_one_by_one_would(db: &Db) {
     assert_eq!(k.len(), 6);
     let t = Some(held.token);
     let at = NOW_MS + 10;
+    // Each attempt's request as sent is stored with its outcome (not for a lost claim).
     let one = |idem_key, token, outcome| Settlement {
         idem_key,
         token,
         outcome,
+        sent: Some((at, idem_key)),
     };
     let written = s
         .settle_all(&[
@@ -299,6 +301,14 @@ fn settle_all_writes_a_batch_as_one_by_one_would(db: &Db) {
     );
     assert_eq!(row(4).state, OutboxState::Inflight, "still the claim's");
     assert_eq!(row(5).state, OutboxState::Delivered);
+    for i in [0, 1, 2, 3, 5] {
+        assert_eq!(s.sent_request(k[i]).unwrap(), Some((at, k[i].to_owned())));
+    }
+    assert_eq!(
+        s.sent_request(k[4]).unwrap(),
+        None,
+        "a lost claim stores nothing"
+    );
     // A key given twice is settled twice, in order: the retry, then (no token) its delivery.
     let again = s
         .settle_all(&[
@@ -422,7 +432,14 @@ fn postgres_instances_starting_together_migrate_once() {
     for t in threads {
         t.join().unwrap().unwrap();
     }
-    assert_eq!(pg.psql(PG_DB, "SELECT count(*) FROM tykwatch_schema"), "1");
+    // Each migration ran once (one row per migration, none twice).
+    assert_eq!(
+        pg.psql(
+            PG_DB,
+            "SELECT count(*) || ' ' || count(DISTINCT version) || ' ' || max(version) FROM tykwatch_schema"
+        ),
+        "2 2 2"
+    );
 }
 
 #[test]

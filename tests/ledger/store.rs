@@ -125,8 +125,9 @@ fn creates_a_private_wal_database_with_full_sync() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(
-        v, 4,
-        "ledger/outbox (1) + intake events (2) + outbox sources (3) + claims and instances (4)"
+        v, 5,
+        "ledger/outbox (1) + intake events (2) + outbox sources (3) + claims and instances (4) \
+         + requests as sent (5)"
     );
 }
 
@@ -851,7 +852,7 @@ fn a_version_1_database_gains_the_events_table_and_keeps_its_data() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(v, 4);
+    assert_eq!(v, 5);
 }
 
 /// `[store] retention`: delivered and dead rows and events of more than the retention go, with

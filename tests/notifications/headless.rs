@@ -475,6 +475,47 @@ fn run_writes_a_line_for_every_delivery_outcome() {
         );
         assert!(crossed.contains(&&d["quota_id"]), "{d}");
     }
+    // The request as it was sent is stored with the row: the same id, signature and body the
+    // receiver got, not a rebuild.
+    let d = &delivery(&seen, "delivered")[0];
+    let id = d["idempotency_key"].as_str().unwrap();
+    let got = hooks
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|r| r.contains(id))
+        .cloned()
+        .unwrap();
+    let out = Command::new(BIN)
+        .args(["outbox", "show", id, "--json"])
+        .env("TYKWATCH_CONFIG", dir.path().join("config.toml"))
+        .env("TYK_GW_SECRET", "tykwatch-demo")
+        .env("TYKWATCH_DATA_DIR", dir.path().join("data"))
+        .output()
+        .unwrap();
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sent = shown["sent_request"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{shown}"));
+    let header = |text: &str, name: &str| {
+        text.lines()
+            .find(|l| l.to_ascii_lowercase().starts_with(name))
+            .map(|l| l.split_once(':').unwrap().1.trim().to_owned())
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+    };
+    for name in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
+        assert_eq!(header(sent, name), header(&got, name), "{name}");
+    }
+    let body = |text: &str| {
+        text.split_once("\n\n")
+            .or_else(|| text.split_once("\r\n\r\n"))
+            .unwrap()
+            .1
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(body(sent), body(&got));
+
     for r in delivery(&seen, "retry") {
         assert_eq!(r["channel"], "webhook:down", "{r}");
         assert_eq!(r["attempt"], 1, "{r}");

@@ -63,6 +63,8 @@ struct Outcome {
     source: Source,
     /// The row's attempts when it was claimed.
     attempts_before: u32,
+    /// What this attempt sent (masked), when it was built.
+    sent: Option<String>,
 }
 
 impl Outcome {
@@ -174,6 +176,7 @@ fn settlement(o: &Outcome) -> Settlement<'_> {
         idem_key: &o.key,
         token: o.token,
         outcome,
+        sent: o.sent.as_deref().map(|text| (o.now, text)),
     }
 }
 
@@ -532,10 +535,11 @@ impl Dispatcher {
                 channel: row.channel_id,
                 source: row.source,
                 attempts_before: row.attempts,
+                sent: None,
             };
         }
         let started = std::time::Instant::now();
-        let result = self.attempt(&row, templates.as_ref()).await;
+        let (result, sent) = self.attempt(&row, templates.as_ref()).await;
         let secs = started.elapsed().as_secs_f64();
         let now = self.inner.clock.now_ms();
         let decision = {
@@ -577,6 +581,7 @@ impl Dispatcher {
             now,
             source: row.source,
             attempts_before: row.attempts,
+            sent,
         }
     }
 
@@ -822,6 +827,7 @@ impl Dispatcher {
                             now,
                             source,
                             attempts_before: attempts,
+                            sent: None,
                         }));
                     }
                     match self.record(unrecorded.clone()).await {

@@ -134,26 +134,38 @@ impl Dispatcher {
         }
     }
 
-    /// Builds and sends one row; `Permanent` when it cannot be built.
+    /// Builds and sends one row; `Permanent` when it cannot be built. With the result, the
+    /// request or e-mail as sent (credentials and the raw key masked), when it was built.
     pub(super) async fn attempt(
         &self,
         row: &OutboxRow,
         templates: Option<&LoadedTemplates>,
-    ) -> AttemptResult {
+    ) -> (AttemptResult, Option<String>) {
         let payload = match Payload::of(row) {
             Ok(p) => p,
-            Err(reason) => return AttemptResult::Permanent(reason),
+            Err(reason) => return (AttemptResult::Permanent(reason), None),
         };
         if row.channel_id.is_email() && !self.channels().email.enabled() {
-            return AttemptResult::Permanent(DISABLED_REASON.into());
+            return (AttemptResult::Permanent(DISABLED_REASON.into()), None);
         }
         let now_ms = self.inner.clock.now_ms();
         match self
             .prepare(&row.channel_id, &payload, &row.idem_key, templates, now_ms)
             .await
         {
-            Ok(prepared) => self.send(prepared, now_ms).await,
-            Err(result) => result,
+            Ok(prepared) => {
+                let raw_key = match &payload {
+                    Payload::Crossing(p) => p.key.as_deref(),
+                    _ => None,
+                };
+                let sent = self
+                    .describe(&row.channel_id, &payload, &prepared)
+                    .ok()
+                    // The summary line first: the detail pane shows both.
+                    .map(|(summary, text)| without_raw_key(format!("{summary}\n{text}"), raw_key));
+                (self.send(prepared, now_ms).await, sent)
+            }
+            Err(result) => (result, None),
         }
     }
 
@@ -187,13 +199,11 @@ impl Dispatcher {
             .map_err(reason_of)?;
         let (summary, text) = self.describe(&row.channel_id, &payload, &prepared)?;
         // Belt and braces: whatever a template or header did, the raw key never leaves.
-        Ok(match raw_key {
-            Some(raw) if !raw.is_empty() => {
-                let masked = crate::quota::mask_key(&raw);
-                (summary.replace(&raw, &masked), text.replace(&raw, &masked))
-            }
-            _ => (summary, text),
-        })
+        let raw_key = raw_key.as_deref();
+        Ok((
+            without_raw_key(summary, raw_key),
+            without_raw_key(text, raw_key),
+        ))
     }
 
     /// A summary line and the full text of a prepared send (credentials masked).
@@ -340,6 +350,14 @@ impl Dispatcher {
             return Err(format!("{channel} has no recipients in [notify]"));
         }
         Ok(to)
+    }
+}
+
+/// `text` with every occurrence of the raw key replaced by its masked form.
+fn without_raw_key(text: String, raw: Option<&str>) -> String {
+    match raw {
+        Some(raw) if !raw.is_empty() => text.replace(raw, &crate::quota::mask_key(raw)),
+        _ => text,
     }
 }
 

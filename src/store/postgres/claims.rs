@@ -104,7 +104,13 @@ impl Postgres {
             return self.transaction(|| {
                 batch
                     .iter()
-                    .map(|b| self.settle(b.idem_key, b.token, &b.outcome))
+                    .map(|b| {
+                        let written = self.settle(b.idem_key, b.token, &b.outcome)?;
+                        if let (true, Some((at, text))) = (written, b.sent) {
+                            self.record_sent(b.idem_key, at, text)?;
+                        }
+                        Ok(written)
+                    })
                     .collect()
             });
         }
@@ -205,6 +211,25 @@ impl Postgres {
             )
             .map(|v| v.into_iter().collect())
         })?;
+        // What each written attempt sent: one more statement for the batch.
+        let (mut sent_keys, mut sent_at, mut sent_text) = (Vec::new(), Vec::new(), Vec::new());
+        for b in batch {
+            if let (true, Some((at, text))) = (updated.contains(b.idem_key), b.sent) {
+                sent_keys.push(b.idem_key.to_owned());
+                sent_at.push(at);
+                sent_text.push(text.to_owned());
+            }
+        }
+        if !sent_keys.is_empty() {
+            self.call(move |c| {
+                c.exec(
+                    "UPDATE outbox o SET sent_request = v.text, sent_at = v.at \
+                     FROM unnest($1::text[], $2::bigint[], $3::text[]) AS v(idem_key, at, text) \
+                     WHERE o.idem_key = v.idem_key",
+                    &[&sent_keys, &sent_at, &sent_text],
+                )
+            })?;
+        }
         Ok(batch.iter().map(|b| updated.contains(b.idem_key)).collect())
     }
 

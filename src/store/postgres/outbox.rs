@@ -428,6 +428,30 @@ impl Postgres {
         })
     }
 
+    pub fn record_sent(&self, idem_key: &str, at: UnixMs, text: &str) -> Result<bool> {
+        let (key, text) = (idem_key.to_owned(), text.to_owned());
+        self.call(move |c| {
+            c.exec(
+                "UPDATE outbox SET sent_request = $2, sent_at = $3 WHERE idem_key = $1",
+                &[&key, &text, &at],
+            )
+            .map(|n| n > 0)
+        })
+    }
+
+    pub fn sent_request(&self, idem_key: &str) -> Result<Option<(UnixMs, String)>> {
+        let key = idem_key.to_owned();
+        self.call(move |c| {
+            c.select(
+                "SELECT sent_at, sent_request FROM outbox \
+                 WHERE idem_key = $1 AND sent_request IS NOT NULL",
+                &[&key],
+                |r| Ok((col::<i64>(r, 0)?, col::<String>(r, 1)?)),
+            )
+            .map(|v| v.into_iter().next())
+        })
+    }
+
     pub fn scrub_keys(&self, state: OutboxState, before: UnixMs) -> Result<usize> {
         self.call(move |c| {
             c.exec(

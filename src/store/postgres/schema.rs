@@ -8,7 +8,8 @@ use crate::store::{Result, StoreError};
 const MIGRATION_LOCK: i64 = 0x5459_4B57_0001;
 
 /// Append only, never edit.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE ledger (
   quota_key TEXT             NOT NULL,
   period    BIGINT           NOT NULL,
@@ -94,7 +95,13 @@ CREATE TABLE instances (
   started_at  BIGINT  NOT NULL,
   seen_at     BIGINT  NOT NULL
 );
-"#];
+"#,
+    r#"
+-- The request or e-mail as it was last sent (credentials and raw keys masked), and when.
+ALTER TABLE outbox ADD COLUMN sent_request TEXT;
+ALTER TABLE outbox ADD COLUMN sent_at BIGINT;
+"#,
+];
 
 /// Brings the schema up to date, once however many instances start together; refuses a
 /// schema newer than this build and a database whose tables are another program's.

@@ -110,7 +110,13 @@ impl Sqlite {
         self.transaction(|| {
             batch
                 .iter()
-                .map(|b| self.settle(b.idem_key, b.token, &b.outcome))
+                .map(|b| {
+                    let written = self.settle(b.idem_key, b.token, &b.outcome)?;
+                    if let (true, Some((at, text))) = (written, b.sent) {
+                        self.record_sent(b.idem_key, at, text)?;
+                    }
+                    Ok(written)
+                })
                 .collect()
         })
     }

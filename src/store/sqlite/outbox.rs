@@ -341,8 +341,29 @@ impl Sqlite {
         rows.next().transpose().map_err(|e| self.err(e))
     }
 
-    /// Deletes delivered rows delivered before `before` (retention of the "what was sent"
-    /// view). The ledger stays: it is what prevents re-firing.
+    pub fn record_sent(&self, idem_key: &str, at: UnixMs, text: &str) -> Result<bool> {
+        self.update(
+            "UPDATE outbox SET sent_request = ?2, sent_at = ?3 WHERE idem_key = ?1",
+            params![idem_key, text, at],
+        )
+    }
+
+    pub fn sent_request(&self, idem_key: &str) -> Result<Option<(UnixMs, String)>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT sent_at, sent_request FROM outbox \
+                 WHERE idem_key = ?1 AND sent_request IS NOT NULL",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut rows = st
+            .query_map([idem_key], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.next().transpose().map_err(|e| self.err(e))
+    }
+
     pub fn scrub_keys(&self, state: OutboxState, before: UnixMs) -> Result<usize> {
         let mut st = self
             .conn
@@ -368,6 +389,8 @@ impl Sqlite {
         st.execute([before_period]).map_err(|e| self.err(e))
     }
 
+    /// Deletes delivered rows delivered before `before` (retention of the "what was sent"
+    /// view). The ledger stays: it is what prevents re-firing.
     pub fn purge_delivered(&self, before: UnixMs) -> Result<usize> {
         let mut st = self
             .conn

@@ -137,4 +137,10 @@ CREATE TABLE instances (
   seen_at     INTEGER NOT NULL
 );
 "#,
+    r#"
+-- The request or e-mail as it was last sent (credentials and raw keys masked), and when: what
+-- the console shows for a sent notification, rather than a rebuild with a new signature.
+ALTER TABLE outbox ADD COLUMN sent_request TEXT;
+ALTER TABLE outbox ADD COLUMN sent_at INTEGER;
+"#,
 ];
