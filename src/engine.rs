@@ -46,6 +46,8 @@ pub enum EngineEvent {
     IntakeRejected { count: u64, total: u64 },
     /// Sends whose outcome is now in the store: delivered, retried, failed, dead.
     Delivered(Vec<DeliveryReport>),
+    /// The answer to `NotifyRequest::Page`: older rows, newest first (empty at the end).
+    OutboxPage(Vec<crate::notify::feed::NotificationItem>),
     /// `[store] retention` removed something.
     Purged(crate::store::Purged),
 }

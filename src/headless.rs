@@ -159,6 +159,7 @@ fn log(ev: &EngineEvent) {
         ),
         // The dispatcher logs each outcome as it classifies it.
         EngineEvent::Delivered(_)
+        | EngineEvent::OutboxPage(_)
         | EngineEvent::SweepStarted { .. }
         | EngineEvent::Outbox(_)
         | EngineEvent::Fired(_)
@@ -199,6 +200,7 @@ fn line(ev: &EngineEvent) -> Vec<Value> {
         })],
         EngineEvent::SweepStarted { .. }
         | EngineEvent::Outbox(_)
+        | EngineEvent::OutboxPage(_)
         | EngineEvent::Fired(_)
         | EngineEvent::Inspected(_) => Vec::new(),
     }

@@ -529,6 +529,23 @@ pub fn read_snapshot(
     })
 }
 
+/// The page of the list after `(sequence, idem_key)`: older rows, newest first, raw keys
+/// removed.
+pub fn read_page(
+    s: &Store,
+    sequence: i64,
+    idem_key: String,
+) -> Result<Vec<NotificationItem>, EngineError> {
+    let filter = OutboxFilter {
+        after: Some((sequence, idem_key)),
+        ..OutboxFilter::default()
+    };
+    Ok(s.list_outbox(&filter, SNAPSHOT_ROWS)?
+        .into_iter()
+        .map(item)
+        .collect())
+}
+
 pub fn item(mut row: OutboxRow) -> NotificationItem {
     let payload = Payload::of(&row).ok();
     row.payload_json.clear();

@@ -387,6 +387,10 @@ async fn handle(
             });
             return;
         }
+        NotifyRequest::Page { sequence, idem_key } => {
+            page(notifier.store(), sequence, idem_key, tx).await;
+            return;
+        }
         NotifyRequest::Inspect(key) => {
             // Building an event e-mail may read an org from a slow Dashboard: off the relay.
             let (store, d, tx) = (notifier.store(), dispatcher.clone(), tx.clone());
@@ -397,6 +401,25 @@ async fn handle(
         }
     };
     let _ = tx.send(event).await;
+}
+
+/// Answers a `NotifyRequest::Page` from `store`.
+async fn page(
+    store: Arc<Mutex<Store>>,
+    sequence: i64,
+    idem_key: String,
+    tx: &mpsc::Sender<EngineEvent>,
+) {
+    let read = tokio::task::spawn_blocking(move || {
+        crate::notifier::read_page(&lock(&store), sequence, idem_key)
+    })
+    .await;
+    let ev = match read {
+        Ok(Ok(items)) => EngineEvent::OutboxPage(items),
+        Ok(Err(e)) => engine_problem("reading the outbox", &e),
+        Err(e) => problem(Problem::Store, format!("reading the outbox: {e}")),
+    };
+    let _ = tx.send(ev).await;
 }
 
 /// The request or e-mail of one notification, for the detail pane: as it was last sent (stored
@@ -482,6 +505,13 @@ pub fn spawn_watch_only(
                     None => break,
                 },
                 cmd = cmd_rx.recv() => match cmd {
+                    Some(Command::Notify(NotifyRequest::Page { sequence, idem_key }))
+                        if reader.is_some() =>
+                    {
+                        if let Some(r) = &reader {
+                            page(r.store.clone(), sequence, idem_key, &ev_tx).await;
+                        }
+                    }
                     Some(Command::Notify(_)) => {
                         let _ = ev_tx.send(notice(&why, true)).await;
                     }

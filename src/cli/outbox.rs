@@ -164,6 +164,7 @@ fn filter(select: &Selection, now: UnixMs) -> OutboxFilter {
         org_id: select.org.clone(),
         created_after: select.newer_than.map(|d| ms_ago(now, d)),
         created_before: select.older_than.map(|d| ms_ago(now, d)),
+        after: None,
     }
 }
 

@@ -72,6 +72,9 @@ pub enum NotifyRequest {
     Test(ChannelId),
     /// Build the request of this row for the detail pane (answered with an `Inspection`).
     Inspect(String),
+    /// The next [`SNAPSHOT_ROWS`] rows after this one (sequence, idempotency key) in the list's
+    /// order: older rows than the snapshot holds (answered with `EngineEvent::OutboxPage`).
+    Page { sequence: i64, idem_key: String },
 }
 
 /// How one send ended, once its outcome is in the store (what `tykwatch run` writes as a

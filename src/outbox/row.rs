@@ -156,6 +156,9 @@ pub struct OutboxFilter {
     pub created_after: Option<UnixMs>,
     /// Rows created before this instant.
     pub created_before: Option<UnixMs>,
+    /// Rows after this one (its sequence and idempotency key) in the listing's order, newest
+    /// first: the next page.
+    pub after: Option<(i64, String)>,
 }
 
 /// Outbox rows per state (the header's "needs attention" counts).

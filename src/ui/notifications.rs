@@ -205,7 +205,13 @@ pub(crate) fn render_list(state: &AppState, theme: &Theme, frame: &mut Frame, ar
     if count > 0 {
         block = block.title_bottom(
             Line::styled(
-                format!(" {}/{count} ", n.cursor() + 1),
+                // Older rows load as the cursor reaches the end of what is here.
+                match (n.items().len() as u64, n.total()) {
+                    (loaded, total) if loaded < total => {
+                        format!(" {}/{count} of {total} ", n.cursor() + 1)
+                    }
+                    _ => format!(" {}/{count} ", n.cursor() + 1),
+                },
                 Style::new().fg(theme.muted),
             )
             .alignment(Alignment::Right),

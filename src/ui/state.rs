@@ -425,6 +425,10 @@ impl AppState {
                 self.quotas.set_fired(marks);
             }
             EngineEvent::Inspected(ins) => self.notifications.inspected(*ins),
+            EngineEvent::OutboxPage(items) => {
+                let rows = self.table_rows();
+                self.notifications.page_loaded(items, rows);
+            }
             EngineEvent::Notice { text, error } => {
                 let level = if error { Level::Error } else { Level::Info };
                 self.flash_msg(level, text);

@@ -391,6 +391,10 @@ impl Postgres {
         let quota = filter.quota_key.clone();
         let org = filter.org_id.clone();
         let (after, before) = (filter.created_after, filter.created_before);
+        let (after_seq, after_key) = match &filter.after {
+            Some((seq, key)) => (Some(*seq), Some(key.clone())),
+            None => (None, None),
+        };
         self.call(move |c| {
             c.select(
                 &format!(
@@ -400,6 +404,8 @@ impl Postgres {
                      AND ($5::text IS NULL OR payload_json::jsonb ->> 'org_id' = $5) \
                      AND ($6::bigint IS NULL OR created_at >= $6) \
                      AND ($7::bigint IS NULL OR created_at < $7) \
+                     AND ($8::bigint IS NULL OR sequence < $8 \
+                       OR (sequence = $8 AND idem_key > $9::text)) \
                      ORDER BY sequence DESC, idem_key LIMIT $4"
                 ),
                 &[
@@ -410,6 +416,8 @@ impl Postgres {
                     &org,
                     &after,
                     &before,
+                    &after_seq,
+                    &after_key,
                 ],
                 read_row,
             )

@@ -311,6 +311,7 @@ impl Sqlite {
              AND (?2 IS NULL OR channel_id = ?2) AND (?3 IS NULL OR quota_key = ?3) \
              AND (?5 IS NULL OR json_extract(payload_json, '$.org_id') = ?5) \
              AND (?6 IS NULL OR created_at >= ?6) AND (?7 IS NULL OR created_at < ?7) \
+             AND (?8 IS NULL OR sequence < ?8 OR (sequence = ?8 AND idem_key > ?9)) \
              ORDER BY sequence DESC, idem_key LIMIT ?4"
         );
         let mut st = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
@@ -324,6 +325,8 @@ impl Sqlite {
                     filter.org_id,
                     filter.created_after,
                     filter.created_before,
+                    filter.after.as_ref().map(|a| a.0),
+                    filter.after.as_ref().map(|a| a.1.as_str()),
                 ],
                 read_row,
             )

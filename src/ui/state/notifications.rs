@@ -29,6 +29,13 @@ pub struct Notifications {
     scroll: usize,
     /// The inspection of one row, by idempotency key.
     inspection: Option<(String, InspectState)>,
+    /// Rows older than the snapshot's window, paged in as the cursor reaches the end (as they
+    /// were when loaded), newest first. The snapshot's items are followed by these.
+    older: Vec<NotificationItem>,
+    /// How many of the items are the snapshot's own.
+    window: usize,
+    /// A page was asked for and has not arrived.
+    paging: bool,
 }
 
 /// Whether `r` may resend a row in this state.
@@ -107,10 +114,62 @@ impl Notifications {
 
     // ---- write side ----
 
-    pub(super) fn ingest(&mut self, snap: OutboxSnapshot, rows: usize) {
+    pub(super) fn ingest(&mut self, mut snap: OutboxSnapshot, rows: usize) {
+        // A page lost on the way (the store failed) is asked for again on the next move.
+        self.paging = false;
+        self.window = snap.items.len();
+        // Paged-in rows follow the window; those the window now holds again are its.
+        let shown: std::collections::HashSet<&str> =
+            snap.items.iter().map(|i| i.row.idem_key.as_str()).collect();
+        let older: Vec<NotificationItem> = self
+            .older
+            .iter()
+            .filter(|i| !shown.contains(i.row.idem_key.as_str()))
+            .cloned()
+            .collect();
+        snap.items.extend(older);
         self.haystacks = snap.items.iter().map(haystack).collect();
         self.snapshot = Some(snap);
         self.recompute(false, rows);
+    }
+
+    /// A page of older rows arrived.
+    pub(super) fn page_loaded(&mut self, items: Vec<NotificationItem>, rows: usize) {
+        let known: std::collections::HashSet<String> = self
+            .items()
+            .iter()
+            .map(|i| i.row.idem_key.clone())
+            .collect();
+        self.older.extend(
+            items
+                .into_iter()
+                .filter(|i| !known.contains(&i.row.idem_key)),
+        );
+        if let Some(mut snap) = self.snapshot.take() {
+            snap.items.truncate(self.window);
+            self.ingest(snap, rows);
+        }
+    }
+
+    /// Rows in the outbox, every state.
+    pub fn total(&self) -> u64 {
+        self.counts().map_or(0, |c| {
+            c.pending + c.inflight + c.delivered + c.failed + c.dead
+        })
+    }
+
+    /// The page to ask for when the cursor is within a screen of the end of what is loaded
+    /// and the outbox holds more: the last loaded row's place in the list.
+    pub(super) fn next_page(&mut self, rows: usize) -> Option<(i64, String)> {
+        let loaded = self.items().len();
+        let near_end = self.cursor() + rows.max(1) >= self.order.len();
+        if self.paging || !near_end || (loaded as u64) >= self.total() {
+            return None;
+        }
+        let last = self.items().last()?;
+        let at = (last.row.sequence, last.row.idem_key.clone());
+        self.paging = true;
+        Some(at)
     }
 
     pub(super) fn set_filter(&mut self, f: Filter, rows: usize) {
@@ -206,7 +265,7 @@ impl AppState {
             }
             (Action::Down, None) => {
                 self.notifications.move_by(1, rows);
-                None
+                self.page_request(rows)
             }
             (Action::PageUp, None) => {
                 self.notifications.move_by(-(rows as isize), rows);
@@ -214,7 +273,7 @@ impl AppState {
             }
             (Action::PageDown, None) => {
                 self.notifications.move_by(rows as isize, rows);
-                None
+                self.page_request(rows)
             }
             (Action::Top, None) => {
                 self.notifications.move_to(0, rows);
@@ -222,7 +281,7 @@ impl AppState {
             }
             (Action::Bottom, None) => {
                 self.notifications.move_to(usize::MAX, rows);
-                None
+                self.page_request(rows)
             }
             (Action::Open, None) => {
                 let key = self
@@ -299,6 +358,12 @@ impl AppState {
             _ => return None,
         };
         Some(out)
+    }
+
+    /// The next page of older rows, when the cursor nears the end of what is loaded.
+    fn page_request(&mut self, rows: usize) -> Option<UiAction> {
+        let (sequence, idem_key) = self.notifications.next_page(rows)?;
+        Some(UiAction::Notify(NotifyRequest::Page { sequence, idem_key }))
     }
 
     /// (page, last first line) of the detail's request pane.

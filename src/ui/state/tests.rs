@@ -484,6 +484,54 @@ fn notifications_view_lists_filters_and_keeps_the_selection() {
     assert_eq!(notif_aliases(&s).len(), 5);
 }
 
+/// The snapshot holds the newest rows; moving to the end of them asks for the next page, once,
+/// and the page is appended after them (a newer snapshot keeps it).
+#[test]
+fn notifications_page_in_older_rows_at_the_end() {
+    let mut s = state();
+    ch(&mut s, '2');
+    let EngineEvent::Outbox(mut snap) = outbox() else {
+        unreachable!()
+    };
+    snap.counts.delivered += 3; // three rows beyond the window
+    s.apply_engine(EngineEvent::Outbox(snap.clone()));
+    let last = s.notifications().items()[3].row.clone();
+    assert_eq!(
+        ch(&mut s, 'G'),
+        Some(UiAction::Notify(NotifyRequest::Page {
+            sequence: last.sequence,
+            idem_key: last.idem_key.clone(),
+        }))
+    );
+    assert_eq!(ch(&mut s, 'j'), None, "one request at a time");
+    let older: Vec<NotificationItem> = (5..8)
+        .map(|n| {
+            item(
+                n,
+                &format!("old-{n}"),
+                "webhook:ops",
+                OutboxState::Delivered,
+                None,
+            )
+        })
+        .collect();
+    s.apply_engine(EngineEvent::OutboxPage(older));
+    assert_eq!(
+        notif_aliases(&s),
+        [
+            "alpha", "bravo", "charlie", "delta", "old-5", "old-6", "old-7"
+        ]
+    );
+    // Everything is loaded: no more requests; a new snapshot keeps the paged rows.
+    assert_eq!(ch(&mut s, 'G'), None);
+    s.apply_engine(EngineEvent::Outbox(snap));
+    assert_eq!(notif_aliases(&s).len(), 7);
+    assert_eq!(
+        s.notifications().selected().map(|i| i.alias.as_str()),
+        Some("old-7")
+    );
+}
+
 #[test]
 fn notification_detail_asks_for_the_inspection() {
     let mut s = state();
