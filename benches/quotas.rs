@@ -177,6 +177,7 @@ fn console_options() -> ConsoleOptions {
         intake_url: None,
         intake_secret: false,
         org_email: None,
+        session_edits: Err("benchmark".into()),
     }
 }
 

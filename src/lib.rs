@@ -28,6 +28,7 @@ pub mod stats;
 pub mod store;
 pub mod templates;
 pub mod timefmt;
+pub mod triggers;
 pub mod tyk;
 pub mod ui;
 

@@ -102,6 +102,11 @@ enum Command {
         #[command(subcommand)]
         command: OrgSubcommand,
     },
+    /// Edit a key's monitor at the gateway (PUT with suppress_reset=1: the quota is kept)
+    Key {
+        #[command(subcommand)]
+        command: KeySubcommand,
+    },
     /// Validate the config, then try every configured counterpart; exit 1 when one fails
     Check {
         /// One JSON array of results instead of a table
@@ -186,6 +191,29 @@ enum OrgSubcommand {
         #[arg(required = true, value_name = "EVENT.FIELD=VALUE")]
         assignments: Vec<String>,
         /// Print the changes without saving
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeySubcommand {
+    /// Set a key's monitor.trigger_limits (percentages, e.g. 95,80,50; "none" clears them),
+    /// print the change and save the whole session back without resetting its quota, unless
+    /// it changed since it was read
+    SetTriggers {
+        /// The key (its token; with --hashed its hash; with --org an organisation id)
+        key: String,
+        /// Percentages above 0 and at most 100, comma-separated; stored descending
+        #[arg(value_name = "LIMITS", allow_hyphen_values = true)]
+        limits: String,
+        /// KEY is the hash a gateway with hash_keys stores it under (sent as ?hashed=true)
+        #[arg(long, conflicts_with = "org")]
+        hashed: bool,
+        /// KEY is an organisation id: its org quota's monitor (PUT /tyk/org/keys/{org})
+        #[arg(long)]
+        org: bool,
+        /// Print the change without saving
         #[arg(long)]
         dry_run: bool,
     },
@@ -438,6 +466,27 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             let mut out = std::io::stdout().lock();
             let mut err = std::io::stderr();
             return Ok(orgs_cli::run(&setup, &command.into(), &mut out, &mut err).await);
+        }
+        Some(Command::Key {
+            command:
+                KeySubcommand::SetTriggers {
+                    key,
+                    limits,
+                    hashed,
+                    org,
+                    dry_run,
+                },
+        }) => {
+            let cmd = tykwatch::cli::key::SetTriggers {
+                id: key.clone(),
+                limits: limits.clone(),
+                hashed: *hashed,
+                org: *org,
+                dry_run: *dry_run,
+            };
+            let mut out = std::io::stdout().lock();
+            let mut err = std::io::stderr();
+            return Ok(tykwatch::cli::key::set_triggers(&setup, &cmd, &mut out, &mut err).await);
         }
         Some(Command::Store {
             command: StoreSubcommand::Migrate { from, to },

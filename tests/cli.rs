@@ -329,6 +329,138 @@ async fn a_partial_sweep_exits_3() {
     assert!(err.contains("could not read every key"), "{err}");
 }
 
+/// `key set-triggers` against a gateway (the demo, in this process, so the test sees every
+/// write): the console's validation, one `PUT …?suppress_reset=1` of the whole session with
+/// only the limits changed, by hash with `--hashed`, an org's monitor with `--org`, and nothing
+/// written on a bad list, a dry run, `--readonly` or an unchanged list.
+#[tokio::test(flavor = "multi_thread")]
+async fn key_set_triggers_saves_the_session_without_resetting_its_quota() {
+    use tykwatch::tyk::demo::{DemoGateway, DemoOptions, ORG_ACME, keys};
+    use tykwatch::tyk::keyhash::hash_str;
+    let gw = DemoGateway::start(DemoOptions {
+        simulate: false,
+        ..DemoOptions::default()
+    })
+    .await
+    .unwrap();
+    let (url, secret) = (gw.url(), gw.secret().to_string());
+    let run = move |args: &[&str]| {
+        let env = Env::new();
+        let mut all = vec!["--gateway", url.as_str()];
+        all.extend_from_slice(args);
+        let out = env
+            .command(&all)
+            .env("TYK_GW_SECRET", &secret)
+            .output()
+            .unwrap();
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    };
+    let run = std::sync::Arc::new(run);
+    let call = |args: Vec<&'static str>| {
+        let run = run.clone();
+        tokio::task::spawn_blocking(move || run(&args))
+    };
+    let key = keys::SHORT_WINDOW;
+    let before = String::from_utf8(gw.key_document(key).unwrap()).unwrap();
+
+    let (code, out, err) = call(vec!["key", "set-triggers", key, "50,95,80"])
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("trigger_limits 80 → 95, 80, 50"), "{out}");
+    assert!(
+        out.contains("saved: PUT /tyk/keys/") && out.contains("suppress_reset=1"),
+        "{out}"
+    );
+    assert!(
+        !out.contains(key) && !err.contains(key),
+        "the key is masked: {out}{err}"
+    );
+    let writes = gw.session_writes();
+    assert_eq!(writes.len(), 1);
+    assert_eq!(writes[0].0, format!("PUT /tyk/keys/{key}?suppress_reset=1"));
+    let expected = before.replacen(
+        r#""trigger_limits":[80]"#,
+        r#""trigger_limits":[95,80,50]"#,
+        1,
+    );
+    assert_eq!(text(&writes[0].1), expected);
+
+    // The same list again: nothing to write.
+    let (code, out, _) = call(vec!["key", "set-triggers", key, "95,80,50"])
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0));
+    assert!(out.contains("nothing to change"), "{out}");
+    // Refused before the gateway is asked: a bad list, --readonly; a dry run only reads.
+    let (code, _, err) = call(vec!["key", "set-triggers", key, "80,80"])
+        .await
+        .unwrap();
+    assert_eq!(code, Some(1));
+    assert!(err.contains("80 is given twice"), "{err}");
+    let (code, _, err) = call(vec!["--readonly", "key", "set-triggers", key, "90"])
+        .await
+        .unwrap();
+    assert_eq!(code, Some(1));
+    assert!(err.contains("--readonly"), "{err}");
+    let (code, out, _) = call(vec!["key", "set-triggers", key, "90", "--dry-run"])
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0));
+    assert!(out.contains("not saved (--dry-run)"), "{out}");
+    assert_eq!(gw.session_writes().len(), 1, "none of these wrote");
+
+    // By hash, as on a gateway with hash_keys: true.
+    let hash: &'static str = Box::leak(hash_str(key).into_boxed_str());
+    let (code, out, err) = call(vec!["key", "set-triggers", "--hashed", hash, "none"])
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("95, 80, 50 → none"), "{out}");
+    let writes = gw.session_writes();
+    assert_eq!(
+        writes[1].0,
+        format!("PUT /tyk/keys/{hash}?suppress_reset=1&hashed=true")
+    );
+    assert!(text(&writes[1].1).contains(r#""trigger_limits":[]"#));
+
+    // An organisation's monitor: PUT /tyk/org/keys/{org}, never with reset_quota.
+    let (code, out, err) = call(vec!["key", "set-triggers", "--org", ORG_ACME, "90,60"])
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("→ 90, 60"), "{out}");
+    assert_eq!(
+        gw.session_writes()[2].0,
+        format!("PUT /tyk/org/keys/{ORG_ACME}")
+    );
+
+    // Errors say what is wrong: an unknown key; a refused secret.
+    let (code, _, err) = call(vec!["key", "set-triggers", "no-such-key", "90"])
+        .await
+        .unwrap();
+    assert_eq!(code, Some(1));
+    assert!(err.contains("has no session"), "{err}");
+    let url = gw.url();
+    let out = tokio::task::spawn_blocking(move || {
+        let env = Env::new();
+        env.command(&["--gateway", &url, "key", "set-triggers", "k", "90"])
+            .env("TYK_GW_SECRET", "wrong")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("refused the secret"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(gw.session_writes().len(), 3);
+    gw.shutdown().await;
+}
+
 /// `preview --format text` is for a terminal: control characters in the data (an alias with an
 /// escape sequence) are shown as `?`, never written raw.
 #[test]

@@ -154,6 +154,98 @@ fn quota_count(screen: &str) -> Option<usize> {
     rest[..rest.find(']')?].parse().ok()
 }
 
+/// `m` in a key's detail edits its trigger limits on a gateway (the demo, in this process, so
+/// the test sees the PUT it received): one `PUT …?suppress_reset=1` whose body is the session
+/// the gateway served, byte for byte, with only `monitor.trigger_limits` changed.
+#[test]
+fn m_edits_trigger_limits_with_one_put_that_keeps_the_quota() {
+    use tykwatch::tyk::demo::{DemoGateway, DemoOptions, keys};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let gw = rt
+        .block_on(DemoGateway::start(DemoOptions {
+            simulate: false,
+            ..DemoOptions::default()
+        }))
+        .unwrap();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[gateway]\nurl = \"{}\"\nsecret = \"${{TYK_GW_SECRET}}\"\n",
+            gw.url()
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tykwatch"));
+    cmd.env("TYKWATCH_CONFIG", &config)
+        .env("TYKWATCH_DATA_DIR", &data)
+        .env("TYK_GW_SECRET", gw.secret())
+        .env("TERM", "xterm-256color");
+    let mut pty = Pty::spawn_cmd(cmd);
+    pty.wait_for("the quotas", Duration::from_secs(30), |s| {
+        quota_count(s).is_some_and(|n| n > 0)
+    });
+    let before = String::from_utf8(gw.key_document(keys::SHORT_WINDOW).unwrap()).unwrap();
+    assert!(before.contains(r#""trigger_limits":[80]"#), "{before}");
+
+    pty.send("/ci-smoke\r");
+    pty.wait_for("the one key", Duration::from_secs(10), |s| {
+        quota_count(s) == Some(1) && s.contains("ci-smoke-5m")
+    });
+    pty.send("\r");
+    pty.wait_for("the detail", Duration::from_secs(10), |s| {
+        s.contains("identity") && s.contains("Triggers   80%")
+    });
+    pty.send("m");
+    pty.wait_for("the editor", Duration::from_secs(10), |s| {
+        s.contains("trigger limits of ci-smoke-5m") && s.contains("limits 80")
+    });
+    // Ctrl-U clears; a bad value says why; then the list, unsorted.
+    pty.send("\x15101");
+    pty.wait_for("the problem", Duration::from_secs(10), |s| {
+        s.contains("at most 100")
+    });
+    pty.send("\x15");
+    pty.send("50,95,80\r");
+    let confirm = pty.wait_for("the confirm", Duration::from_secs(10), |s| {
+        s.contains("80 → 95, 80, 50") && s.contains("suppress_reset=1")
+    });
+    assert!(confirm.contains("monitor.trigger_limits"), "{confirm}");
+    assert!(gw.session_writes().is_empty(), "nothing is sent before y");
+    pty.send("y");
+    pty.wait_for("the saved note", Duration::from_secs(10), |s| {
+        s.contains("saved:") && s.contains("95, 80, 50")
+    });
+    // The console reads the key again: the detail shows the stored limits.
+    pty.wait_for("the new thresholds", Duration::from_secs(10), |s| {
+        s.contains("95%") && !s.contains("trigger limits of")
+    });
+
+    let writes = gw.session_writes();
+    assert_eq!(writes.len(), 1, "one write");
+    let (request, body) = &writes[0];
+    assert_eq!(
+        request,
+        &format!("PUT /tyk/keys/{}?suppress_reset=1", keys::SHORT_WINDOW)
+    );
+    let expected = before.replacen(
+        r#""trigger_limits":[80]"#,
+        r#""trigger_limits":[95,80,50]"#,
+        1,
+    );
+    assert_eq!(String::from_utf8(body.clone()).unwrap(), expected);
+    let after = String::from_utf8(gw.key_document(keys::SHORT_WINDOW).unwrap()).unwrap();
+    assert_eq!(after, expected, "stored as sent; quota and renewal kept");
+
+    pty.send("q");
+    let status = pty.wait_exit(Duration::from_secs(10));
+    assert!(matches!(status, WaitStatus::Exited(_, 0)), "{status:?}");
+    rt.block_on(gw.shutdown());
+}
+
 #[test]
 fn demo_filter_detail_back_quit() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -288,6 +288,73 @@ fn detail_per_api_limits_120x40() {
     insta::assert_snapshot!(draw(&mut s, 120, 40).backend());
 }
 
+fn edits_options() -> ConsoleOptions {
+    let gw = tykwatch::tyk::gateway::Gateway::new(&tykwatch::tyk::gateway::GatewaySettings {
+        url: "http://tyk-gateway.internal:8080".into(),
+        secret: "s".into(),
+        timeout: Duration::from_secs(5),
+        concurrency: 1,
+        max_body: 1 << 20,
+    })
+    .unwrap();
+    ConsoleOptions {
+        session_edits: Ok(gw),
+        ..options()
+    }
+}
+
+/// The fleet of `state()` on a console that can edit sessions.
+fn editing_state() -> AppState {
+    let mut s = AppState::new(&edits_options(), NOW - SWEEPS * STEP_MS);
+    for i in 0..SWEEPS {
+        s.tick(NOW - (SWEEPS - 1 - i) * STEP_MS);
+        s.apply_engine(sweep_event(i));
+    }
+    s.tick(NOW + 3_000);
+    s
+}
+
+#[test]
+fn detail_trigger_limits_typing_100x30() {
+    let mut s = editing_state();
+    open_detail(&mut s, "portal");
+    key(&mut s, KeyCode::Char('m'));
+    typed(&mut s, ",101");
+    insta::assert_snapshot!(draw(&mut s, 100, 30).backend());
+}
+
+#[test]
+fn detail_trigger_limits_confirm_100x30() {
+    use tykwatch::orgs::Json;
+    use tykwatch::triggers::{Prepared, Target};
+    use tykwatch::ui::state::{KeyReply, TriggerPhase};
+    let mut s = editing_state();
+    open_detail(&mut s, "portal");
+    key(&mut s, KeyCode::Char('m'));
+    let _ = s.handle_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+    typed(&mut s, "95,80,50");
+    key(&mut s, KeyCode::Enter);
+    let edit = s.trigger_edit().expect("editor");
+    assert_eq!(edit.phase, TriggerPhase::Reading);
+    assert_eq!(
+        edit.target,
+        Target::Key {
+            id: PORTAL.into(),
+            hashed: false
+        }
+    );
+    let path = format!(
+        "{}/tests/fixtures/session_v5_8.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let session = Json::parse(&std::fs::read(path).unwrap()).unwrap();
+    let p = Prepared::new(edit.target.clone(), session, &[95.0, 80.0, 50.0]).unwrap();
+    s.apply_ui(tykwatch::ui::UiEvent::Key(KeyReply::Prepared(Ok(
+        Box::new(p),
+    ))));
+    insta::assert_snapshot!(draw(&mut s, 100, 30).backend());
+}
+
 #[test]
 fn help_80x24() {
     let mut s = state();

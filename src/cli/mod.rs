@@ -2,6 +2,7 @@
 //! configuration, pick the gateway (or start the demo), and run the console or a snapshot.
 
 pub mod check;
+pub mod key;
 pub mod orgs;
 pub mod outbox;
 pub mod store;
@@ -82,6 +83,20 @@ pub struct Target {
     pub demo: Option<DemoGateway>,
     /// The demo's webhook receiver (with `demo`).
     pub receiver: Option<DemoReceiver>,
+}
+
+impl Target {
+    /// The Gateway API that session edits (trigger limits) go through: the REST gateway, or
+    /// with the Redis source its `[gateway] url` — Redis itself is never written.
+    pub fn edit_gateway(&self) -> Result<Gateway, String> {
+        match &self.reads {
+            Reads::Rest(g) | Reads::Redis(_, Some(g)) => Ok(g.clone()),
+            Reads::Redis(..) => Err(
+                "editing a key needs the Gateway API: set [gateway] url (and secret) beside                  [gateway.storage] — tykwatch never writes to Tyk's Redis"
+                    .to_string(),
+            ),
+        }
+    }
 }
 
 impl Setup {
@@ -544,6 +559,7 @@ fn console_options(
             &setup.paths.config_dir,
             data_dir,
         )),
+        session_edits: target.edit_gateway(),
     }
 }
 

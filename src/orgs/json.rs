@@ -77,6 +77,15 @@ impl Object {
         self.0.iter().map(|(k, v)| (k, v))
     }
 
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&String, &mut Json)> {
+        self.0.iter_mut().map(|(k, v)| (&*k, v))
+    }
+
+    /// Keeps the entries `keep` is true of, in order.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str, &Json) -> bool) {
+        self.0.retain(|(k, v)| keep(k, v));
+    }
+
     pub fn keys(&self) -> impl Iterator<Item = &String> {
         self.0.iter().map(|(k, _)| k)
     }
@@ -149,6 +158,13 @@ impl Json {
             Some(b'n') => Json::Null,
             _ => Json::Number(raw.to_owned()),
         })
+    }
+
+    /// A number from its JSON text (`95`, `92.5`); `None` when `text` is not a JSON number.
+    pub fn number(text: &str) -> Option<Json> {
+        let raw = RawValue::from_string(text.to_owned()).ok()?;
+        matches!(raw.get().as_bytes().first(), Some(b'-' | b'0'..=b'9'))
+            .then_some(Json::Number(raw))
     }
 
     /// As a `serde_json::Value` (object keys then sorted, numbers as serde_json reads them).

@@ -213,11 +213,103 @@ impl Gateway {
 
     async fn read_key(&self, url: Url, masked: &str) -> Result<SessionState, GatewayError> {
         let hashed = url.query().is_some();
-        let what = if hashed {
-            format!("GET /tyk/keys/{masked}?hashed=true")
+        let what = key_call("GET", masked, hashed, false);
+        let body = self.read_key_body(url, &what, masked, hashed).await?;
+        SessionState::from_slice(&body).map_err(|e| malformed(&what, e))
+    }
+
+    /// `GET /tyk/keys/{id}[?hashed=true]` as sent: the body a save edits and sends back whole
+    /// (a typed round trip would drop the fields this version does not know).
+    pub async fn get_key_document(&self, key: &str, hashed: bool) -> Result<Vec<u8>, GatewayError> {
+        let (url, masked) = self.key_url(key, hashed, false);
+        let what = key_call("GET", &masked, hashed, false);
+        self.read_key_body(url, &what, &masked, hashed).await
+    }
+
+    /// `PUT /tyk/keys/{id}?suppress_reset=1[&hashed=true]`: replaces the whole session without
+    /// resetting its quota (without `suppress_reset` Tyk deletes the counters and restarts the
+    /// period: `gateway/api.go handleAddOrUpdate`).
+    pub async fn put_key_document(
+        &self,
+        key: &str,
+        hashed: bool,
+        body: Vec<u8>,
+    ) -> Result<(), GatewayError> {
+        let (url, masked) = self.key_url(key, hashed, true);
+        let what = key_call("PUT", &masked, hashed, true);
+        self.put(url, &what, body).await
+    }
+
+    /// `GET /tyk/org/keys/{org}` as sent; `None` when the org has no session.
+    pub async fn get_org_document(&self, org: &str) -> Result<Option<Vec<u8>>, GatewayError> {
+        let url = self.url_for(&["tyk", "org", "keys", org]);
+        let what = format!("GET /tyk/org/keys/{org}");
+        let (status, body) = self.get(url, &what).await?;
+        if status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(self.status_error(&what, status, &body));
+        }
+        Ok(Some(body))
+    }
+
+    /// `PUT /tyk/org/keys/{org}` without `reset_quota=1`: the org counter and `quota_renews`
+    /// stay as they are (`gateway/api.go handleOrgAddOrUpdate`).
+    pub async fn put_org_document(&self, org: &str, body: Vec<u8>) -> Result<(), GatewayError> {
+        let url = self.url_for(&["tyk", "org", "keys", org]);
+        let what = format!("PUT /tyk/org/keys/{org}");
+        self.put(url, &what, body).await
+    }
+
+    fn key_url(&self, key: &str, hashed: bool, suppress_reset: bool) -> (Url, String) {
+        let mut url = self.url_for(&["tyk", "keys", key]);
+        if suppress_reset {
+            url.query_pairs_mut().append_pair("suppress_reset", "1");
+        }
+        if hashed {
+            url.query_pairs_mut().append_pair("hashed", "true");
+        }
+        let masked = if hashed {
+            mask_hash(key)
         } else {
-            format!("GET /tyk/keys/{masked}")
+            mask_key(key)
         };
+        (url, masked)
+    }
+
+    async fn put(&self, url: Url, what: &str, body: Vec<u8>) -> Result<(), GatewayError> {
+        let resp = self
+            .http
+            .put(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(what, &e))?;
+        let status = resp.status();
+        let body = self.read_body(resp, what).await?;
+        if status == StatusCode::NOT_FOUND {
+            return Err(GatewayError::Status {
+                what: what.to_string(),
+                status: 404,
+                message: format!("{} — was it deleted meanwhile?", error_message(&body)),
+            });
+        }
+        if !status.is_success() {
+            return Err(self.status_error(what, status, &body));
+        }
+        Ok(())
+    }
+
+    async fn read_key_body(
+        &self,
+        url: Url,
+        what: &str,
+        masked: &str,
+        hashed: bool,
+    ) -> Result<Vec<u8>, GatewayError> {
+        let what = what.to_string();
         let (status, body) = self.get(url, &what).await?;
         if status == StatusCode::NOT_FOUND {
             return Err(GatewayError::KeyVanished {
@@ -238,7 +330,7 @@ impl Gateway {
         if !status.is_success() {
             return Err(self.status_error(&what, status, &body));
         }
-        SessionState::from_slice(&body).map_err(|e| malformed(&what, e))
+        Ok(body)
     }
 
     /// `GET /tyk/org/keys`: org ids with an org session. 404 means none (no API loaded).
@@ -341,6 +433,22 @@ impl Gateway {
             status: status.as_u16(),
             message,
         }
+    }
+}
+
+/// `GET /tyk/keys/ab12****?hashed=true`: what a key call is called in errors (key masked).
+fn key_call(method: &str, masked: &str, hashed: bool, suppress_reset: bool) -> String {
+    let mut q = Vec::new();
+    if suppress_reset {
+        q.push("suppress_reset=1");
+    }
+    if hashed {
+        q.push("hashed=true");
+    }
+    if q.is_empty() {
+        format!("{method} /tyk/keys/{masked}")
+    } else {
+        format!("{method} /tyk/keys/{masked}?{}", q.join("&"))
     }
 }
 

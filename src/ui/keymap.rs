@@ -118,6 +118,8 @@ pub enum Action {
     PointIntake,
     /// Answers yes to the question shown.
     Yes,
+    /// Quota detail: edit the key's (or org's) `monitor.trigger_limits` at the gateway.
+    EditTriggers,
 }
 
 /// Sections of the help screen.
@@ -399,6 +401,14 @@ pub static KEYMAP: &[Binding] = &[
         "poll now"
     ),
     bind!(General, [ch('q'), ctrl('c')], Action::Quit, ALL, "quit", hint "quit"),
+    bind!(
+        Actions,
+        [ch('m')],
+        Action::EditTriggers,
+        &[V::Detail],
+        "edit the monitor's trigger limits (at the gateway, quota kept)",
+        hint "monitor"
+    ),
     bind!(
         Navigation,
         [ch('k'), code(KeyCode::Up)],

@@ -24,6 +24,7 @@ mod orgs;
 mod picker;
 mod preview;
 mod quotas;
+mod triggers;
 mod widgets;
 
 pub use render::render;

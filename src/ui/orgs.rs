@@ -597,7 +597,7 @@ fn tail(text: &str, max: usize) -> String {
 // ---- dialogs ----
 
 /// A centred box over the body with `lines`; the bottom title says which keys answer.
-fn dialog(
+pub(super) fn dialog(
     theme: &Theme,
     frame: &mut Frame,
     body: Rect,
@@ -665,7 +665,7 @@ fn dialog(
 }
 
 /// One change per line (wrapped, indented), paths and values cleaned.
-fn change_lines(changes: &[Change], w: usize, style: Style) -> Vec<Line<'static>> {
+pub(super) fn change_lines(changes: &[Change], w: usize, style: Style) -> Vec<Line<'static>> {
     changes
         .iter()
         .flat_map(|c| {
@@ -680,7 +680,7 @@ fn change_lines(changes: &[Change], w: usize, style: Style) -> Vec<Line<'static>
         .collect()
 }
 
-fn dialog_width(body: Rect) -> usize {
+pub(super) fn dialog_width(body: Rect) -> usize {
     usize::from(body.width.saturating_sub(4).min(110).saturating_sub(2))
 }
 

@@ -7,6 +7,7 @@
 //! │       notifications | templates preview          │   notifications.rs, preview.rs
 //! │       events | orgs (+ save / conflict dialogs)  │   events.rs, orgs.rs
 //! │       (a picker may sit over the body)           │   picker.rs
+//! │       (the detail's trigger-limit editor)        │   triggers.rs
 //! └ footer: filter/command line, flash, key hints ───┘   footer.rs
 //! ```
 
@@ -19,7 +20,9 @@ use ratatui::widgets::{Block, Paragraph, Wrap};
 use super::layout::{layout, too_small};
 use super::state::{AppState, View};
 use super::theme::Theme;
-use super::{detail, events, footer, header, help, notifications, orgs, picker, preview, quotas};
+use super::{
+    detail, events, footer, header, help, notifications, orgs, picker, preview, quotas, triggers,
+};
 
 pub use super::layout::{MIN_HEIGHT, MIN_WIDTH};
 
@@ -52,6 +55,9 @@ pub fn render(state: &AppState, theme: &Theme, frame: &mut Frame) {
     }
     if let Some(p) = state.picker() {
         picker::render(p, theme, frame, r.body);
+    }
+    if let Some(e) = state.trigger_edit() {
+        triggers::render(e, theme, frame, r.body);
     }
     footer::render(state, theme, frame, r.footer);
 }

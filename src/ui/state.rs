@@ -25,6 +25,7 @@ mod notifications;
 mod orgs;
 mod quotas;
 mod templates;
+mod triggers;
 
 pub use events::{EventsPane, MAX_EVENTS, pretty_payload};
 pub use notifications::{InspectState, Notifications, resendable};
@@ -36,6 +37,7 @@ pub use quotas::QuotasPane;
 pub use templates::{
     Body, Focus, Preview, REAL_SAMPLES, RawLine, SampleChoice, SampleSource, TemplatesPane,
 };
+pub use triggers::{KeyReply, KeyRequest, Phase as TriggerPhase, TriggerEdit};
 
 /// What the state asks of the loop around it (which does the I/O).
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +55,8 @@ pub enum UiAction {
     },
     /// For the task that owns the organisation source; it answers with `UiEvent::Org`.
     Org(OrgRequest),
+    /// For the task that edits sessions at the gateway; it answers with `UiEvent::Key`.
+    Key(KeyRequest),
 }
 
 /// What the terminal loop's helpers report back.
@@ -69,6 +73,8 @@ pub enum UiEvent {
     },
     /// The organisation task answered.
     Org(OrgReply),
+    /// The session editor's task answered.
+    Key(KeyReply),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,6 +190,8 @@ pub struct Settings {
     pub retention: Duration,
     pub global_thresholds: Vec<f64>,
     pub readonly: bool,
+    /// Why `m` cannot edit trigger limits (no Gateway API, e.g. the Redis source alone).
+    pub edits_unavailable: Option<String>,
 }
 
 const FLASH_MS: i64 = 4_000;
@@ -210,6 +218,8 @@ pub struct AppState {
     picker: Option<Picker>,
     events: EventsPane,
     orgs: OrgsPane,
+    /// The detail's trigger-limit editor (`m`).
+    trigger_edit: Option<TriggerEdit>,
 }
 
 /// Shown in the Orgs view when there is no organisation source.
@@ -226,6 +236,7 @@ impl AppState {
                 retention: opts.board.retention,
                 global_thresholds: opts.global_thresholds.clone(),
                 readonly: opts.readonly,
+                edits_unavailable: opts.session_edits.as_ref().err().cloned(),
             },
             now_ms,
             view: View::Quotas,
@@ -261,6 +272,7 @@ impl AppState {
                 opts.intake_url.clone(),
                 opts.intake_secret,
             ),
+            trigger_edit: None,
         }
     }
 
@@ -400,6 +412,7 @@ impl AppState {
                 self.flash_msg(Level::Warn, reason);
             }
             UiEvent::Org(reply) => self.org_reply(reply),
+            UiEvent::Key(reply) => self.key_reply(reply),
         }
         self.refresh();
     }
@@ -573,6 +586,8 @@ impl AppState {
             Mode::Command(_) => self.command_key(key),
             // The field editor takes every key (a URL may contain `q`, `/` or digits).
             Mode::Normal if self.on_orgs() && self.orgs.editor().is_some() => self.editor_key(key),
+            // So does the trigger-limit editor.
+            Mode::Normal if self.trigger_edit().is_some() => self.trigger_key(key),
             Mode::Normal => {
                 let view = self.key_view();
                 keymap::lookup(view, &key).and_then(|a| match view {
@@ -746,7 +761,10 @@ impl AppState {
             }
             Action::Back => match std::mem::replace(&mut self.view, View::Quotas) {
                 View::Help(from) => self.view = *from,
-                View::Detail(_) => self.view = View::Quotas,
+                View::Detail(_) => {
+                    self.trigger_edit = None;
+                    self.view = View::Quotas;
+                }
                 View::Quotas => self.set_filter(Filter::default()),
                 // Handled by their own views above.
                 other @ (View::Notifications
@@ -773,6 +791,7 @@ impl AppState {
             Action::Sort(k) => {
                 self.quotas.set_sort(self.quotas.sort().toggle(k));
             }
+            Action::EditTriggers => self.open_trigger_edit(),
             Action::Goto(Screen::Quotas) => self.view = View::Quotas,
             Action::Goto(Screen::Notifications) => self.view = View::Notifications,
             Action::Goto(Screen::Templates) => self.view = View::Templates,
@@ -864,5 +883,7 @@ impl AppState {
 mod samples_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod triggers_tests;
 #[cfg(test)]
 mod views_tests;

@@ -17,7 +17,9 @@ use tokio::sync::mpsc::error::{TryRecvError, TrySendError};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use super::render::render;
-use super::state::{AppState, Listing, OrgReply, OrgRequest, SaveError, UiAction, UiEvent};
+use super::state::{
+    AppState, KeyReply, KeyRequest, Listing, OrgReply, OrgRequest, SaveError, UiAction, UiEvent,
+};
 use super::theme::Theme;
 use crate::clock::Clock;
 use crate::engine::{Command, EngineHandle};
@@ -56,6 +58,8 @@ pub struct ConsoleOptions {
     pub intake_secret: bool,
     /// How the Orgs view's test e-mails are sent (the notifications' setup); `None`: refused.
     pub org_email: Option<EmailSetup>,
+    /// The Gateway API that `m` edits trigger limits through, or why there is none.
+    pub session_edits: Result<crate::tyk::gateway::Gateway, String>,
 }
 
 /// Nothing configured: no gateway label, the shipped templates, no organisations, no intake,
@@ -77,6 +81,7 @@ impl Default for ConsoleOptions {
             intake_url: None,
             intake_secret: false,
             org_email: None,
+            session_edits: Err("no gateway to edit sessions on".to_string()),
         }
     }
 }
@@ -101,6 +106,11 @@ pub async fn run_console(
         .orgs
         .clone()
         .map(|source| OrgTask::spawn(source, opts.org_email.clone(), clock.clone(), ui_tx.clone()));
+    let keys = opts
+        .session_edits
+        .clone()
+        .ok()
+        .map(|gw| KeyTask::spawn(gw, ui_tx.clone()));
     let mut terminal = match ratatui::try_init() {
         Ok(t) => t,
         Err(e) => {
@@ -117,6 +127,7 @@ pub async fn run_console(
             ui_tx: &ui_tx,
             ui_rx: &mut ui_rx,
             orgs: orgs.as_ref(),
+            keys: keys.as_ref(),
         },
         &mut state,
         &theme,
@@ -130,6 +141,9 @@ pub async fn run_console(
     ratatui::restore();
     if let Some(o) = orgs {
         o.stop();
+    }
+    if let Some(k) = keys {
+        k.task.abort();
     }
     shutdown(engine).await;
     result
@@ -175,6 +189,39 @@ struct Channels<'a> {
     ui_tx: &'a UnboundedSender<UiEvent>,
     ui_rx: &'a mut UnboundedReceiver<UiEvent>,
     orgs: Option<&'a OrgTask>,
+    keys: Option<&'a KeyTask>,
+}
+
+/// The task that reads and writes sessions at the gateway for the trigger-limit editor, one
+/// request after another (a save queued behind a read sees what it read).
+struct KeyTask {
+    requests: UnboundedSender<KeyRequest>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl KeyTask {
+    fn spawn(gw: crate::tyk::gateway::Gateway, ui_tx: UnboundedSender<UiEvent>) -> KeyTask {
+        let (requests, mut rx) = unbounded_channel::<KeyRequest>();
+        let task = tokio::spawn(async move {
+            while let Some(req) = rx.recv().await {
+                let reply = match req {
+                    KeyRequest::Prepare { target, limits } => KeyReply::Prepared(
+                        crate::triggers::prepare(&gw, target, &limits)
+                            .await
+                            .map(Box::new),
+                    ),
+                    KeyRequest::Save(p) => KeyReply::Saved {
+                        target: p.target.clone(),
+                        result: crate::triggers::save(&gw, &p).await,
+                    },
+                };
+                if ui_tx.send(UiEvent::Key(reply)).is_err() {
+                    break;
+                }
+            }
+        });
+        KeyTask { requests, task }
+    }
 }
 
 /// The task that owns the organisation source: loads and saves run one after another (a
@@ -279,6 +326,7 @@ async fn event_loop(
         ui_tx,
         ui_rx,
         orgs,
+        keys,
     } = ch;
     let mut input = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
@@ -306,7 +354,14 @@ async fn event_loop(
                 None => engine_open = false,
             },
             // The loop holds a sender, so this never ends.
-            Some(ev) = ui_rx.recv() => state.apply_ui(ev),
+            Some(ev) = ui_rx.recv() => {
+                // A saved session is read again at once, so the detail shows what was stored.
+                let saved = matches!(&ev, UiEvent::Key(KeyReply::Saved { result: Ok(_), .. }));
+                state.apply_ui(ev);
+                if saved {
+                    let _ = engine.commands.try_send(Command::PollNow);
+                }
+            }
             _ = tick.tick() => {}
         }
         // Apply everything already queued before drawing, so a burst costs one frame.
@@ -351,6 +406,22 @@ async fn event_loop(
                 };
                 if let Some(e) = failed {
                     state.apply_ui(UiEvent::Org(not_done(req, e)));
+                }
+            }
+            Some(UiAction::Key(req)) => {
+                let sent = keys.is_some_and(|k| k.requests.send(req.clone()).is_ok());
+                if !sent {
+                    let e = crate::triggers::EditError::Unavailable(
+                        "the session editor has stopped".to_string(),
+                    );
+                    let reply = match req {
+                        KeyRequest::Prepare { .. } => KeyReply::Prepared(Err(e)),
+                        KeyRequest::Save(p) => KeyReply::Saved {
+                            target: p.target.clone(),
+                            result: Err(e),
+                        },
+                    };
+                    state.apply_ui(UiEvent::Key(reply));
                 }
             }
             None => {}

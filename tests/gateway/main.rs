@@ -9,3 +9,4 @@ mod demo_gateway;
 mod gateway_client;
 mod gateway_hashed;
 mod session_fixtures;
+mod trigger_edits;

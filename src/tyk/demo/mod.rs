@@ -184,6 +184,18 @@ impl DemoGateway {
         self.dashboard().puts.clone()
     }
 
+    /// Test hook: every session write so far (`PUT /tyk/keys/…?…`, `PUT /tyk/org/keys/…`) as
+    /// (method, path and query; raw body), oldest first.
+    pub fn session_writes(&self) -> Vec<(String, Vec<u8>)> {
+        self.lock().writes.clone()
+    }
+
+    /// Test hook: `GET /tyk/keys/{key}` as the gateway serves it (Go's JSON encoding).
+    pub fn key_document(&self, key: &str) -> Option<Vec<u8>> {
+        let s = self.lock().key_detail(key)?;
+        encode_go_json(&s).ok()
+    }
+
     /// Test hook: the demo Dashboard's stored document of `org`, as JSON text (key order kept).
     pub fn org_document(&self, org: &str) -> Option<String> {
         self.dashboard().get(org).map(str::to_owned)

@@ -326,6 +326,19 @@ fn create_key(shared: &Shared, custom: Option<&str>, endpoint: bool, body: &Byte
 }
 
 fn key(shared: &Shared, method: &Method, uri: &Uri, id: &str, body: &Bytes) -> Response {
+    // `?hashed=true` (any value): `{id}` is the key's hash (`gateway/api.go keyHandler`).
+    let by_hash;
+    let id = if query_get(uri, "hashed").is_empty() {
+        id
+    } else {
+        match shared.lock().key_by_hash(id) {
+            Some(k) => {
+                by_hash = k;
+                by_hash.as_str()
+            }
+            None => return error(StatusCode::NOT_FOUND, "Key not found"),
+        }
+    };
     match *method {
         Method::GET => {
             let detail = shared.lock().key_detail(id);
@@ -340,7 +353,9 @@ fn key(shared: &Shared, method: &Method, uri: &Uri, id: &str, body: &Bytes) -> R
             };
             let suppress = query_get(uri, "suppress_reset") == "1";
             let (now, _) = now_with_nanos();
-            let r = shared.lock().put_key(id, session, suppress, now);
+            let mut st = shared.lock();
+            st.record_write(request_line(method, uri), body);
+            let r = st.put_key(id, session, suppress, now);
             write_result(r)
         }
         Method::POST => create_key(shared, Some(id), false, body),
@@ -365,6 +380,14 @@ fn key(shared: &Shared, method: &Method, uri: &Uri, id: &str, body: &Bytes) -> R
     }
 }
 
+/// `PUT /tyk/keys/abc?suppress_reset=1`: what [`State::writes`] keeps of a request.
+fn request_line(method: &Method, uri: &Uri) -> String {
+    match uri.query() {
+        Some(q) => format!("{method} {}?{q}", uri.path()),
+        None => format!("{method} {}", uri.path()),
+    }
+}
+
 fn org_route(shared: &Shared, method: &Method, uri: &Uri, org: &str, body: &Bytes) -> Response {
     match *method {
         Method::GET => {
@@ -380,7 +403,10 @@ fn org_route(shared: &Shared, method: &Method, uri: &Uri, org: &str, body: &Byte
             };
             let reset = query_get(uri, "reset_quota") == "1";
             let (now, _) = now_with_nanos();
-            shared.lock().put_org(org, session, reset, now);
+            let mut st = shared.lock();
+            st.record_write(request_line(method, uri), body);
+            st.put_org(org, session, reset, now);
+            drop(st);
             let action = if *method == Method::POST {
                 "added"
             } else {

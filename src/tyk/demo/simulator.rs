@@ -23,6 +23,7 @@ impl State {
             order,
             orgs,
             rng,
+            ..
         } = self;
         for id in order.iter() {
             let Some(entry) = keys.get_mut(id) else {

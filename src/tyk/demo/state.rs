@@ -77,7 +77,13 @@ pub struct State {
     pub order: Vec<String>,
     pub orgs: BTreeMap<String, OrgEntry>,
     pub rng: Rng,
+    /// Every session write (`PUT /tyk/keys/…`, `PUT`/`POST /tyk/org/keys/…`): the request's
+    /// path and query and its raw body, oldest first, at most [`MAX_WRITES`] (a test hook).
+    pub writes: Vec<(String, Vec<u8>)>,
 }
+
+/// Writes kept for [`State::writes`].
+pub const MAX_WRITES: usize = 256;
 
 /// Outcome of a create/update call, mapped to HTTP by the server.
 #[derive(Debug, PartialEq, Eq)]
@@ -95,6 +101,7 @@ impl State {
             order: Vec::new(),
             orgs: BTreeMap::new(),
             rng,
+            writes: Vec::new(),
         }
     }
 
@@ -140,6 +147,27 @@ impl State {
                 (org_ok && api_ok).then_some(id.as_str())
             })
             .collect()
+    }
+
+    /// Keeps a session write for [`State::writes`].
+    pub fn record_write(&mut self, request: String, body: &[u8]) {
+        if self.writes.len() == MAX_WRITES {
+            self.writes.remove(0);
+        }
+        self.writes.push((request, body.to_vec()));
+    }
+
+    /// The key `?hashed=true` names: the key whose `HashStr` (`murmur128` by default, the
+    /// gateway's `hash_keys: true` form the Redis mirror writes) is `hash`; an id that is a key
+    /// itself is taken as it is, as this demo always did.
+    pub fn key_by_hash(&self, hash: &str) -> Option<String> {
+        if self.keys.contains_key(hash) {
+            return Some(hash.to_string());
+        }
+        self.keys
+            .keys()
+            .find(|id| crate::tyk::keyhash::hash_str(id) == hash)
+            .cloned()
     }
 
     /// `GET /tyk/keys/{id}`: the stored session with policies "applied" (nil `meta_data`/`tags`
