@@ -1,7 +1,9 @@
 //! What the embedded demo adds around the demo gateway so the whole notification loop runs with
 //! no set-up: a Standard Webhooks receiver on loopback (it checks every signature and, to show
 //! retries, refuses the first attempt of every fifth notification with a 503), `file` e-mail
-//! to an ops address, and a data directory of its own so demo crossings never mix with real ones.
+//! to an ops address, a data directory of its own so demo crossings never mix with real ones,
+//! and the demo Dashboard's and Portal's events sent to its intake (`events.rs`) with a route
+//! that delivers them.
 
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -16,7 +18,11 @@ use axum::routing::post;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::config::{Config, EmailBackendCode, Secret, WebhookConfig};
+mod events;
+
+pub use events::DemoEvents;
+
+use crate::config::{Config, EmailBackendCode, RouteConfig, Secret, WebhookConfig};
 use crate::notify::webhook::sign;
 
 /// The demo receiver's channel name (`webhook:demo-receiver`).
@@ -97,6 +103,18 @@ impl DemoReceiver {
         }
         c.email_backend.enable_email_notifications = true;
         c.email_backend.code = EmailBackendCode::File;
+        // The demo Dashboard's and Portal's events ([`DemoEvents`]) go to the receiver, to the
+        // org's own address and to the developer they are about, unless routes are set.
+        if c.routes.is_empty() {
+            c.routes.push(RouteConfig {
+                events: vec!["*".to_owned()],
+                orgs: Vec::new(),
+                email_org: true,
+                email_to: Vec::new(),
+                email_developer: true,
+                webhooks: vec![RECEIVER_NAME.to_owned()],
+            });
+        }
         if c.email_backend.default_from_email.is_empty() {
             c.email_backend.default_from_email = "tykwatch@demo.tykwatch.invalid".to_owned();
             c.email_backend.default_from_name = "tykwatch demo".to_owned();

@@ -246,6 +246,28 @@ fn m_edits_trigger_limits_with_one_put_that_keeps_the_quota() {
     rt.block_on(gw.shutdown());
 }
 
+/// The demo's Dashboard and Portal send events to its intake: the Events view fills within
+/// 30 s, and the demo's route puts their notifications in the Notifications view.
+#[test]
+fn the_demo_events_view_fills_and_routes_to_notifications() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut pty = Pty::spawn(dir.path());
+    pty.wait_for("the demo quotas", Duration::from_secs(30), |s| {
+        s.contains("DEMO") && quota_count(s).is_some_and(|n| n > 0)
+    });
+    pty.send("3");
+    pty.wait_for("two events", Duration::from_secs(30), |s| {
+        s.contains("key_request_event.submitted") && s.contains("key_request_event.approved")
+    });
+    pty.send("2");
+    pty.wait_for("their notifications", Duration::from_secs(20), |s| {
+        s.contains("Dashboard key_re") && s.contains("email:event-org")
+    });
+    pty.send("q");
+    let status = pty.wait_exit(Duration::from_secs(10));
+    assert!(matches!(status, WaitStatus::Exited(_, 0)), "{status:?}");
+}
+
 #[test]
 fn demo_filter_detail_back_quit() {
     let dir = tempfile::tempdir().expect("tempdir");

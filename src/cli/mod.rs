@@ -368,6 +368,9 @@ pub struct Assembled {
     pub orgs: Option<OrgSource>,
     /// Why organisations cannot be read, when configured but unusable.
     pub orgs_error: Option<String>,
+    /// On the demo: its Dashboard's and Portal's events, sent to the intake (stops when
+    /// dropped, so the consumer keeps it).
+    pub demo_events: Option<crate::demo::DemoEvents>,
 }
 
 /// Why the runtime could not be assembled.
@@ -475,6 +478,9 @@ impl Setup {
             metrics_addr,
             orgs,
             orgs_error,
+            demo_events: target.demo.as_ref().zip(intake_addr).map(|(_, addr)| {
+                crate::demo::DemoEvents::start(format!("http://{addr}/events"), 5)
+            }),
         })
     }
 }

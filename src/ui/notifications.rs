@@ -172,7 +172,10 @@ fn threshold(it: &NotificationItem) -> String {
     if it.event == TEST_EVENT {
         "test".into()
     } else {
-        format::threshold(it.row.threshold().unwrap_or(0.0))
+        // A received event's notification has no threshold.
+        it.row
+            .threshold()
+            .map_or_else(|| "-".into(), format::threshold)
     }
 }
 
@@ -301,7 +304,7 @@ fn cell(
         Col::Quota => Line::raw(fit(&label(it), w)),
         Col::Org => Line::raw(fit(&it.org_id, w)),
         Col::Threshold => Line::raw(threshold(it)),
-        Col::Usage if it.event == TEST_EVENT => Line::raw("-"),
+        Col::Usage if it.event == TEST_EVENT || it.row.threshold().is_none() => Line::raw("-"),
         Col::Usage => Line::raw(format::pct(it.usage_percentage)),
         Col::Channel => match state.notifications().disabled(&r.channel_id) {
             // Switched off by a 410 from the receiver: marked, since nothing more is sent.
