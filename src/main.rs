@@ -350,6 +350,17 @@ enum TemplatesCommand {
     List,
     /// Render every template with every sample; fail on any error
     Check,
+    /// Write a shipped template's files (subject, text, HTML, samples) to edit them
+    Export {
+        /// Template name (see `tykwatch templates list`), or `layout` for the HTML layout
+        name: String,
+        /// Directory to write to [default: the user template directory, <config dir>/email_templates]
+        #[arg(long, value_name = "DIR")]
+        to: Option<PathBuf>,
+        /// Replace files that exist (without it nothing is written when any exists)
+        #[arg(long)]
+        force: bool,
+    },
     /// Convert a Go (Tyk portal) template to tykwatch's syntax, listing what could not be converted
     ImportGo {
         /// The Go template file
@@ -464,6 +475,21 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 tcli::preview(t, name, data.as_deref(), *format, mail, out)
             });
         }
+        Some(Command::Templates {
+            command: TemplatesCommand::Export { name, to, force },
+        }) => {
+            let dir = to
+                .clone()
+                .unwrap_or_else(|| templates::user_dir(&setup.paths.config_dir));
+            let mut out = std::io::stdout().lock();
+            return match templates::export::export(name, &dir, *force, &mut out) {
+                Ok(_) => Ok(ExitCode::SUCCESS),
+                Err(e) => {
+                    eprintln!("tykwatch: {e}");
+                    Ok(ExitCode::from(1))
+                }
+            };
+        }
         Some(Command::Templates { command }) => {
             return templates_command(&setup, |t, mail, out| match command {
                 TemplatesCommand::List => tcli::list(t, out),
@@ -471,6 +497,8 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 TemplatesCommand::ImportGo { file } => {
                     tcli::import_go(file, out, &mut std::io::stderr())
                 }
+                // Handled above: it needs no loaded set.
+                TemplatesCommand::Export { .. } => Ok(()),
             });
         }
         _ => {}

@@ -4,6 +4,8 @@
 //! functions and the file watcher.
 #![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -13,7 +15,8 @@ use tykwatch::templates::cli::{self, MailOptions, PreviewFormat};
 use tykwatch::templates::go::{EventMessage, GoTemplate};
 use tykwatch::templates::watch::Watcher;
 use tykwatch::templates::{
-    ErrorKind, Origin, Part, QuotaNotice, Templates, go_import, html_to_terminal_text, to_eml,
+    ErrorKind, Origin, Part, QuotaNotice, Templates, ensure_user_copy, go_import,
+    html_to_terminal_text, to_eml,
 };
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
@@ -961,6 +964,187 @@ fn cli_import_go() {
         )),
         "{diag}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Export and the user copy
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn cli_export_writes_the_shipped_files_and_never_overwrites_without_force() {
+    let env = common::binary::Env::new();
+    let tdir = env.dir.path().join("config/tykwatch/email_templates");
+    let out = env.cmd(&["templates", "export", "quota_threshold"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        common::binary::text(&out.stderr)
+    );
+    let stdout = common::binary::text(&out.stdout);
+    let rels = [
+        "quota_threshold.html.tmpl",
+        "quota_threshold.subject",
+        "quota_threshold.text.tmpl",
+        "samples/quota_threshold.json",
+        "samples/quota_threshold.key.json",
+        "samples/quota_threshold.org.json",
+    ];
+    for rel in rels {
+        assert!(
+            stdout.contains(&format!("wrote {}", tdir.join(rel).display())),
+            "{stdout}"
+        );
+        assert_eq!(
+            fs::read_to_string(tdir.join(rel)).unwrap(),
+            fs::read_to_string(Path::new(SHIPPED).join(rel)).unwrap(),
+            "{rel}"
+        );
+    }
+    // The exported copy is what the set now loads, and it checks.
+    let t = Templates::load(Some(&tdir)).unwrap();
+    let info = t.info("quota_threshold").unwrap();
+    assert!(
+        info.parts
+            .iter()
+            .all(|(_, o, _)| matches!(o, Origin::User(_)))
+    );
+    let check = env.cmd(&["templates", "check"]);
+    assert!(
+        check.status.success(),
+        "{}",
+        common::binary::text(&check.stdout)
+    );
+
+    // One file edited, one removed: a second export refuses, naming each file in the way,
+    // and writes nothing (the removed file stays removed).
+    fs::write(tdir.join("quota_threshold.subject"), "mine").unwrap();
+    fs::remove_file(tdir.join("quota_threshold.text.tmpl")).unwrap();
+    let out = env.cmd(&["templates", "export", "quota_threshold"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = common::binary::text(&out.stderr);
+    assert!(err.contains("--force"), "{err}");
+    for rel in rels.iter().filter(|r| !r.ends_with(".text.tmpl")) {
+        assert!(
+            err.contains(&tdir.join(rel).display().to_string()),
+            "{rel}: {err}"
+        );
+    }
+    assert!(!err.contains("quota_threshold.text.tmpl"), "{err}");
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        fs::read_to_string(tdir.join("quota_threshold.subject")).unwrap(),
+        "mine"
+    );
+    assert!(!tdir.join("quota_threshold.text.tmpl").exists());
+
+    // --force replaces them; no temp file is left behind.
+    let out = env.cmd(&["templates", "export", "quota_threshold", "--force"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        common::binary::text(&out.stderr)
+    );
+    assert_eq!(
+        fs::read_to_string(tdir.join("quota_threshold.subject")).unwrap(),
+        fs::read_to_string(Path::new(SHIPPED).join("quota_threshold.subject")).unwrap()
+    );
+    let hidden: Vec<_> = fs::read_dir(&tdir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(hidden.is_empty(), "{hidden:?}");
+}
+
+#[test]
+fn cli_export_to_a_directory_the_layout_and_unknown_names() {
+    let env = common::binary::Env::new();
+    let to = env.dir.path().join("some/new/dir");
+    let out = env.cmd(&[
+        "templates",
+        "export",
+        "layout",
+        "--to",
+        to.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        common::binary::text(&out.stderr)
+    );
+    assert_eq!(
+        common::binary::text(&out.stdout),
+        format!("wrote {}\n", to.join("layout.html.tmpl").display())
+    );
+    assert_eq!(
+        fs::read_to_string(to.join("layout.html.tmpl")).unwrap(),
+        fs::read_to_string(Path::new(SHIPPED).join("layout.html.tmpl")).unwrap()
+    );
+
+    let out = env.cmd(&[
+        "templates",
+        "export",
+        "qouta_threshold",
+        "--to",
+        to.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = common::binary::text(&out.stderr);
+    assert!(
+        err.contains("no shipped template named \"qouta_threshold\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("quota_threshold, quota_threshold_developer"),
+        "{err}"
+    );
+    assert!(err.contains("layout"), "{err}");
+}
+
+#[test]
+fn ensure_user_copy_copies_what_is_missing_and_keeps_what_the_user_wrote() {
+    let dir = user_dir();
+    let tdir = dir.path().join("email_templates");
+    // The directory does not exist yet.
+    let path = ensure_user_copy("key_event", &tdir).unwrap();
+    assert_eq!(path, tdir.join("key_event.text.tmpl"));
+    for part in Part::ALL {
+        let f = part.file_name("key_event");
+        assert_eq!(
+            fs::read_to_string(tdir.join(&f)).unwrap(),
+            fs::read_to_string(Path::new(SHIPPED).join(&f)).unwrap()
+        );
+    }
+    assert!(!tdir.join("samples").exists(), "samples stay shipped");
+
+    // An edited part is kept, a removed one comes back.
+    fs::write(tdir.join("key_event.text.tmpl"), "edited {{ event }}\n").unwrap();
+    fs::remove_file(tdir.join("key_event.subject")).unwrap();
+    let path = ensure_user_copy("key_event", &tdir).unwrap();
+    assert_eq!(path, tdir.join("key_event.text.tmpl"));
+    assert_eq!(fs::read_to_string(&path).unwrap(), "edited {{ event }}\n");
+    assert!(tdir.join("key_event.subject").is_file());
+
+    assert_eq!(
+        ensure_user_copy("layout", &tdir).unwrap(),
+        tdir.join("layout.html.tmpl")
+    );
+    // A template of the user's own: its file is returned, nothing is copied.
+    fs::write(tdir.join("mine.html.tmpl"), "x").unwrap();
+    assert_eq!(
+        ensure_user_copy("mine", &tdir).unwrap(),
+        tdir.join("mine.html.tmpl")
+    );
+    let e = ensure_user_copy("nope", &tdir).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound);
+    assert!(e.message.contains("quota_threshold"), "{e}");
+
+    // A directory that cannot be created is an error naming it.
+    let blocker = dir.path().join("file");
+    fs::write(&blocker, "").unwrap();
+    let e = ensure_user_copy("key_event", &blocker.join("email_templates")).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Io);
+    assert!(e.to_string().contains("email_templates"), "{e}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ pub mod cli;
 pub mod context;
 mod eml;
 mod error;
+pub mod export;
 pub mod go;
 pub mod go_import;
 mod shipped;
@@ -37,6 +38,7 @@ use serde::Serialize;
 pub use context::{Developer, KeyRef, NamedRef, QuotaNotice, human_duration, rfc3339};
 pub use eml::{build_message, from_mailbox, to_eml};
 pub use error::{ErrorKind, TemplateError};
+pub use export::ensure_user_copy;
 pub use terminal::{SpanStyle, StyledLine, StyledSpan, html_to_terminal_text};
 
 /// Largest template, sample or data file read. Templates are a few KiB; anything this big is
