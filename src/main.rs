@@ -363,8 +363,17 @@ enum TemplatesCommand {
     },
     /// Convert a Go (Tyk portal) template to tykwatch's syntax, listing what could not be converted
     ImportGo {
-        /// The Go template file
+        /// The Go template file; a Tyk Portal mailer name (welcome_dev.html.tmpl,
+        /// reset_password.text.tmpl, approve, reject, submitted) or NAME.text.tmpl / .html.tmpl /
+        /// .subject names the template it becomes and the part
         file: PathBuf,
+        /// The template it becomes (its variables are mapped to that template's data and the
+        /// result is checked with its samples) [default: from the file name]
+        #[arg(long = "as", value_name = "NAME")]
+        target: Option<String>,
+        /// Check with this sample only (NAME or NAME.VARIANT) [default: every sample of the template]
+        #[arg(long, value_name = "ID")]
+        sample: Option<String>,
     },
 }
 
@@ -494,9 +503,20 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             return templates_command(&setup, |t, mail, out| match command {
                 TemplatesCommand::List => tcli::list(t, out),
                 TemplatesCommand::Check => tcli::check(t, mail, out),
-                TemplatesCommand::ImportGo { file } => {
-                    tcli::import_go(file, out, &mut std::io::stderr())
-                }
+                TemplatesCommand::ImportGo {
+                    file,
+                    target,
+                    sample,
+                } => tcli::import_go(
+                    t,
+                    file,
+                    tcli::ImportOptions {
+                        target: target.as_deref(),
+                        sample: sample.as_deref(),
+                    },
+                    out,
+                    &mut std::io::stderr(),
+                ),
                 // Handled above: it needs no loaded set.
                 TemplatesCommand::Export { .. } => Ok(()),
             });

@@ -943,8 +943,20 @@ fn cli_import_go() {
     let dir = Path::new(FIXTURES).join("templates/go");
     let mut out = Vec::new();
     let mut diag = Vec::new();
-    cli::import_go(&dir.join("monitor_template.tmpl"), &mut out, &mut diag).unwrap();
-    assert!(diag.is_empty());
+    let t = Templates::shipped();
+    let opts = cli::ImportOptions::default();
+    cli::import_go(
+        &t,
+        &dir.join("monitor_template.tmpl"),
+        opts,
+        &mut out,
+        &mut diag,
+    )
+    .unwrap();
+    assert!(
+        String::from_utf8(diag).unwrap().contains("not checked"),
+        "a webhook body is no e-mail template"
+    );
     assert!(
         String::from_utf8(out)
             .unwrap()
@@ -954,7 +966,7 @@ fn cli_import_go() {
     let file = dir.join("unconvertible.tmpl");
     let mut out = Vec::new();
     let mut diag = Vec::new();
-    let e = cli::import_go(&file, &mut out, &mut diag).unwrap_err();
+    let e = cli::import_go(&t, &file, opts, &mut out, &mut diag).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Convert);
     let diag = String::from_utf8(diag).unwrap();
     assert!(
@@ -964,6 +976,103 @@ fn cli_import_go() {
         )),
         "{diag}"
     );
+}
+
+/// Tyk Developer Portal mailers (tests/fixtures/templates/portal) through the real binary:
+/// each converts, checks against its target's samples, and once saved in the user directory
+/// passes `templates check`.
+#[test]
+fn import_go_portal_corpus_passes_templates_check() {
+    let env = common::binary::Env::new();
+    let tdir = env.dir.path().join("config/tykwatch/email_templates");
+    fs::create_dir_all(&tdir).unwrap();
+    let dir = Path::new(FIXTURES).join("templates/portal");
+    let corpus = [
+        ("welcome_dev.html.tmpl", "welcome.html.tmpl"),
+        ("welcome_dev.text.tmpl", "welcome.text.tmpl"),
+        ("reset_password.text.tmpl", "password_reset.text.tmpl"),
+        ("approve.html.tmpl", "key_request_approved.html.tmpl"),
+        ("reject.text.tmpl", "key_request_rejected.text.tmpl"),
+    ];
+    for (file, target) in corpus {
+        let path = dir.join(file);
+        let out = env.cmd(&["templates", "import-go", path.to_str().unwrap()]);
+        let err = common::binary::text(&out.stderr);
+        assert!(out.status.success(), "{file}: {err}");
+        assert!(err.contains(&format!("ok   {target} (")), "{file}: {err}");
+        let converted = common::binary::text(&out.stdout);
+        assert!(!converted.contains("{# go:"), "{file}: {converted}");
+        fs::write(tdir.join(target), &converted).unwrap();
+    }
+    let welcome = fs::read_to_string(tdir.join("welcome.html.tmpl")).unwrap();
+    assert!(welcome.contains("{{ data.Email|escape }}"), "{welcome}");
+    assert!(welcome.contains("{{ data.Email|urlencode }}"), "{welcome}");
+    assert!(
+        welcome.contains("{%- for attr in data.CustomAttributes %}"),
+        "{welcome}"
+    );
+    let text = fs::read_to_string(tdir.join("welcome.text.tmpl")).unwrap();
+    assert!(text.starts_with("Hello {{ data.First -}},"), "{text}");
+
+    let check = env.cmd(&["templates", "check"]);
+    let report = common::binary::text(&check.stdout);
+    assert!(check.status.success(), "{report}");
+    assert!(report.contains("ok   welcome"), "{report}");
+    // The user's converted parts are what rendered.
+    let list = common::binary::text(&env.cmd(&["templates", "list"]).stdout);
+    assert!(
+        list.contains("welcome                    user: text,html"),
+        "{list}"
+    );
+    let preview = env.cmd(&["preview", "welcome"]);
+    let shown = common::binary::text(&preview.stdout);
+    assert!(shown.contains("Hello FirstName,"), "{shown}");
+    assert!(shown.contains("company-name = ACME"), "{shown}");
+}
+
+#[test]
+fn import_go_untranslatable_variables_are_located_errors() {
+    let env = common::binary::Env::new();
+    let dir = Path::new(FIXTURES).join("templates/portal");
+    let run = |file: &str, extra: &[&str]| {
+        let path = dir.join(file);
+        let mut args = vec!["templates", "import-go", path.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let out = env.cmd(&args);
+        assert_eq!(out.status.code(), Some(1), "{file}");
+        (path, common::binary::text(&out.stderr))
+    };
+    // The reset link: tykwatch never has the token.
+    let (path, err) = run("reset_password_link.text.tmpl", &["--as", "password_reset"]);
+    assert!(
+        err.contains(&format!(
+            "{}:3: cannot convert `{{{{ reset_password_url }}}}`",
+            path.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("never has the Portal's token"), "{err}");
+    // A user field the event does not carry.
+    let (path, err) = run("welcome_admin.text.tmpl", &[]);
+    assert!(
+        err.contains(&format!(
+            "{}:3: cannot convert `{{{{ .user.DisplayRole }}}}`",
+            path.display()
+        )),
+        "{err}"
+    );
+    // A variable with no mapping: converted as is, then the check fails at the Go line.
+    let (path, err) = run("site.text.tmpl", &["--as", "welcome"]);
+    assert!(
+        err.contains(&format!(
+            "{}:3: undefined value: `site` is undefined (checking it as welcome.text.tmpl with email_templates/samples/welcome.json)",
+            path.display()
+        )),
+        "{err}"
+    );
+    // A sample that does not exist.
+    let (_, err) = run("welcome_dev.text.tmpl", &["--sample", "welcome.nope"]);
+    assert!(err.contains("no sample named \"welcome.nope\""), "{err}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ mod error;
 pub mod export;
 pub mod go;
 pub mod go_import;
+mod go_vars;
 mod shipped;
 mod terminal;
 pub mod watch;
@@ -232,6 +233,21 @@ impl Templates {
             displays,
             user_dir,
         }
+    }
+
+    /// This set with `file` (`NAME.text.tmpl`, …) replaced by `text`, shown in errors as
+    /// `display`: what `import-go` checks a converted template with before it is saved.
+    pub fn with_file(&self, file: &str, display: &str, text: String) -> Templates {
+        let mut files = (*self.files).clone();
+        files.insert(
+            file.to_string(),
+            Loaded {
+                origin: Origin::User(PathBuf::from(display)),
+                display: display.to_string(),
+                text: Ok(Arc::from(text)),
+            },
+        );
+        Self::build((files, self.samples.clone()), self.user_dir.clone())
     }
 
     pub fn user_dir(&self) -> Option<&Path> {
