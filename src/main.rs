@@ -378,10 +378,30 @@ enum TemplatesCommand {
     List,
     /// Render every template with every sample; fail on any error
     Check,
+    /// Write a shipped template's files (subject, text, HTML, samples) to edit them
+    Export {
+        /// Template name (see `tykwatch templates list`), or `layout` for the HTML layout
+        name: String,
+        /// Directory to write to [default: the user template directory, <config dir>/email_templates]
+        #[arg(long, value_name = "DIR")]
+        to: Option<PathBuf>,
+        /// Replace files that exist (without it nothing is written when any exists)
+        #[arg(long)]
+        force: bool,
+    },
     /// Convert a Go (Tyk portal) template to tykwatch's syntax, listing what could not be converted
     ImportGo {
-        /// The Go template file
+        /// The Go template file; a Tyk Portal mailer name (welcome_dev.html.tmpl,
+        /// reset_password.text.tmpl, approve, reject, submitted) or NAME.text.tmpl / .html.tmpl /
+        /// .subject names the template it becomes and the part
         file: PathBuf,
+        /// The template it becomes (its variables are mapped to that template's data and the
+        /// result is checked with its samples) [default: from the file name]
+        #[arg(long = "as", value_name = "NAME")]
+        target: Option<String>,
+        /// Check with this sample only (NAME or NAME.VARIANT) [default: every sample of the template]
+        #[arg(long, value_name = "ID")]
+        sample: Option<String>,
     },
 }
 
@@ -513,13 +533,41 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 tcli::preview(t, name, data.as_deref(), *format, mail, out)
             });
         }
+        Some(Command::Templates {
+            command: TemplatesCommand::Export { name, to, force },
+        }) => {
+            let dir = to
+                .clone()
+                .unwrap_or_else(|| templates::user_dir(&setup.paths.config_dir));
+            let mut out = std::io::stdout().lock();
+            return match templates::export::export(name, &dir, *force, &mut out) {
+                Ok(_) => Ok(ExitCode::SUCCESS),
+                Err(e) => {
+                    eprintln!("tykwatch: {e}");
+                    Ok(ExitCode::from(1))
+                }
+            };
+        }
         Some(Command::Templates { command }) => {
             return templates_command(&setup, |t, mail, out| match command {
                 TemplatesCommand::List => tcli::list(t, out),
                 TemplatesCommand::Check => tcli::check(t, mail, out),
-                TemplatesCommand::ImportGo { file } => {
-                    tcli::import_go(file, out, &mut std::io::stderr())
-                }
+                TemplatesCommand::ImportGo {
+                    file,
+                    target,
+                    sample,
+                } => tcli::import_go(
+                    t,
+                    file,
+                    tcli::ImportOptions {
+                        target: target.as_deref(),
+                        sample: sample.as_deref(),
+                    },
+                    out,
+                    &mut std::io::stderr(),
+                ),
+                // Handled above: it needs no loaded set.
+                TemplatesCommand::Export { .. } => Ok(()),
             });
         }
         _ => {}

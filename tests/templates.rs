@@ -4,6 +4,8 @@
 //! functions and the file watcher.
 #![allow(clippy::unwrap_used)] // tests and benches may unwrap; the product may not
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -13,7 +15,8 @@ use tykwatch::templates::cli::{self, MailOptions, PreviewFormat};
 use tykwatch::templates::go::{EventMessage, GoTemplate};
 use tykwatch::templates::watch::Watcher;
 use tykwatch::templates::{
-    ErrorKind, Origin, Part, QuotaNotice, Templates, go_import, html_to_terminal_text, to_eml,
+    ErrorKind, Origin, Part, QuotaNotice, Templates, ensure_user_copy, go_import,
+    html_to_terminal_text, to_eml,
 };
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
@@ -147,7 +150,7 @@ fn every_template_with_every_sample() {
             count += 1;
         }
     }
-    assert_eq!(count, 17);
+    assert_eq!(count, 18);
 }
 
 #[test]
@@ -907,7 +910,7 @@ fn cli_check_passes_on_shipped_and_fails_on_errors() {
     let mut out = Vec::new();
     cli::check(&Templates::shipped(), &mail(), &mut out).unwrap();
     let out = String::from_utf8(out).unwrap();
-    assert!(out.ends_with("17 renders, 0 failed\n"), "{out}");
+    assert!(out.ends_with("18 renders, 0 failed\n"), "{out}");
 
     let dir = user_dir();
     fs::write(dir.path().join("welcome.text.tmpl"), "{{ nope }}").unwrap();
@@ -925,7 +928,7 @@ fn cli_check_passes_on_shipped_and_fails_on_errors() {
         "{out}"
     );
     assert!(out.contains("FAIL orphan: no sample"), "{out}");
-    assert!(out.ends_with("17 renders, 2 failed\n"), "{out}");
+    assert!(out.ends_with("18 renders, 2 failed\n"), "{out}");
 }
 
 #[test]
@@ -940,8 +943,20 @@ fn cli_import_go() {
     let dir = Path::new(FIXTURES).join("templates/go");
     let mut out = Vec::new();
     let mut diag = Vec::new();
-    cli::import_go(&dir.join("monitor_template.tmpl"), &mut out, &mut diag).unwrap();
-    assert!(diag.is_empty());
+    let t = Templates::shipped();
+    let opts = cli::ImportOptions::default();
+    cli::import_go(
+        &t,
+        &dir.join("monitor_template.tmpl"),
+        opts,
+        &mut out,
+        &mut diag,
+    )
+    .unwrap();
+    assert!(
+        String::from_utf8(diag).unwrap().contains("not checked"),
+        "a webhook body is no e-mail template"
+    );
     assert!(
         String::from_utf8(out)
             .unwrap()
@@ -951,7 +966,7 @@ fn cli_import_go() {
     let file = dir.join("unconvertible.tmpl");
     let mut out = Vec::new();
     let mut diag = Vec::new();
-    let e = cli::import_go(&file, &mut out, &mut diag).unwrap_err();
+    let e = cli::import_go(&t, &file, opts, &mut out, &mut diag).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Convert);
     let diag = String::from_utf8(diag).unwrap();
     assert!(
@@ -961,6 +976,284 @@ fn cli_import_go() {
         )),
         "{diag}"
     );
+}
+
+/// Tyk Developer Portal mailers (tests/fixtures/templates/portal) through the real binary:
+/// each converts, checks against its target's samples, and once saved in the user directory
+/// passes `templates check`.
+#[test]
+fn import_go_portal_corpus_passes_templates_check() {
+    let env = common::binary::Env::new();
+    let tdir = env.dir.path().join("config/tykwatch/email_templates");
+    fs::create_dir_all(&tdir).unwrap();
+    let dir = Path::new(FIXTURES).join("templates/portal");
+    let corpus = [
+        ("welcome_dev.html.tmpl", "welcome.html.tmpl"),
+        ("welcome_dev.text.tmpl", "welcome.text.tmpl"),
+        ("reset_password.text.tmpl", "password_reset.text.tmpl"),
+        ("approve.html.tmpl", "key_request_approved.html.tmpl"),
+        ("reject.text.tmpl", "key_request_rejected.text.tmpl"),
+    ];
+    for (file, target) in corpus {
+        let path = dir.join(file);
+        let out = env.cmd(&["templates", "import-go", path.to_str().unwrap()]);
+        let err = common::binary::text(&out.stderr);
+        assert!(out.status.success(), "{file}: {err}");
+        assert!(err.contains(&format!("ok   {target} (")), "{file}: {err}");
+        let converted = common::binary::text(&out.stdout);
+        assert!(!converted.contains("{# go:"), "{file}: {converted}");
+        fs::write(tdir.join(target), &converted).unwrap();
+    }
+    let welcome = fs::read_to_string(tdir.join("welcome.html.tmpl")).unwrap();
+    assert!(welcome.contains("{{ data.Email|escape }}"), "{welcome}");
+    assert!(welcome.contains("{{ data.Email|urlencode }}"), "{welcome}");
+    assert!(
+        welcome.contains("{%- for attr in data.CustomAttributes %}"),
+        "{welcome}"
+    );
+    let text = fs::read_to_string(tdir.join("welcome.text.tmpl")).unwrap();
+    assert!(text.starts_with("Hello {{ data.First -}},"), "{text}");
+
+    let check = env.cmd(&["templates", "check"]);
+    let report = common::binary::text(&check.stdout);
+    assert!(check.status.success(), "{report}");
+    assert!(report.contains("ok   welcome"), "{report}");
+    // The user's converted parts are what rendered.
+    let list = common::binary::text(&env.cmd(&["templates", "list"]).stdout);
+    assert!(
+        list.contains("welcome                    user: text,html"),
+        "{list}"
+    );
+    let preview = env.cmd(&["preview", "welcome"]);
+    let shown = common::binary::text(&preview.stdout);
+    assert!(shown.contains("Hello FirstName,"), "{shown}");
+    assert!(shown.contains("company-name = ACME"), "{shown}");
+}
+
+#[test]
+fn import_go_untranslatable_variables_are_located_errors() {
+    let env = common::binary::Env::new();
+    let dir = Path::new(FIXTURES).join("templates/portal");
+    let run = |file: &str, extra: &[&str]| {
+        let path = dir.join(file);
+        let mut args = vec!["templates", "import-go", path.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let out = env.cmd(&args);
+        assert_eq!(out.status.code(), Some(1), "{file}");
+        (path, common::binary::text(&out.stderr))
+    };
+    // The reset link: tykwatch never has the token.
+    let (path, err) = run("reset_password_link.text.tmpl", &["--as", "password_reset"]);
+    assert!(
+        err.contains(&format!(
+            "{}:3: cannot convert `{{{{ reset_password_url }}}}`",
+            path.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("never has the Portal's token"), "{err}");
+    // A user field the event does not carry.
+    let (path, err) = run("welcome_admin.text.tmpl", &[]);
+    assert!(
+        err.contains(&format!(
+            "{}:3: cannot convert `{{{{ .user.DisplayRole }}}}`",
+            path.display()
+        )),
+        "{err}"
+    );
+    // A variable with no mapping: converted as is, then the check fails at the Go line.
+    let (path, err) = run("site.text.tmpl", &["--as", "welcome"]);
+    assert!(
+        err.contains(&format!(
+            "{}:3: undefined value: `site` is undefined (checking it as welcome.text.tmpl with email_templates/samples/welcome.json)",
+            path.display()
+        )),
+        "{err}"
+    );
+    // A sample that does not exist.
+    let (_, err) = run("welcome_dev.text.tmpl", &["--sample", "welcome.nope"]);
+    assert!(err.contains("no sample named \"welcome.nope\""), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Export and the user copy
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn cli_export_writes_the_shipped_files_and_never_overwrites_without_force() {
+    let env = common::binary::Env::new();
+    let tdir = env.dir.path().join("config/tykwatch/email_templates");
+    let out = env.cmd(&["templates", "export", "quota_threshold"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        common::binary::text(&out.stderr)
+    );
+    let stdout = common::binary::text(&out.stdout);
+    let rels = [
+        "quota_threshold.html.tmpl",
+        "quota_threshold.subject",
+        "quota_threshold.text.tmpl",
+        "samples/quota_threshold.json",
+        "samples/quota_threshold.key.json",
+        "samples/quota_threshold.org.json",
+    ];
+    for rel in rels {
+        assert!(
+            stdout.contains(&format!("wrote {}", tdir.join(rel).display())),
+            "{stdout}"
+        );
+        assert_eq!(
+            fs::read_to_string(tdir.join(rel)).unwrap(),
+            fs::read_to_string(Path::new(SHIPPED).join(rel)).unwrap(),
+            "{rel}"
+        );
+    }
+    // The exported copy is what the set now loads, and it checks.
+    let t = Templates::load(Some(&tdir)).unwrap();
+    let info = t.info("quota_threshold").unwrap();
+    assert!(
+        info.parts
+            .iter()
+            .all(|(_, o, _)| matches!(o, Origin::User(_)))
+    );
+    let check = env.cmd(&["templates", "check"]);
+    assert!(
+        check.status.success(),
+        "{}",
+        common::binary::text(&check.stdout)
+    );
+
+    // One file edited, one removed: a second export refuses, naming each file in the way,
+    // and writes nothing (the removed file stays removed).
+    fs::write(tdir.join("quota_threshold.subject"), "mine").unwrap();
+    fs::remove_file(tdir.join("quota_threshold.text.tmpl")).unwrap();
+    let out = env.cmd(&["templates", "export", "quota_threshold"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = common::binary::text(&out.stderr);
+    assert!(err.contains("--force"), "{err}");
+    for rel in rels.iter().filter(|r| !r.ends_with(".text.tmpl")) {
+        assert!(
+            err.contains(&tdir.join(rel).display().to_string()),
+            "{rel}: {err}"
+        );
+    }
+    assert!(!err.contains("quota_threshold.text.tmpl"), "{err}");
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        fs::read_to_string(tdir.join("quota_threshold.subject")).unwrap(),
+        "mine"
+    );
+    assert!(!tdir.join("quota_threshold.text.tmpl").exists());
+
+    // --force replaces them; no temp file is left behind.
+    let out = env.cmd(&["templates", "export", "quota_threshold", "--force"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        common::binary::text(&out.stderr)
+    );
+    assert_eq!(
+        fs::read_to_string(tdir.join("quota_threshold.subject")).unwrap(),
+        fs::read_to_string(Path::new(SHIPPED).join("quota_threshold.subject")).unwrap()
+    );
+    let hidden: Vec<_> = fs::read_dir(&tdir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(hidden.is_empty(), "{hidden:?}");
+}
+
+#[test]
+fn cli_export_to_a_directory_the_layout_and_unknown_names() {
+    let env = common::binary::Env::new();
+    let to = env.dir.path().join("some/new/dir");
+    let out = env.cmd(&[
+        "templates",
+        "export",
+        "layout",
+        "--to",
+        to.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        common::binary::text(&out.stderr)
+    );
+    assert_eq!(
+        common::binary::text(&out.stdout),
+        format!("wrote {}\n", to.join("layout.html.tmpl").display())
+    );
+    assert_eq!(
+        fs::read_to_string(to.join("layout.html.tmpl")).unwrap(),
+        fs::read_to_string(Path::new(SHIPPED).join("layout.html.tmpl")).unwrap()
+    );
+
+    let out = env.cmd(&[
+        "templates",
+        "export",
+        "qouta_threshold",
+        "--to",
+        to.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = common::binary::text(&out.stderr);
+    assert!(
+        err.contains("no shipped template named \"qouta_threshold\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("quota_threshold, quota_threshold_developer"),
+        "{err}"
+    );
+    assert!(err.contains("layout"), "{err}");
+}
+
+#[test]
+fn ensure_user_copy_copies_what_is_missing_and_keeps_what_the_user_wrote() {
+    let dir = user_dir();
+    let tdir = dir.path().join("email_templates");
+    // The directory does not exist yet.
+    let path = ensure_user_copy("key_event", &tdir).unwrap();
+    assert_eq!(path, tdir.join("key_event.text.tmpl"));
+    for part in Part::ALL {
+        let f = part.file_name("key_event");
+        assert_eq!(
+            fs::read_to_string(tdir.join(&f)).unwrap(),
+            fs::read_to_string(Path::new(SHIPPED).join(&f)).unwrap()
+        );
+    }
+    assert!(!tdir.join("samples").exists(), "samples stay shipped");
+
+    // An edited part is kept, a removed one comes back.
+    fs::write(tdir.join("key_event.text.tmpl"), "edited {{ event }}\n").unwrap();
+    fs::remove_file(tdir.join("key_event.subject")).unwrap();
+    let path = ensure_user_copy("key_event", &tdir).unwrap();
+    assert_eq!(path, tdir.join("key_event.text.tmpl"));
+    assert_eq!(fs::read_to_string(&path).unwrap(), "edited {{ event }}\n");
+    assert!(tdir.join("key_event.subject").is_file());
+
+    assert_eq!(
+        ensure_user_copy("layout", &tdir).unwrap(),
+        tdir.join("layout.html.tmpl")
+    );
+    // A template of the user's own: its file is returned, nothing is copied.
+    fs::write(tdir.join("mine.html.tmpl"), "x").unwrap();
+    assert_eq!(
+        ensure_user_copy("mine", &tdir).unwrap(),
+        tdir.join("mine.html.tmpl")
+    );
+    let e = ensure_user_copy("nope", &tdir).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound);
+    assert!(e.message.contains("quota_threshold"), "{e}");
+
+    // A directory that cannot be created is an error naming it.
+    let blocker = dir.path().join("file");
+    fs::write(&blocker, "").unwrap();
+    let e = ensure_user_copy("key_event", &blocker.join("email_templates")).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Io);
+    assert!(e.to_string().contains("email_templates"), "{e}");
 }
 
 // ---------------------------------------------------------------------------------------------

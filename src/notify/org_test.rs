@@ -79,7 +79,7 @@ pub fn template_for(event: &str) -> Option<(&'static str, &'static str)> {
         "key_event" | "hashed_key_event" => Some(("key_event", "key_event")),
         "key_request_event" => Some(("key_request_submitted", "key_request_submitted")),
         "password_reset_event" | "portal_password_reset_event" => {
-            Some(("password_reset", "password_reset"))
+            Some(("password_reset", "password_reset.dashboard"))
         }
         _ => None,
     }
@@ -104,30 +104,11 @@ pub fn sample_body(templates: &Templates, t: &TestTarget) -> Value {
             }
             body
         }
-        // Password resets: the sample is the mail's data; Tyk documents no webhook body.
-        Some(data) => json!({"event": format!("{}.requested", t.event), "data": with_org(data, t)}),
-        None => json!({
+        _ => json!({
             "event": format!("{}.test", t.event),
             "data": {"org_id": t.org_id, "org_name": t.org_name, "test": true},
         }),
     }
-}
-
-/// `org.id` / `org.name` of a mail sample set to the organisation's.
-fn with_org(mut data: Value, t: &TestTarget) -> Value {
-    if let Some(org) = data.get_mut("org").and_then(Value::as_object_mut) {
-        org.insert("id".into(), Value::String(t.org_id.clone()));
-        if !t.org_name.is_empty() {
-            org.insert("name".into(), Value::String(t.org_name.clone()));
-        }
-    }
-    if let Some(dev) = data
-        .get_mut("portal_developer")
-        .and_then(Value::as_object_mut)
-    {
-        dev.insert("org_id".into(), Value::String(t.org_id.clone()));
-    }
-    data
 }
 
 /// `scheme://host[:port]`: enough to say where a test went, without path or query (tokens).
@@ -297,14 +278,10 @@ fn build_mail(
     let Some((template, _)) = template_for(&t.event) else {
         return render_test(templates, &setup.backend, to, id, now_ms.div_euclid(1000));
     };
+    // Event mails render the webhook body, as routing does.
     let body = sample_body(templates, t);
-    // Event mails render the webhook body; the password-reset mail renders its own data.
-    let data = match body.get("data") {
-        Some(d) if template == "password_reset" => d.clone(),
-        _ => body,
-    };
     let rendered = templates
-        .render(template, &data)
+        .render(template, &body)
         .map_err(|e| format!("e-mail template {template}: {e}"))?;
     let from = from_mailbox(&setup.backend).map_err(|e| e.to_string())?;
     OutgoingEmail::build(id, rendered, from, to)
@@ -375,7 +352,7 @@ mod tests {
         assert_eq!(b["event"], "key_request_event.submitted");
         let b = sample_body(&t, &target("portal_password_reset_event"));
         assert_eq!(b["event"], "portal_password_reset_event.requested");
-        assert_eq!(b["data"]["org"]["name"], "Org One");
+        assert_eq!(b["data"]["org_id"], "org1");
         let b = sample_body(&t, &target("future_event"));
         assert_eq!(b["event"], "future_event.test");
         assert_eq!(b["data"]["org_id"], "org1");

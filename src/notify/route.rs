@@ -83,9 +83,13 @@ pub fn event_option(ev: &IntakeEvent) -> Option<&str> {
 
 /// The e-mail template of an event:
 /// - `key_request_event.<action>` → `key_request_<action>` (`key_request_submitted`, …);
+/// - `password_reset_event.*`, `portal_password_reset_event.*` and the Portal's
+///   `PasswordReset` → `password_reset`; the Portal's `UserRegistered` → `welcome`
+///   (Tyk docs, *Developer Portal webhooks*: both carry the user, `Message.Email`);
 /// - other Dashboard events `<option>_event.<action>` → `<option>_event` (`api_event`,
 ///   `key_event`, `hashed_key_event`, …);
-/// - Portal events → `portal_<snake case>` (`UserRegistered` → `portal_user_registered`).
+/// - other Portal events → `portal_<snake case>` (`AccessRequestCreated` →
+///   `portal_access_request_created`).
 ///
 /// A name the template set does not have is rendered with the user's `event` template if
 /// there is one, else with a built-in plain summary (`crate::notify::email::render_event`).
@@ -93,9 +97,14 @@ pub fn template_for(name: &str, kind: EventKind) -> String {
     match kind {
         EventKind::Dashboard => match name.split_once('.') {
             Some(("key_request_event", action)) => format!("key_request_{action}"),
+            Some(("password_reset_event" | "portal_password_reset_event", _)) => {
+                "password_reset".to_owned()
+            }
             Some((option, _)) => option.to_owned(),
             None => name.to_owned(),
         },
+        EventKind::Portal if name == "UserRegistered" => "welcome".to_owned(),
+        EventKind::Portal if name == "PasswordReset" => "password_reset".to_owned(),
         EventKind::Portal => {
             let mut out = String::from("portal");
             let mut prev_lower = false;
@@ -569,7 +578,20 @@ mod tests {
             "hashed_key_event"
         );
         let p = EventKind::Portal;
-        assert_eq!(template_for("UserRegistered", p), "portal_user_registered");
+        assert_eq!(template_for("UserRegistered", p), "welcome");
+        assert_eq!(template_for("PasswordReset", p), "password_reset");
+        assert_eq!(
+            template_for("portal_password_reset_event.requested", d),
+            "password_reset"
+        );
+        assert_eq!(
+            template_for("password_reset_event.requested", d),
+            "password_reset"
+        );
+        assert_eq!(
+            template_for("UserAccountActivated", p),
+            "portal_user_account_activated"
+        );
         assert_eq!(
             template_for("CredentialRegistered", p),
             "portal_credential_registered"

@@ -9,7 +9,7 @@ use lettre::message::Mailbox;
 
 use super::{
     ErrorKind, Origin, Part, RenderedEmail, TemplateError, Templates, from_mailbox, go_import,
-    html_to_terminal_text, parse_json, read_text, to_eml,
+    go_vars, html_to_terminal_text, parse_json, read_text, to_eml,
 };
 use crate::config::Config;
 
@@ -249,17 +249,70 @@ pub fn check(
     Ok(())
 }
 
-/// `tykwatch templates import-go FILE`: the converted template to `out`, one
-/// `FILE:LINE: cannot convert …` line per unconverted construct to `diag`; an error when there
-/// were any (the output is still complete, with them as `{# go: … #}` comments).
+/// What `templates import-go` checks the result as.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ImportOptions<'a> {
+    /// `--as NAME`: the template the file becomes. Default: inferred from the file name — a
+    /// Tyk Portal mailer (`welcome_dev`, `reset_password`/`reset`, `approve`, `reject`,
+    /// `submitted`) or a template name of the set (`key_event.text.tmpl`).
+    pub target: Option<&'a str>,
+    /// `--sample ID`: check against this sample only. Default: every sample of the target.
+    pub sample: Option<&'a str>,
+}
+
+/// The part a file is by its name (`.html.tmpl`/`.html` → HTML, `.subject`, else text) and
+/// its name without the suffix.
+fn part_of(file: &Path) -> (String, Part) {
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    for (suffix, part) in [
+        (".html.tmpl", Part::Html),
+        (".text.tmpl", Part::Text),
+        (".subject", Part::Subject),
+        (".html", Part::Html),
+        (".txt", Part::Text),
+        (".tmpl", Part::Text),
+    ] {
+        if let Some(stem) = name.strip_suffix(suffix) {
+            return (stem.to_string(), part);
+        }
+    }
+    (name, Part::Text)
+}
+
+/// `tykwatch templates import-go FILE [--as NAME] [--sample ID]`: the converted template to
+/// `out`, one `FILE:LINE: cannot convert …` line per unconverted construct to `diag`, and an
+/// error when there were any (the output is still complete, with them as `{# go: … #}`
+/// comments). The Tyk Portal's mail variables are mapped to the target's context
+/// (`go_vars`); then the result is rendered as the target's part (by the file's suffix) with
+/// the target's samples, as `templates check` would, and a failure is an error at the Go
+/// file's line. Without a target (a webhook body) the conversion is not checked, and `diag`
+/// says so.
 pub fn import_go(
+    templates: &Templates,
     file: &Path,
+    opts: ImportOptions<'_>,
     out: &mut dyn Write,
     diag: &mut dyn Write,
 ) -> Result<(), TemplateError> {
     let display = file.display().to_string();
     let src = read_text(file, super::MAX_FILE_BYTES)?;
-    let conv = go_import::convert(&src);
+    let (stem, part) = part_of(file);
+    let target: Option<String> = match opts.target {
+        Some(t) if super::valid_name(t) && super::is_template_name(t) => Some(t.to_string()),
+        Some(t) => {
+            return Err(TemplateError::new(
+                ErrorKind::NotFound,
+                format!("--as {t:?}: not a template name (letters, digits, `_`, `-`)"),
+            ));
+        }
+        None => go_vars::target_from_stem(&stem)
+            .map(str::to_string)
+            .or_else(|| templates.contains(&stem).then(|| stem.clone())),
+    };
+    let conv = go_import::convert_for(&src, target.as_deref());
     out.write_all(conv.output.as_bytes()).map_err(io_err)?;
     for issue in &conv.issues {
         writeln!(diag, "{display}:{}: {issue}", issue.line).map_err(io_err)?;
@@ -273,6 +326,46 @@ pub fn import_go(
             ),
         )
         .at(display, None));
+    }
+    let Some(target) = target else {
+        writeln!(
+            diag,
+            "{display}: converted, not checked: no e-mail template to check it as (pass --as NAME)"
+        )
+        .map_err(io_err)?;
+        return Ok(());
+    };
+    let file_name = part.file_name(&target);
+    let set = templates.with_file(&file_name, &display, conv.output.clone());
+    let samples: Vec<String> = match opts.sample {
+        Some(id) => vec![id.to_string()],
+        None => set.samples_of(&target).into_iter().map(|s| s.id).collect(),
+    };
+    if samples.is_empty() {
+        return Err(TemplateError::new(
+            ErrorKind::NotFound,
+            format!(
+                "converted as {file_name}, but {target} has no sample to check it with (add samples/{target}.json or pass --sample ID)"
+            ),
+        )
+        .at(display, None));
+    }
+    for id in samples {
+        let shown = set
+            .samples
+            .get(&id)
+            .map_or_else(|| id.clone(), |s| s.display.clone());
+        let context = format!("checking it as {file_name} with {shown}");
+        let data = set.sample(&id).map_err(|e| e.context(context.clone()))?;
+        let ctx = minijinja::value::Value::from(minijinja::value::Serde(&data));
+        set.render_part(&target, part, &ctx).map_err(|mut e| {
+            // Lines of the converted text are lines of the Go file (the converter keeps them).
+            if e.file.as_deref() == Some(display.as_str()) {
+                e.line = e.line.map(|l| conv.source_line(l));
+            }
+            e.context(context.clone())
+        })?;
+        writeln!(diag, "ok   {file_name} ({shown})").map_err(io_err)?;
     }
     Ok(())
 }

@@ -27,6 +27,8 @@ pub enum ErrorKind {
     Convert,
     /// `templates check` found failures (each already printed).
     Check,
+    /// `templates export` would replace files that exist (without `--force`).
+    Exists,
     /// A render ran out of fuel or wrote more than [`super::budget::MAX_OUTPUT_BYTES`].
     Limit,
 }

@@ -1,8 +1,10 @@
 //! Go `text/template` / `html/template` → minijinja syntax, for the common constructs:
 //! `{{.A.B}}`, `{{.}}` in `range`/`with`, `$` and `$x`, `if`/`else if`/`else`/`end`, `range`
 //! (also `$i, $v :=`), `with`, `break`/`continue`, variable declarations, pipelines,
-//! `printf`, `eq ne lt le gt ge and or not len index print`, comments and `{{- -}}`
-//! trimming. Everything else is reported with its line and left in the output as a
+//! `printf`, `eq ne lt le gt ge and or not len index print`, `html` (→ `escape`),
+//! `urlquery` (→ `urlencode`: a space becomes `%20`, not Go's `+`), comments and `{{- -}}`
+//! trimming. [`convert_for`] also maps the Tyk Developer Portal's mail variables (`.user`,
+//! `current_user`, `.name`, …) to a target template's context (`go_vars`). Everything else is reported with its line and left in the output as a
 //! `{# go: … #}` comment, so the result still parses.
 //!
 //! Mapping notes: the dot inside `range X` becomes `it` (`it2`, … when nested) and inside
@@ -15,16 +17,29 @@
 //! `range`/`with`); split apart they would pass both around. Issue 13 reworks the converter
 //! (variable mapping, `html`/`urlquery`); it is split then if it grows.
 
+use std::collections::HashSet;
 use std::fmt;
+
+use super::go_vars::{self, UserMap};
 
 /// The converted template and what could not be converted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conversion {
     pub output: String,
     pub issues: Vec<Issue>,
+    /// `line_map[n - 1]`: the Go source line where output line `n` starts.
+    pub line_map: Vec<usize>,
 }
 
 impl Conversion {
+    /// The Go source line of output line `line` (1-based), for errors found by rendering.
+    pub fn source_line(&self, line: usize) -> usize {
+        self.line_map
+            .get(line.saturating_sub(1))
+            .copied()
+            .unwrap_or(line)
+    }
+
     /// The converted text followed, when there are issues, by one `LINE: issue` line each —
     /// the format of the corpus' `.expected` files.
     pub fn report(&self) -> String {
@@ -57,11 +72,22 @@ impl fmt::Display for Issue {
 
 /// Converts a Go template.
 pub fn convert(src: &str) -> Conversion {
-    let mut c = Converter::default();
+    convert_for(src, None)
+}
+
+/// Converts a Go template to be the template `target` (`welcome`, `key_request_approved`, …):
+/// the Portal's user variables are mapped to that template's context, and those it cannot
+/// have are reported. `None`: no mapping (webhook bodies, other data).
+pub fn convert_for(src: &str, target: Option<&str>) -> Conversion {
+    let mut c = Converter {
+        users: target.and_then(go_vars::user_map),
+        ..Converter::default()
+    };
     c.run(src);
     Conversion {
         output: c.out,
         issues: c.issues,
+        line_map: c.line_map,
     }
 }
 
@@ -630,6 +656,11 @@ struct Converter {
     frames: Vec<Frame>,
     counter_it: usize,
     counter_w: usize,
+    /// The Portal's user object in the target's context (`convert_for`).
+    users: Option<&'static UserMap>,
+    /// Variables holding the user (`$u := current_user`), without the `$`.
+    user_vars: HashSet<String>,
+    line_map: Vec<usize>,
 }
 
 struct Ctx<'a> {
@@ -641,7 +672,14 @@ impl Converter {
         self.dots.push(None);
         let pieces = split(src);
         let n = pieces.len();
+        self.line_map.push(1);
+        let mut src_line = 1;
         for (idx, piece) in pieces.iter().enumerate() {
+            let (start, raw) = match piece {
+                Piece::Text(t) => (self.out.len(), *t),
+                Piece::Action(a) => (self.out.len(), a.raw),
+                Piece::Unclosed { raw, .. } => (self.out.len(), *raw),
+            };
             match piece {
                 Piece::Text(t) => self.text(t, idx + 1 < n),
                 Piece::Action(a) => self.action(a),
@@ -650,6 +688,14 @@ impl Converter {
                     self.out.push_str(&raw_comment(raw));
                 }
             }
+            // Each new output line starts where the source is at that point (text keeps its
+            // newlines; an action spanning lines ends up on fewer).
+            let src_newlines = raw.matches('\n').count();
+            let added = self.out[start..].matches('\n').count();
+            for i in 1..=added {
+                self.line_map.push(src_line + i.min(src_newlines));
+            }
+            src_line += src_newlines;
         }
         while let Some(frame) = self.frames.pop() {
             self.issues.push(Issue {
@@ -776,6 +822,14 @@ impl Converter {
                     ctx,
                     "assigning inside range/with does not change the outer variable in minijinja; use namespace()",
                 );
+            }
+            let holds_user = match &toks[2..] {
+                [Tok::Ident(f)] => go_vars::is_user_function(f),
+                [Tok::Field(f, _)] => f.len() == 1 && f[0] == "user",
+                _ => false,
+            };
+            if self.users.is_some() && holds_user {
+                self.user_vars.insert(name[1..].to_string());
             }
             let p = Parser {
                 toks: toks[2..].to_vec(),
@@ -954,7 +1008,11 @@ impl Converter {
     /// One command; `piped` is the previous command's value, Go's implicit last argument.
     fn command(&self, ops: &[Expr], piped: Option<J>) -> Result<J, String> {
         match ops.first() {
+            Some(Expr::Ident(_)) if ops.len() == 1 && piped.is_none() => self.operand(&ops[0]),
             Some(Expr::Ident(f)) => {
+                if let Some(why) = go_vars::untranslatable(f) {
+                    return Err(format!("`{f}`: {why}"));
+                }
                 let mut args = ops[1..]
                     .iter()
                     .map(|e| self.operand(e))
@@ -968,10 +1026,52 @@ impl Converter {
         }
     }
 
+    /// A root field (`.x…` outside range/with, `$.x…`) or a user variable, mapped through
+    /// the target's Portal variables; `None` when no mapping applies.
+    fn mapped(&self, shown: &str, fields: &[String]) -> Option<Result<J, String>> {
+        let users = self.users?;
+        match fields {
+            [first, rest @ ..] if first == "user" => Some(users.resolve(shown, rest).map(J::atom)),
+            // `{{ .name }}` of the Portal's activate / deactivate mails: the full name.
+            [name] if name == "name" => Some(
+                users
+                    .resolve(shown, &["DisplayName".to_string()])
+                    .map(J::atom),
+            ),
+            _ => None,
+        }
+    }
+
     fn operand(&self, e: &Expr) -> Result<J, String> {
+        if let Expr::Dot(fields) = e
+            && matches!(self.dots.last(), Some(None) | None)
+            && let Some(m) = self.mapped(".user", fields)
+        {
+            return m;
+        }
+        if let Expr::Var(name, fields) = e
+            && name == "$"
+            && let Some(m) = self.mapped("$.user", fields)
+        {
+            return m;
+        }
         match e {
             Expr::Lit(l) => Ok(J::atom(l.clone())),
-            Expr::Ident(f) => call(f, Vec::new()),
+            Expr::Ident(f) => {
+                if let Some(why) = go_vars::untranslatable(f) {
+                    return Err(format!("`{f}`: {why}"));
+                }
+                match self.users {
+                    Some(users) if go_vars::is_user_function(f) => {
+                        users.resolve(f, &[]).map(J::atom)
+                    }
+                    _ => call(f, Vec::new()),
+                }
+            }
+            Expr::Var(name, fields) if self.user_vars.contains(&name[1..]) => match self.users {
+                Some(users) => users.resolve(name, fields).map(J::atom),
+                None => Ok(J::atom(chain(name[1..].to_string(), fields))),
+            },
             Expr::Dot(fields) => match (self.dots.last(), fields.as_slice()) {
                 (Some(Some(var)), _) => Ok(J::atom(chain(var.clone(), fields))),
                 (_, []) => Err(
@@ -1093,8 +1193,19 @@ fn call(f: &str, args: Vec<J>) -> Result<J, String> {
                 rest.join(", ")
             )))
         }
-        // `urlquery` differs from `urlencode` (`+` vs `%20`, `/` kept): not silently swapped.
-        "html" | "js" | "urlquery" | "call" | "slice" | "println" => {
+        // Go's `html` escapes like the e-mail environment does (`&<>"'`, NUL); the result is
+        // marked safe, so an `.html.tmpl` does not escape it twice.
+        "html" => {
+            arity(1)?;
+            Ok(J::atom(format!("{}|escape", args[0].wrapped())))
+        }
+        // Both percent-encode for a query value; Go writes a space as `+`, minijinja as `%20`
+        // (the same to every URL parser).
+        "urlquery" => {
+            arity(1)?;
+            Ok(J::atom(format!("{}|urlencode", args[0].wrapped())))
+        }
+        "js" | "call" | "slice" | "println" => {
             Err(format!("Go function `{f}` has no minijinja equivalent"))
         }
         _ => Err(format!("unknown function `{f}`")),

@@ -18,8 +18,10 @@ pub mod cli;
 pub mod context;
 mod eml;
 mod error;
+pub mod export;
 pub mod go;
 pub mod go_import;
+mod go_vars;
 mod shipped;
 mod terminal;
 pub mod watch;
@@ -37,6 +39,7 @@ use serde::Serialize;
 pub use context::{Developer, KeyRef, NamedRef, QuotaNotice, human_duration, rfc3339};
 pub use eml::{build_message, from_mailbox, to_eml};
 pub use error::{ErrorKind, TemplateError};
+pub use export::ensure_user_copy;
 pub use terminal::{SpanStyle, StyledLine, StyledSpan, html_to_terminal_text};
 
 /// Largest template, sample or data file read. Templates are a few KiB; anything this big is
@@ -230,6 +233,21 @@ impl Templates {
             displays,
             user_dir,
         }
+    }
+
+    /// This set with `file` (`NAME.text.tmpl`, …) replaced by `text`, shown in errors as
+    /// `display`: what `import-go` checks a converted template with before it is saved.
+    pub fn with_file(&self, file: &str, display: &str, text: String) -> Templates {
+        let mut files = (*self.files).clone();
+        files.insert(
+            file.to_string(),
+            Loaded {
+                origin: Origin::User(PathBuf::from(display)),
+                display: display.to_string(),
+                text: Ok(Arc::from(text)),
+            },
+        );
+        Self::build((files, self.samples.clone()), self.user_dir.clone())
     }
 
     pub fn user_dir(&self) -> Option<&Path> {

@@ -52,6 +52,7 @@ pub(crate) const FILES: &[(&str, &str)] = embed![
     "samples/key_request_approved.json",
     "samples/key_request_rejected.json",
     "samples/key_request_submitted.json",
+    "samples/password_reset.dashboard.json",
     "samples/password_reset.json",
     "samples/quota_exhausted.json",
     "samples/quota_threshold.json",

@@ -144,7 +144,7 @@ fn config(hook_url: &str) -> Config {
             },
             RouteConfig {
                 email_to: vec!["portal@example.com".into()],
-                ..route(&["UserRegistered"])
+                ..route(&["UserRegistered", "UserAccountActivated"])
             },
             RouteConfig {
                 orgs: vec!["some-other-org".into()],
@@ -383,7 +383,7 @@ async fn each_fixture_is_planned_to_its_channels() {
     let p = payload(&rows[0]);
     assert_eq!(
         (p.template.as_str(), p.source.as_str()),
-        ("portal_user_registered", "portal")
+        ("welcome", "portal")
     );
     assert_eq!(p.recipients, ["portal@example.com"]);
 
@@ -888,6 +888,10 @@ async fn events_are_delivered_signed_and_as_rendered_emails() {
     rows.extend(router.plan(&event(&api, 32)).await);
     rows.extend(router.plan(&event(&bodies["key_event_created"], 33)).await);
     rows.extend(router.plan(&event(&bodies["user_registered"], 34)).await);
+    // The same user, activated: a Portal event no template is shipped for.
+    let mut activated = bodies["user_registered"].clone();
+    activated["Event"] = json!("UserAccountActivated");
+    rows.extend(router.plan(&event(&activated, 35)).await);
     let s = setup(&c, &rows, None);
     let rep = s.dispatcher.run_once().await.unwrap();
     assert_eq!(rep.delivered, rows.len(), "{rep:?}");
@@ -967,12 +971,27 @@ async fn events_are_delivered_signed_and_as_rendered_emails() {
     );
     assert!(key.text.contains("was created"), "{}", key.text);
 
+    // A Portal sign-up: the welcome e-mail.
+    let welcome = parse_eml(&s.eml("e:34:email:event-to"));
+    assert_eq!(welcome.header("To"), Some("portal@example.com"));
+    assert_eq!(
+        welcome.header("Subject"),
+        Some("Welcome to the developer portal, FirstName")
+    );
+    assert!(
+        welcome
+            .text
+            .contains("your account developer@user.com is registered"),
+        "{}",
+        welcome.text
+    );
+
     // No template for a Portal event: the built-in message, never a lost e-mail.
-    let portal = parse_eml(&s.eml("e:34:email:event-to"));
+    let portal = parse_eml(&s.eml("e:35:email:event-to"));
     assert_eq!(portal.header("To"), Some("portal@example.com"));
     assert_eq!(
         portal.header("Subject"),
-        Some("[Tyk] Portal UserRegistered: developer@user.com")
+        Some("[Tyk] Portal UserAccountActivated: developer@user.com")
     );
     assert!(
         portal.text.contains("\"Email\": \"developer@user.com\""),
