@@ -268,6 +268,104 @@ fn the_demo_events_view_fills_and_routes_to_notifications() {
     assert!(matches!(status, WaitStatus::Exited(_, 0)), "{status:?}");
 }
 
+/// `e` in the Templates view copies the shipped template into the (not yet existing) user
+/// directory, suspends the console for `$VISUAL` — here a script that appends a line — and the
+/// preview shows the edit once the console is back; an editor that fails says so.
+#[test]
+fn e_edits_a_template_in_the_editor_and_the_view_re_renders() {
+    let home = tempfile::tempdir().expect("home");
+    let xdg = home.path().join("xdg");
+    let script = home.path().join("fake-editor");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nprintf 'Edited by the fake editor.\\n' >> \"$1\"\necho \"$1\" > \"$1.opened\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let data = home.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tykwatch"));
+    cmd.arg("--demo")
+        .env("XDG_CONFIG_HOME", &xdg)
+        .env("HOME", home.path())
+        .env("TYKWATCH_DATA_DIR", &data)
+        .env("TERM", "xterm-256color")
+        .env("VISUAL", &script)
+        .env_remove("TYKWATCH_CONFIG")
+        .env_remove("TYK_GW_SECRET");
+    let mut pty = Pty::spawn_cmd(cmd);
+    pty.wait_for("the demo quotas", Duration::from_secs(30), |s| {
+        quota_count(s).is_some_and(|n| n > 0)
+    });
+    let dir = xdg.join("tykwatch").join("email_templates");
+    assert!(!dir.exists());
+    pty.send("5");
+    let shown = pty.wait_for("the templates", Duration::from_secs(10), |s| {
+        s.contains("api_event") && s.contains("<e> edit")
+    });
+    assert!(!shown.contains("Edited by the fake editor"), "{shown}");
+    // The text part: `e` opens the part shown.
+    pty.send("p");
+    pty.wait_for("the text part", Duration::from_secs(10), |s| {
+        s.contains("tykwatch (api_event.updated)")
+    });
+    pty.send("e");
+    pty.wait_for("the edit in the preview", Duration::from_secs(15), |s| {
+        s.contains("Edited by the fake editor.")
+    });
+    let file = dir.join("api_event.text.tmpl");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.ends_with("Edited by the fake editor.\n"), "{text}");
+    assert!(
+        dir.join("api_event.subject").is_file(),
+        "the whole template is copied"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("api_event.text.tmpl.opened"))
+            .unwrap()
+            .trim(),
+        file.display().to_string()
+    );
+    // The console is back: keys work, and it watches the directory now.
+    pty.wait_for("the watch", Duration::from_secs(10), |s| {
+        s.contains("● watching")
+    });
+    pty.send("q");
+    let status = pty.wait_exit(Duration::from_secs(10));
+    assert!(matches!(status, WaitStatus::Exited(_, 0)), "{status:?}");
+    // Nothing is overwritten the second time, and a failing editor is reported.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tykwatch"));
+    cmd.arg("--demo")
+        .env("XDG_CONFIG_HOME", &xdg)
+        .env("HOME", home.path())
+        .env("TYKWATCH_DATA_DIR", &data)
+        .env("TERM", "xterm-256color")
+        .env("VISUAL", "false")
+        .env_remove("TYKWATCH_CONFIG")
+        .env_remove("TYK_GW_SECRET");
+    let mut pty = Pty::spawn_cmd(cmd);
+    pty.wait_for("the demo quotas", Duration::from_secs(30), |s| {
+        quota_count(s).is_some_and(|n| n > 0)
+    });
+    pty.send("5p");
+    pty.wait_for("the edited template", Duration::from_secs(10), |s| {
+        s.contains("Edited by the fake editor.")
+    });
+    pty.send("e");
+    pty.wait_for("the editor's failure", Duration::from_secs(15), |s| {
+        s.contains("the editor (false) exited")
+    });
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        text,
+        "kept as it was"
+    );
+    pty.send("q");
+    let status = pty.wait_exit(Duration::from_secs(10));
+    assert!(matches!(status, WaitStatus::Exited(_, 0)), "{status:?}");
+}
+
 #[test]
 fn demo_filter_detail_back_quit() {
     let dir = tempfile::tempdir().expect("tempdir");

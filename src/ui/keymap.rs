@@ -120,6 +120,8 @@ pub enum Action {
     Yes,
     /// Quota detail: edit the key's (or org's) `monitor.trigger_limits` at the gateway.
     EditTriggers,
+    /// Templates: the selected template in `$VISUAL`/`$EDITOR` (copied to the user dir first).
+    EditTemplate,
 }
 
 /// Sections of the help screen.
@@ -645,6 +647,14 @@ pub static KEYMAP: &[Binding] = &[
         TEMPLATES,
         "open the HTML in the browser",
         hint "open"
+    ),
+    bind!(
+        Actions,
+        [ch('e')],
+        Action::EditTemplate,
+        TEMPLATES,
+        "edit in $VISUAL / $EDITOR (the shipped one is copied to your templates first)",
+        hint "edit"
     ),
     bind!(Sort, [ch('U')], Action::Sort(SortKey::Used), QUOTAS, "% used (default)", hint "sort"),
     bind!(Sort, [ch('N')], Action::Sort(SortKey::Name), QUOTAS, "name"),

@@ -90,7 +90,7 @@ pub(crate) fn render(state: &AppState, theme: &Theme, frame: &mut Frame, area: R
             Style::new().fg(theme.muted),
         ),
         Some(Err(e)) => Span::styled(
-            format!(" not watching for edits: {e} "),
+            format!(" not watching for edits: {e} — e copies the template there and edits it "),
             Style::new().fg(theme.warning_fg),
         ),
         None if t.user_dir().is_some() => {

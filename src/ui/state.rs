@@ -57,6 +57,13 @@ pub enum UiAction {
     Org(OrgRequest),
     /// For the task that edits sessions at the gateway; it answers with `UiEvent::Key`.
     Key(KeyRequest),
+    /// Copy template `name` into `dir` where missing, suspend the console and open it (its
+    /// HTML part when `html`) in the user's editor; answered by `UiEvent::Edited`.
+    EditTemplate {
+        name: String,
+        html: bool,
+        dir: PathBuf,
+    },
 }
 
 /// What the terminal loop's helpers report back.
@@ -75,6 +82,8 @@ pub enum UiEvent {
     Org(OrgReply),
     /// The session editor's task answered.
     Key(KeyReply),
+    /// The editor closed: the file edited, or why it could not be opened.
+    Edited(Result<PathBuf, String>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -413,6 +422,11 @@ impl AppState {
             }
             UiEvent::Org(reply) => self.org_reply(reply),
             UiEvent::Key(reply) => self.key_reply(reply),
+            UiEvent::Edited(Ok(path)) => {
+                let shown = super::sanitize::fit(&path.display().to_string(), 100);
+                self.flash_msg(Level::Info, format!("edited {shown}"));
+            }
+            UiEvent::Edited(Err(e)) => self.flash_msg(Level::Error, e),
         }
         self.refresh();
     }
@@ -820,6 +834,7 @@ impl AppState {
             | Action::Save
             | Action::Reload
             | Action::PointIntake
+            | Action::EditTemplate
             | Action::Yes => {}
         }
         None

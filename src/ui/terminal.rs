@@ -101,7 +101,7 @@ pub async fn run_console(
     let mut state = AppState::new(&opts, clock.now_ms());
     let (ui_tx, mut ui_rx) = unbounded_channel();
     // Dropped (and stopped) when the console returns.
-    let _watcher = watch_templates(&opts, &ui_tx, &mut state);
+    let mut watcher = watch_templates(&opts, &ui_tx, &mut state);
     let orgs = opts
         .orgs
         .clone()
@@ -128,6 +128,7 @@ pub async fn run_console(
             ui_rx: &mut ui_rx,
             orgs: orgs.as_ref(),
             keys: keys.as_ref(),
+            watcher: &mut watcher,
         },
         &mut state,
         &theme,
@@ -169,6 +170,14 @@ fn watch_templates(
     state: &mut AppState,
 ) -> Option<Watcher> {
     let dir = crate::templates::user_dir(opts.config_dir.as_deref()?);
+    start_watch(dir, ui_tx, state)
+}
+
+fn start_watch(
+    dir: PathBuf,
+    ui_tx: &UnboundedSender<UiEvent>,
+    state: &mut AppState,
+) -> Option<Watcher> {
     let tx = ui_tx.clone();
     match Watcher::start(&dir, Watcher::DEFAULT_DEBOUNCE, move |c| {
         let _ = tx.send(UiEvent::TemplatesChanged(c));
@@ -190,6 +199,8 @@ struct Channels<'a> {
     ui_rx: &'a mut UnboundedReceiver<UiEvent>,
     orgs: Option<&'a OrgTask>,
     keys: Option<&'a KeyTask>,
+    /// The user template directory's watcher; started by `e` when the directory was created.
+    watcher: &'a mut Option<Watcher>,
 }
 
 /// The task that reads and writes sessions at the gateway for the trigger-limit editor, one
@@ -327,6 +338,7 @@ async fn event_loop(
         ui_rx,
         orgs,
         keys,
+        watcher,
     } = ch;
     let mut input = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
@@ -408,6 +420,32 @@ async fn event_loop(
                     state.apply_ui(UiEvent::Org(not_done(req, e)));
                 }
             }
+            Some(UiAction::EditTemplate { name, html, dir }) => {
+                let result = match crate::templates::ensure_user_copy(&name, &dir) {
+                    Ok(text) => {
+                        let html_path = dir.join(format!("{name}.html.tmpl"));
+                        let path = if html && html_path.is_file() {
+                            html_path
+                        } else {
+                            text
+                        };
+                        if watcher.is_none() {
+                            *watcher = start_watch(dir.clone(), ui_tx, state);
+                        }
+                        let edited = edit_file(terminal, &mut input, engine, state, &path).await?;
+                        // Read again now, whatever the watcher reports later.
+                        state.apply_ui(UiEvent::TemplatesChanged(
+                            crate::templates::watch::Changed {
+                                names: [name].into_iter().collect(),
+                                all: false,
+                            },
+                        ));
+                        edited.map(|()| path)
+                    }
+                    Err(e) => Err(format!("cannot copy {name} to edit it: {e}")),
+                };
+                state.apply_ui(UiEvent::Edited(result));
+            }
             Some(UiAction::Key(req)) => {
                 let sent = keys.is_some_and(|k| k.requests.send(req.clone()).is_ok());
                 if !sent {
@@ -427,6 +465,61 @@ async fn event_loop(
             None => {}
         }
     }
+}
+
+/// Suspends the console (raw mode off, main screen), runs `$VISUAL`, else `$EDITOR`, else
+/// `vi` on `path` through `sh` (as git does, so `EDITOR="code -w"` works), and restores it.
+/// Engine events keep being applied meanwhile, so nothing queues up behind the editor. The
+/// outer error is the terminal failing; the inner one is the editor's.
+async fn edit_file(
+    terminal: &mut DefaultTerminal,
+    input: &mut EventStream,
+    engine: &mut EngineHandle,
+    state: &mut AppState,
+    path: &std::path::Path,
+) -> io::Result<Result<(), String>> {
+    let editor = ["VISUAL", "EDITOR"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|e| !e.trim().is_empty()))
+        .unwrap_or_else(|| "vi".to_string());
+    // A new stream drops the old one, whose reader thread would otherwise take the keys the
+    // editor should get; the new one reads nothing until it is polled again.
+    *input = EventStream::new();
+    ratatui::restore();
+    let cmd_path = path.to_path_buf();
+    let shown = editor.clone();
+    let mut child = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("{shown} \"$1\""))
+            .arg("tykwatch-editor")
+            .arg(&cmd_path)
+            .status()
+    });
+    let status = loop {
+        tokio::select! {
+            done = &mut child => break done,
+            Some(ev) = engine.events.recv() => state.apply_engine(ev),
+        }
+    };
+    crossterm::terminal::enable_raw_mode()?;
+    execute!(
+        io::stdout(),
+        crossterm::terminal::EnterAlternateScreen,
+        crossterm::terminal::Clear(crossterm::terminal::ClearType::All)
+    )?;
+    // The screen is blank: the next frame is drawn whole. (`Terminal::clear` would ask the
+    // terminal for the cursor position, which not every terminal answers.)
+    terminal.swap_buffers();
+    let shown = super::sanitize::fit(&editor, 40);
+    Ok(match status {
+        Ok(Ok(s)) if s.success() => Ok(()),
+        Ok(Ok(s)) => Err(format!(
+            "the editor ({shown}) exited with {s}: set $VISUAL or $EDITOR to the one you use"
+        )),
+        Ok(Err(e)) => Err(format!("cannot run the editor ({shown}): {e}")),
+        Err(e) => Err(format!("the editor ({shown}) did not finish: {e}")),
+    })
 }
 
 /// The answer to a request that could not reach the organisation task.

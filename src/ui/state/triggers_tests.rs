@@ -197,3 +197,42 @@ fn readonly_and_no_gateway_refuse_and_esc_closes() {
         "Esc closes the editor only"
     );
 }
+
+/// `e` in the Templates view asks the loop to edit the selected template's shown part in the
+/// user directory; `--readonly` refuses.
+#[test]
+fn e_asks_to_edit_the_selected_template() {
+    let dir = std::path::PathBuf::from("/nonexistent/tykwatch-config");
+    let mut s = AppState::new(
+        &ConsoleOptions {
+            config_dir: Some(dir.clone()),
+            ..ConsoleOptions::default()
+        },
+        T0,
+    );
+    ch(&mut s, '5');
+    let first = s.templates().selected().expect("a template").to_string();
+    let Some(UiAction::EditTemplate { name, html, dir: d }) = ch(&mut s, 'e') else {
+        panic!("e asks to edit");
+    };
+    assert_eq!(name, first);
+    assert!(html, "the HTML part is shown first");
+    assert_eq!(d, crate::templates::user_dir(&dir));
+    ch(&mut s, 'p');
+    assert!(matches!(
+        ch(&mut s, 'e'),
+        Some(UiAction::EditTemplate { html: false, .. })
+    ));
+
+    let mut s = AppState::new(
+        &ConsoleOptions {
+            config_dir: Some(dir),
+            readonly: true,
+            ..ConsoleOptions::default()
+        },
+        T0,
+    );
+    ch(&mut s, '5');
+    assert_eq!(ch(&mut s, 'e'), None);
+    assert!(s.flash().unwrap().text.contains("--readonly"));
+}

@@ -98,6 +98,27 @@ impl AppState {
                 }
                 return Some(open);
             }
+            Action::EditTemplate => {
+                let Some(name) = t.selected().map(str::to_owned) else {
+                    return Some(None);
+                };
+                if self.settings.readonly {
+                    self.flash_msg(
+                        Level::Warn,
+                        "read-only (--readonly): templates are not edited",
+                    );
+                    return Some(None);
+                }
+                let Some(dir) = t.user_dir().map(std::path::Path::to_path_buf) else {
+                    self.flash_msg(
+                        Level::Warn,
+                        "no config directory: there is no user template directory to edit in",
+                    );
+                    return Some(None);
+                };
+                let html = matches!(t.body(), Body::Html | Body::Raw);
+                return Some(Some(UiAction::EditTemplate { name, html, dir }));
+            }
             _ => return None,
         }
         Some(None)
