@@ -37,16 +37,11 @@ impl Pty {
     /// The console on the demo with `home` as HOME and `xdg` as XDG_CONFIG_HOME (user
     /// templates in `xdg/tykwatch/email_templates`), once the demo's quotas show.
     fn demo_in_home(home: &std::path::Path, xdg: &std::path::Path) -> Pty {
-        let data = home.join("data");
-        std::fs::create_dir_all(&data).expect("data dir");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tykwatch"));
-        cmd.arg("--demo")
-            .env("XDG_CONFIG_HOME", xdg)
-            .env("HOME", home)
-            .env("TYKWATCH_DATA_DIR", &data)
-            .env("TERM", "xterm-256color")
-            .env_remove("TYKWATCH_CONFIG")
-            .env_remove("TYK_GW_SECRET");
+        Pty::demo_with(demo_command(home, xdg))
+    }
+
+    /// `cmd` (a [`demo_command`], maybe with more set) once the demo's quotas show.
+    fn demo_with(cmd: Command) -> Pty {
         let mut pty = Pty::spawn_cmd(cmd);
         pty.wait_for("the demo quotas", Duration::from_secs(30), |s| {
             quota_count(s).is_some_and(|n| n > 0)
@@ -145,6 +140,22 @@ impl Pty {
             .wait()
             .expect("wait for tykwatch")
     }
+}
+
+/// The console on the demo with `home` as HOME and `xdg` as XDG_CONFIG_HOME, data in
+/// `home/data`.
+fn demo_command(home: &std::path::Path, xdg: &std::path::Path) -> Command {
+    let data = home.join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tykwatch"));
+    cmd.arg("--demo")
+        .env("XDG_CONFIG_HOME", xdg)
+        .env("HOME", home)
+        .env("TYKWATCH_DATA_DIR", &data)
+        .env("TERM", "xterm-256color")
+        .env_remove("TYKWATCH_CONFIG")
+        .env_remove("TYK_GW_SECRET");
+    cmd
 }
 
 /// The count in the table title `quotas(all)[N]`.
@@ -283,21 +294,9 @@ fn e_edits_a_template_in_the_editor_and_the_view_re_renders() {
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let data = home.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tykwatch"));
-    cmd.arg("--demo")
-        .env("XDG_CONFIG_HOME", &xdg)
-        .env("HOME", home.path())
-        .env("TYKWATCH_DATA_DIR", &data)
-        .env("TERM", "xterm-256color")
-        .env("VISUAL", &script)
-        .env_remove("TYKWATCH_CONFIG")
-        .env_remove("TYK_GW_SECRET");
-    let mut pty = Pty::spawn_cmd(cmd);
-    pty.wait_for("the demo quotas", Duration::from_secs(30), |s| {
-        quota_count(s).is_some_and(|n| n > 0)
-    });
+    let mut cmd = demo_command(home.path(), &xdg);
+    cmd.env("VISUAL", &script);
+    let mut pty = Pty::demo_with(cmd);
     let dir = xdg.join("tykwatch").join("email_templates");
     assert!(!dir.exists());
     pty.send("5");
@@ -335,19 +334,9 @@ fn e_edits_a_template_in_the_editor_and_the_view_re_renders() {
     let status = pty.wait_exit(Duration::from_secs(10));
     assert!(matches!(status, WaitStatus::Exited(_, 0)), "{status:?}");
     // Nothing is overwritten the second time, and a failing editor is reported.
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tykwatch"));
-    cmd.arg("--demo")
-        .env("XDG_CONFIG_HOME", &xdg)
-        .env("HOME", home.path())
-        .env("TYKWATCH_DATA_DIR", &data)
-        .env("TERM", "xterm-256color")
-        .env("VISUAL", "false")
-        .env_remove("TYKWATCH_CONFIG")
-        .env_remove("TYK_GW_SECRET");
-    let mut pty = Pty::spawn_cmd(cmd);
-    pty.wait_for("the demo quotas", Duration::from_secs(30), |s| {
-        quota_count(s).is_some_and(|n| n > 0)
-    });
+    let mut cmd = demo_command(home.path(), &xdg);
+    cmd.env("VISUAL", "false");
+    let mut pty = Pty::demo_with(cmd);
     pty.send("5p");
     pty.wait_for("the edited template", Duration::from_secs(10), |s| {
         s.contains("Edited by the fake editor.")

@@ -196,7 +196,11 @@ fn sweep_event(i: i64) -> EngineEvent {
 
 /// The fleet after all sweeps, 3 s after the last one.
 fn state() -> AppState {
-    let mut s = AppState::new(&options(), NOW - SWEEPS * STEP_MS);
+    state_with(&options())
+}
+
+fn state_with(options: &ConsoleOptions) -> AppState {
+    let mut s = AppState::new(options, NOW - SWEEPS * STEP_MS);
     for i in 0..SWEEPS {
         s.tick(NOW - (SWEEPS - 1 - i) * STEP_MS);
         s.apply_engine(EngineEvent::SweepStarted {
@@ -305,13 +309,7 @@ fn edits_options() -> ConsoleOptions {
 
 /// The fleet of `state()` on a console that can edit sessions.
 fn editing_state() -> AppState {
-    let mut s = AppState::new(&edits_options(), NOW - SWEEPS * STEP_MS);
-    for i in 0..SWEEPS {
-        s.tick(NOW - (SWEEPS - 1 - i) * STEP_MS);
-        s.apply_engine(sweep_event(i));
-    }
-    s.tick(NOW + 3_000);
-    s
+    state_with(&edits_options())
 }
 
 #[test]

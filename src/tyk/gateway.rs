@@ -349,18 +349,12 @@ impl Gateway {
 
     /// `GET /tyk/org/keys/{org}`; `None` when the org has no session.
     pub async fn get_org(&self, org: &str) -> Result<Option<SessionState>, GatewayError> {
-        let url = self.url_for(&["tyk", "org", "keys", org]);
-        let what = format!("GET /tyk/org/keys/{org}");
-        let (status, body) = self.get(url, &what).await?;
-        if status == StatusCode::NOT_FOUND {
+        let Some(body) = self.get_org_document(org).await? else {
             return Ok(None);
-        }
-        if !status.is_success() {
-            return Err(self.status_error(&what, status, &body));
-        }
+        };
         SessionState::from_slice(&body)
             .map(Some)
-            .map_err(|e| malformed(&what, e))
+            .map_err(|e| malformed(&format!("GET /tyk/org/keys/{org}"), e))
     }
 
     async fn get(&self, url: Url, what: &str) -> Result<(StatusCode, Vec<u8>), GatewayError> {
