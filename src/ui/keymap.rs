@@ -725,6 +725,10 @@ pub enum CommandKind {
     Goto(Screen),
     Help,
     Quit,
+    /// `:sort COLUMN [asc|desc]` (the Quotas table).
+    Sort,
+    /// `:filter TEXT` (the current view's `/` filter; no text clears it).
+    Filter,
 }
 
 pub static COMMANDS: &[(&str, CommandKind, &str)] = &[
@@ -752,6 +756,16 @@ pub static COMMANDS: &[(&str, CommandKind, &str)] = &[
         "templates",
         CommandKind::Goto(Screen::Templates),
         "e-mail template preview",
+    ),
+    (
+        "sort",
+        CommandKind::Sort,
+        "sort the quotas: :sort COLUMN [asc|desc]",
+    ),
+    (
+        "filter",
+        CommandKind::Filter,
+        "filter the view: :filter TEXT (!TEXT inverts)",
     ),
     ("help", CommandKind::Help, "this help"),
     ("quit", CommandKind::Quit, "quit"),
@@ -872,5 +886,9 @@ mod tests {
         assert_eq!(command("q!"), Some(CommandKind::Quit));
         assert_eq!(command("orgs acme"), Some(CommandKind::Goto(Screen::Orgs)));
         assert_eq!(command("nope"), None);
+        assert_eq!(complete("so"), "sort");
+        assert_eq!(complete("fi"), "filter");
+        assert_eq!(command("sort name desc"), Some(CommandKind::Sort));
+        assert_eq!(command("filter !acme"), Some(CommandKind::Filter));
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::keymap::{self, Action, CommandKind, Screen, ViewKind};
-use super::table::Filter;
+use super::table::{Filter, Sort, SortKey};
 use super::terminal::ConsoleOptions;
 use crate::clock::UnixMs;
 use crate::engine::{EngineEvent, Problem};
@@ -210,6 +210,8 @@ pub struct AppState {
     picker: Option<Picker>,
     events: EventsPane,
     orgs: OrgsPane,
+    /// The filter before `/` was pressed: the line filters as it is typed, Esc puts this back.
+    filter_before: Filter,
 }
 
 /// Shown in the Orgs view when there is no organisation source.
@@ -261,6 +263,7 @@ impl AppState {
                 opts.intake_url.clone(),
                 opts.intake_secret,
             ),
+            filter_before: Filter::default(),
         }
     }
 
@@ -602,6 +605,8 @@ impl AppState {
         }
     }
 
+    /// The `/` line filters as it is typed (k9s); Enter keeps the filter, Esc restores the one
+    /// before `/`.
     fn filter_key(&mut self, key: KeyEvent) {
         let Mode::Filter(text) = &mut self.mode else {
             return;
@@ -611,10 +616,13 @@ impl AppState {
                 let f = Filter::parse(text);
                 self.mode = Mode::Normal;
                 self.set_filter(f);
+                return;
             }
             KeyCode::Esc => {
                 self.mode = Mode::Normal;
-                self.set_filter(Filter::default());
+                let before = std::mem::take(&mut self.filter_before);
+                self.set_filter(before);
+                return;
             }
             KeyCode::Backspace => {
                 text.pop();
@@ -628,6 +636,8 @@ impl AppState {
                 }
             }
         }
+        let f = Filter::parse(text);
+        self.set_filter(f);
     }
 
     fn set_filter(&mut self, f: Filter) {
@@ -685,6 +695,17 @@ impl AppState {
         match keymap::command(line) {
             Some(CommandKind::Quit) => Some(UiAction::Quit),
             Some(CommandKind::Help) => self.perform(Action::Help),
+            Some(CommandKind::Sort) => {
+                self.sort_command(line);
+                None
+            }
+            Some(CommandKind::Filter) => {
+                // Everything after the word, as typed: `:filter !Orders API`.
+                let arg = line.trim_start().split_once(char::is_whitespace);
+                let arg = arg.map_or("", |(_, rest)| rest);
+                self.set_filter(Filter::parse(arg));
+                None
+            }
             Some(CommandKind::Goto(s)) => {
                 let out = self.perform(Action::Goto(s));
                 // `:orgs acme`, `:events /key_request` (k9s): the rest filters the view.
@@ -706,6 +727,48 @@ impl AppState {
                 None
             }
         }
+    }
+
+    /// `:sort COLUMN [asc|desc]`: the Quotas table (shown if another view was), by a column's
+    /// header; without a direction, as the column's key would (again: reversed).
+    fn sort_command(&mut self, line: &str) {
+        let mut words = line.split_whitespace().skip(1);
+        let columns = || {
+            let names: Vec<&str> = SortKey::ALL.iter().map(|k| k.name()).collect();
+            names.join(", ")
+        };
+        let Some(word) = words.next() else {
+            let msg = format!(":sort needs a column: {}", columns());
+            self.flash_msg(Level::Error, msg);
+            return;
+        };
+        let Some(key) = SortKey::parse(word) else {
+            let shown = super::sanitize::fit(word, 30);
+            let msg = format!("unknown column {shown} — :sort takes {}", columns());
+            self.flash_msg(Level::Error, msg);
+            return;
+        };
+        let sort = match words.next().map(str::to_ascii_lowercase).as_deref() {
+            None => self.quotas.sort().toggle(key),
+            Some("asc") => Sort {
+                key,
+                descending: false,
+            },
+            Some("desc") => Sort {
+                key,
+                descending: true,
+            },
+            Some(other) => {
+                let shown = super::sanitize::fit(other, 20);
+                let msg = format!("unknown direction {shown} — :sort {} asc|desc", key.name());
+                self.flash_msg(Level::Error, msg);
+                return;
+            }
+        };
+        if !matches!(self.view, View::Quotas | View::Detail(_)) {
+            self.perform(Action::Goto(Screen::Quotas));
+        }
+        self.quotas.set_sort(sort);
     }
 
     fn perform(&mut self, action: Action) -> Option<UiAction> {
@@ -757,7 +820,10 @@ impl AppState {
                 | View::Orgs
                 | View::OrgForm) => self.view = other,
             },
-            Action::Filter => self.mode = Mode::Filter(self.view_filter().text().to_string()),
+            Action::Filter => {
+                self.filter_before = self.view_filter().clone();
+                self.mode = Mode::Filter(self.view_filter().text().to_string());
+            }
             Action::Command => self.mode = Mode::Command(String::new()),
             Action::Up => self.move_by(-1),
             Action::Down => self.move_by(1),
