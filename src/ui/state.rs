@@ -187,6 +187,7 @@ pub struct Settings {
 }
 
 const FLASH_MS: i64 = 4_000;
+const KEYMAP_WARNING_MS: i64 = 30_000;
 const MAX_INPUT: usize = 256;
 
 pub struct AppState {
@@ -378,6 +379,22 @@ impl AppState {
     }
 
     /// Where the user template directory is watched, or why it is not (shown in the view).
+    /// Start-up problems of `keymap.toml`: the first in the footer (longer than a flash).
+    pub fn keymap_problems(&mut self, problems: &[crate::config::Problem]) {
+        let Some(first) = problems.first() else {
+            return;
+        };
+        let more = match problems.len() {
+            1 => String::new(),
+            n => format!(" (+{} more on exit)", n - 1),
+        };
+        self.flash = Some(Flash {
+            text: format!("{first}{more}"),
+            level: Level::Warn,
+            until_ms: self.now_ms + KEYMAP_WARNING_MS,
+        });
+    }
+
     pub fn set_template_watch(&mut self, w: Result<PathBuf, String>) {
         self.templates.set_watch(w);
     }
