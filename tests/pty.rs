@@ -735,3 +735,41 @@ fn a_runaway_template_leaves_the_console_responsive() {
         "exit status {status:?}"
     );
 }
+
+/// A user `keymap.toml` beside the config file: a rebinding works, a conflicting entry is
+/// reported with its file and line and keeps the builtin keys, and the console starts.
+#[test]
+fn user_keymap_rebinds_and_reports_a_conflict() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("keymap.toml"),
+        "# sort by name with n\nsort_name = \"n\"\nsort_org = \"q\"\n",
+    )
+    .expect("write keymap.toml");
+    let mut pty = Pty::spawn(dir.path());
+    let screen = pty.wait_for("the keymap warning", Duration::from_secs(30), |s| {
+        quota_count(s).is_some_and(|n| n > 0) && s.contains("keymap.toml:3:1: sort_org: q")
+    });
+    assert!(screen.contains("would do both"), "{screen}");
+
+    pty.send("n");
+    pty.wait_for("the name sort", Duration::from_secs(10), |s| {
+        s.contains("sort: name ↑")
+    });
+    pty.send("?");
+    pty.wait_for("the help with the new key", Duration::from_secs(10), |s| {
+        s.lines().any(|l| l.contains(" n ") && l.contains("name"))
+    });
+    pty.send("\x1b");
+    // (Esc and q in one read would arrive as Alt-q.)
+    pty.wait_for("the table again", Duration::from_secs(10), |s| {
+        quota_count(s).is_some_and(|n| n > 0)
+    });
+    // `q` still quits: the conflicting entry was not applied.
+    pty.send("q");
+    let status = pty.wait_exit(Duration::from_secs(10));
+    assert!(
+        matches!(status, WaitStatus::Exited(_, 0)),
+        "exit status {status:?}"
+    );
+}

@@ -10,6 +10,27 @@ use super::history::{Epoch, History, MAX_POINTS};
 use super::model::{self, Band, QuotaId, QuotaMeta, Sample};
 use crate::clock::UnixMs;
 
+/// True when the names the table sorts and filters on are the same (`QuotaMeta::label`,
+/// `QuotaMeta::search_fields`); the key is part of the quota's id. A source that keeps its
+/// sessions between sweeps hands over the same `Arc`s, which is checked first.
+fn same_names(a: &QuotaMeta, b: &QuotaMeta) -> bool {
+    let (sa, sb) = (&a.session, &b.session);
+    let session = std::sync::Arc::ptr_eq(sa, sb)
+        || (sa.alias == sb.alias
+            && sa.masked == sb.masked
+            && sa.hashed == sb.hashed
+            && sa.key == sb.key
+            && sa.org_id == sb.org_id);
+    session
+        && match (&a.api, &b.api) {
+            (None, None) => true,
+            (Some(x), Some(y)) => {
+                std::sync::Arc::ptr_eq(x, y) || (x.api_name == y.api_name && x.api_id == y.api_id)
+            }
+            _ => false,
+        }
+}
+
 /// How much history is kept and how rates are computed.
 #[derive(Debug, Clone, Copy)]
 pub struct BoardSettings {
@@ -149,6 +170,9 @@ pub struct Board {
     sweep: u32,
     /// Bumped on every change; views recompute their order when it moves.
     version: u64,
+    /// Bumped when a quota arrives, leaves (positions move) or changes a name the table sorts
+    /// or filters on: while it stands, a view may keep its per-quota name keys and filter.
+    names_version: u64,
 }
 
 fn tenths(d: Duration) -> u32 {
@@ -168,6 +192,7 @@ impl Board {
             rate_window: tenths(settings.rate_window).max(1),
             sweep: 0,
             version: 0,
+            names_version: 0,
         }
     }
 
@@ -196,6 +221,12 @@ impl Board {
 
     pub fn version(&self) -> u64 {
         self.version
+    }
+
+    /// Moves when a quota arrives or leaves (positions move) or one of its names changes; not
+    /// when only values do.
+    pub fn names_version(&self) -> u64 {
+        self.names_version
     }
 
     pub fn epoch(&self) -> Epoch {
@@ -255,6 +286,7 @@ impl Board {
         let removed = before - self.entries.len();
         if removed > 0 {
             self.version += 1;
+            self.names_version += 1;
         }
         removed
     }
@@ -266,6 +298,9 @@ impl Board {
         self.version += 1;
         if let Some(i) = self.position(&s.id) {
             let e = &mut self.entries[i];
+            if !same_names(&e.meta, &s.meta) {
+                self.names_version += 1;
+            }
             e.prev_used = e.used();
             e.renewed = e.quota_renews != s.quota_renews;
             e.meta = s.meta;
@@ -284,6 +319,7 @@ impl Board {
         }
         let mut history = History::default();
         history.push(t, used, self.spacing, self.retention);
+        self.names_version += 1;
         self.entries.push(Entry {
             id: s.id,
             meta: s.meta,

@@ -163,14 +163,7 @@ fn render_chart(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rect, 
         .collect();
     let max_used = points.iter().map(|p| p.1).fold(0.0, f64::max);
     let min_used = points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
-    let top = (e.quota_max.max(0) as f64).max(max_used).max(1.0);
-    // Zoom in on the part of the range the usage moved in, so a slope towards the limit is
-    // visible even late in a window; thresholds below it are off the chart.
-    let bottom = if min_used.is_finite() {
-        (min_used - (top - min_used) * 0.25).max(0.0).floor()
-    } else {
-        0.0
-    };
+    let (bottom, top) = y_range(min_used, max_used, e.quota_max);
 
     let mut limits: Vec<(String, Vec<(f64, f64)>)> = if e.is_limited() {
         let max = e.quota_max as f64;
@@ -254,14 +247,39 @@ fn render_chart(state: &AppState, theme: &Theme, frame: &mut Frame, area: Rect, 
             Axis::default()
                 .style(axis_style)
                 .bounds([bottom, top])
-                .labels([
-                    format::count(bottom as i64),
-                    format::count(((bottom + top) / 2.0) as i64),
-                    format::count(top as i64),
-                ]),
+                .labels(y_labels(bottom, top)),
         )
         .legend_position(None);
     frame.render_widget(chart, area);
+}
+
+/// The y-axis range: up to the quota's max (or the highest usage), zoomed in on the part of
+/// the range the usage moved in, so a slope towards the limit is visible even late in a
+/// window. The range is widened downwards until its three tick labels differ: a flat line (a
+/// quota that stood at its max for the whole window) would otherwise span nothing and read
+/// "2.5k" at every tick; it is shown from 0.
+fn y_range(min_used: f64, max_used: f64, quota_max: i64) -> (f64, f64) {
+    let top = (quota_max.max(0) as f64).max(max_used).max(2.0);
+    let mut bottom = if min_used.is_finite() && min_used < top {
+        (min_used - (top - min_used) * 0.25).max(0.0).floor()
+    } else {
+        0.0
+    };
+    loop {
+        let [lo, mid, hi] = y_labels(bottom, top);
+        if bottom <= 0.0 || (lo != mid && mid != hi) {
+            return (bottom, top);
+        }
+        bottom = (top - 2.0 * (top - bottom).max(1.0)).max(0.0).floor();
+    }
+}
+
+fn y_labels(bottom: f64, top: f64) -> [String; 3] {
+    [
+        format::count(bottom as i64),
+        format::count(((bottom + top) / 2.0) as i64),
+        format::count(top as i64),
+    ]
 }
 
 /// "key 5e9d…ef6d", "api Orders API of 5e9d…ef6d", "org 5e9d9544…".
@@ -538,4 +556,32 @@ fn meta_lines(theme: &Theme, e: &Entry) -> Vec<Line<'static>> {
             ])
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_y_axis_has_distinct_ticks() {
+        // A quota at its max the whole window: was 2500..2500, "2.5k" three times.
+        assert_eq!(y_range(2500.0, 2500.0, 2500), (0.0, 2500.0));
+        assert_eq!(y_labels(0.0, 2500.0), ["0", "1.2k", "2.5k"]);
+        // Unlimited, idle.
+        let (b, t) = y_range(0.0, 0.0, -1);
+        assert_eq!(y_labels(b, t), ["0", "1", "2"]);
+        // A slope keeps its zoom.
+        assert_eq!(y_range(600.0, 900.0, 1000), (500.0, 1000.0));
+        // A narrow one is widened until the ticks differ.
+        for (lo, hi, max) in [
+            (2490.0, 2500.0, 2500),
+            (99_990.0, 100_000.0, 100_000),
+            (7.0, 7.0, 0),
+        ] {
+            let (b, t) = y_range(lo, hi, max);
+            let [l, m, h] = y_labels(b, t);
+            assert!(l != m && m != h, "{lo}..{hi} of {max}: {l} {m} {h}");
+            assert!(b <= lo && t >= hi);
+        }
+    }
 }

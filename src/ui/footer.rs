@@ -8,7 +8,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::keymap::{self, Group, KEYMAP};
+use super::keymap::{self, Group};
 use super::sanitize::{fit, width};
 use super::state::{AppState, Level, Mode, View};
 use super::theme::Theme;
@@ -111,9 +111,12 @@ fn hints(state: &AppState, theme: &Theme) -> Line<'static> {
     let desc = Style::new().fg(theme.muted);
     let mut spans = vec![Span::raw(" ")];
     // A view's own verbs first, so a narrow footer cuts the generic keys rather than them.
-    let own = |b: &&keymap::Binding| matches!(b.group, Group::Actions | Group::Navigation);
-    let bindings = KEYMAP.iter().filter(|b| b.applies_to(view));
-    for b in bindings
+    let own = |b: &(&keymap::Binding, &[keymap::Key])| {
+        matches!(b.0.group, Group::Actions | Group::Navigation)
+    };
+    let active = keymap::active();
+    let bindings = active.bindings().filter(|(b, _)| b.applies_to(view));
+    for (b, keys) in bindings
         .clone()
         .filter(own)
         .chain(bindings.filter(|b| !own(b)))
@@ -121,17 +124,17 @@ fn hints(state: &AppState, theme: &Theme) -> Line<'static> {
         let Some(hint) = b.hint else { continue };
         let label = if b.group == Group::Sort {
             // One hint for all sort keys: "<U N O R T W S A>".
-            KEYMAP
-                .iter()
-                .filter(|s| s.group == Group::Sort && s.applies_to(view))
-                .filter_map(|s| match s.keys.first()?.code {
+            active
+                .bindings()
+                .filter(|(s, _)| s.group == Group::Sort && s.applies_to(view))
+                .filter_map(|(_, keys)| match keys.first()?.code {
                     KeyCode::Char(c) => Some(c.to_string()),
                     _ => None,
                 })
                 .collect::<Vec<_>>()
                 .join(" ")
         } else {
-            b.keys.first().map(|k| k.label()).unwrap_or_default()
+            keys.first().map(|k| k.label()).unwrap_or_default()
         };
         spans.push(Span::styled(format!("<{label}>"), key));
         spans.push(Span::styled(format!(" {hint}  "), desc));

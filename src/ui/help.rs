@@ -7,7 +7,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
-use super::keymap::{COMMANDS, Group, KEYMAP, ViewKind};
+use super::keymap::{self, COMMANDS, Group, ViewKind};
 use super::sanitize::{fit, width, wrap};
 use super::theme::Theme;
 
@@ -23,10 +23,10 @@ const COMMANDS_WIDTH: usize = 34;
 fn sections(view: ViewKind) -> Vec<Vec<Item>> {
     let mut out = Vec::new();
     for g in Group::ALL {
-        let keys: Vec<Item> = KEYMAP
-            .iter()
-            .filter(|b| b.group == g && b.applies_to(view))
-            .map(|b| Item::Key(b.keys_label(), b.description))
+        let keys: Vec<Item> = keymap::active()
+            .bindings()
+            .filter(|(b, _)| b.group == g && b.applies_to(view))
+            .map(|(b, keys)| Item::Key(keymap::keys_label(keys), b.description))
             .collect();
         if !keys.is_empty() {
             out.push(

@@ -1,9 +1,13 @@
 //! The one keymap: key handling looks actions up here and the `?` help and the hint bar are
 //! generated from it, so they cannot drift apart.
 
+use std::path::Path;
+use std::sync::OnceLock;
+
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::table::SortKey;
+use crate::config::Problem;
 
 /// Which screen a binding applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -245,12 +249,13 @@ impl Binding {
     }
 
     pub fn keys_label(&self) -> String {
-        self.keys
-            .iter()
-            .map(Key::label)
-            .collect::<Vec<_>>()
-            .join(" ")
+        keys_label(self.keys)
     }
+}
+
+/// "j ↓", as the help lists a binding's keys.
+pub fn keys_label(keys: &[Key]) -> String {
+    keys.iter().map(Key::label).collect::<Vec<_>>().join(" ")
 }
 
 use ViewKind as V;
@@ -731,12 +736,279 @@ pub static KEYMAP: &[Binding] = &[
     ),
 ];
 
-/// The action of `ev` in `view`, if any.
+/// The action of `ev` in `view`, if any, in the keymap in use.
 pub fn lookup(view: ViewKind, ev: &KeyEvent) -> Option<Action> {
-    KEYMAP
-        .iter()
-        .find(|b| b.applies_to(view) && b.keys.iter().any(|k| k.matches(ev)))
-        .map(|b| b.action)
+    active().lookup(view, ev)
+}
+
+/// `KEYMAP` with a user's `keymap.toml` applied: the keys of each binding, by position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keymap {
+    keys: Vec<Vec<Key>>,
+}
+
+impl Default for Keymap {
+    fn default() -> Self {
+        Keymap {
+            keys: KEYMAP.iter().map(|b| b.keys.to_vec()).collect(),
+        }
+    }
+}
+
+static ACTIVE: OnceLock<Keymap> = OnceLock::new();
+
+/// The keymap the console uses: the one `install`ed at start-up, else the builtin one.
+pub fn active() -> &'static Keymap {
+    ACTIVE.get_or_init(Keymap::default)
+}
+
+/// Makes `k` the keymap of this process (once, before the console starts).
+pub fn install(k: Keymap) {
+    let _ = ACTIVE.set(k);
+}
+
+/// The name `keymap.toml` gives an action: its variant in snake case, with the argument
+/// (`poll_now`, `sort_name`, `goto_orgs`). Derived, so a new `Action` needs no entry here.
+pub fn action_name(a: Action) -> String {
+    let mut out = String::new();
+    for c in format!("{a:?}").chars() {
+        match c {
+            '(' => out.push('_'),
+            ')' => {}
+            c if c.is_ascii_uppercase() => {
+                if !out.is_empty() && !out.ends_with('_') {
+                    out.push('_');
+                }
+                out.push(c.to_ascii_lowercase());
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A key as `keymap.toml` writes it: one character (`q`, `U`, `?`), `ctrl-r`, or a name
+/// (`enter`, `esc`, `tab`, `backtab`, `up`, `down`, `left`, `right`, `pgup`, `pgdn`, `home`,
+/// `end`, `space`).
+pub fn parse_key(text: &str) -> Option<Key> {
+    let t = text.trim();
+    let mut chars = t.chars();
+    if let (Some(c), None) = (chars.next(), chars.next()) {
+        return (!c.is_control()).then_some(ch(c));
+    }
+    let lower = t.to_ascii_lowercase();
+    if let Some(rest) = lower
+        .strip_prefix("ctrl-")
+        .or_else(|| lower.strip_prefix("ctrl+"))
+    {
+        let mut cs = rest.chars();
+        return match (cs.next(), cs.next()) {
+            (Some(c), None) if c.is_ascii_alphabetic() => Some(ctrl(c)),
+            _ => None,
+        };
+    }
+    if let Some(rest) = lower.strip_prefix("shift-") {
+        let mut cs = rest.chars();
+        return match (cs.next(), cs.next()) {
+            (Some(c), None) if c.is_ascii_alphabetic() => Some(ch(c.to_ascii_uppercase())),
+            _ if rest == "tab" => Some(code(KeyCode::BackTab)),
+            _ => None,
+        };
+    }
+    let k = match lower.as_str() {
+        "enter" | "return" => KeyCode::Enter,
+        "esc" | "escape" => KeyCode::Esc,
+        "tab" => KeyCode::Tab,
+        "backtab" => KeyCode::BackTab,
+        "up" => KeyCode::Up,
+        "down" => KeyCode::Down,
+        "left" => KeyCode::Left,
+        "right" => KeyCode::Right,
+        "pgup" | "pageup" => KeyCode::PageUp,
+        "pgdn" | "pagedown" => KeyCode::PageDown,
+        "home" => KeyCode::Home,
+        "end" => KeyCode::End,
+        "space" => KeyCode::Char(' '),
+        _ => return None,
+    };
+    Some(code(k))
+}
+
+impl Keymap {
+    /// Each binding with its keys, in `KEYMAP` order.
+    pub fn bindings(&self) -> impl Iterator<Item = (&'static Binding, &[Key])> + Clone + '_ {
+        KEYMAP.iter().zip(self.keys.iter().map(Vec::as_slice))
+    }
+
+    pub fn lookup(&self, view: ViewKind, ev: &KeyEvent) -> Option<Action> {
+        self.bindings()
+            .find(|(b, keys)| b.applies_to(view) && keys.iter().any(|k| k.matches(ev)))
+            .map(|(b, _)| b.action)
+    }
+
+    /// `<config_dir>/keymap.toml` if it exists, else the builtin keymap. The console always
+    /// starts: an entry that cannot be used (unknown action or key, a key two actions of one
+    /// view would share) keeps that action's builtin keys and is reported.
+    pub fn load(config_dir: Option<&Path>) -> (Keymap, Vec<Problem>) {
+        let Some(path) = config_dir.map(|d| d.join("keymap.toml")) else {
+            return (Keymap::default(), Vec::new());
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Keymap::parse(&text, &path.display().to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Keymap::default(), Vec::new()),
+            Err(e) => {
+                let problem = Problem {
+                    origin: path.display().to_string(),
+                    line_col: None,
+                    key: None,
+                    message: format!("cannot read the keymap, using the builtin keys: {e}"),
+                };
+                (Keymap::default(), vec![problem])
+            }
+        }
+    }
+
+    /// `action = "key"` or `action = ["key", …]`, at the top level or under `[keys]`.
+    pub fn parse(text: &str, origin: &str) -> (Keymap, Vec<Problem>) {
+        use toml::de::{DeTable, DeValue};
+        let at = |offset: usize, key: Option<&str>, message: String| Problem {
+            origin: origin.to_owned(),
+            line_col: Some(crate::config::line_col(text, offset)),
+            key: key.map(str::to_owned),
+            message,
+        };
+        let mut problems = Vec::new();
+        let doc = match DeTable::parse(text) {
+            Ok(d) => d,
+            Err(e) => {
+                let offset = e.span().map_or(0, |s| s.start);
+                let msg = format!("invalid TOML, using the builtin keys: {}", e.message());
+                return (Keymap::default(), vec![at(offset, None, msg)]);
+            }
+        };
+        let mut entries: Vec<(String, usize, &DeValue)> = Vec::new();
+        for (k, v) in doc.get_ref().iter() {
+            match v.get_ref() {
+                DeValue::Table(t) if k.get_ref() == "keys" => {
+                    for (k2, v2) in t.iter() {
+                        entries.push((k2.get_ref().to_string(), k2.span().start, v2.get_ref()));
+                    }
+                }
+                value => entries.push((k.get_ref().to_string(), k.span().start, value)),
+            }
+        }
+        entries.sort_by_key(|e| e.1);
+        let names: Vec<(String, Action)> = {
+            let mut seen: Vec<(String, Action)> = Vec::new();
+            for b in KEYMAP {
+                if !seen.iter().any(|(_, a)| *a == b.action) {
+                    seen.push((action_name(b.action), b.action));
+                }
+            }
+            seen
+        };
+        let mut km = Keymap::default();
+        // (action, keys, offset): applied together, so two actions may swap keys.
+        let mut wanted: Vec<(Action, Vec<Key>, usize)> = Vec::new();
+        for (name, offset, value) in entries {
+            let Some(action) = names.iter().find(|(n, _)| *n == name).map(|(_, a)| *a) else {
+                let known: Vec<&str> = names.iter().map(|(n, _)| n.as_str()).collect();
+                let msg = format!("unknown action (one of {})", known.join(", "));
+                problems.push(at(offset, Some(&name), msg));
+                continue;
+            };
+            let texts: Vec<&str> = match value {
+                DeValue::String(s) => vec![s.as_ref()],
+                DeValue::Array(a) => a
+                    .iter()
+                    .filter_map(|v| match v.get_ref() {
+                        DeValue::String(s) => Some(s.as_ref()),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            if texts.is_empty() {
+                let msg = "expected a key such as \"n\" or \"ctrl-r\", or a list of them";
+                problems.push(at(offset, Some(&name), msg.to_owned()));
+                continue;
+            }
+            let mut keys = Vec::new();
+            let mut bad = None;
+            for t in texts {
+                match parse_key(t) {
+                    Some(k) => keys.push(k),
+                    None => bad = Some(t.to_owned()),
+                }
+            }
+            if let Some(t) = bad {
+                let msg = format!(
+                    "unknown key {t:?} (one character, ctrl-X, or enter, esc, tab, backtab, up, down, left, right, pgup, pgdn, home, end, space)"
+                );
+                problems.push(at(offset, Some(&name), msg));
+                continue;
+            }
+            wanted.push((action, keys, offset));
+        }
+        let apply = |km: &mut Keymap, wanted: &[(Action, Vec<Key>, usize)]| {
+            *km = Keymap::default();
+            for (action, keys, _) in wanted {
+                for (i, b) in KEYMAP.iter().enumerate() {
+                    if b.action == *action {
+                        km.keys[i] = keys.clone();
+                    }
+                }
+            }
+        };
+        // A conflict drops the entries involved (their actions keep the builtin keys), until
+        // none is left: the builtin keymap has none.
+        loop {
+            apply(&mut km, &wanted);
+            let Some((view, key, actions)) = km.conflict() else {
+                break;
+            };
+            let involved: Vec<usize> = (0..wanted.len())
+                .filter(|&w| actions.contains(&wanted[w].0))
+                .collect();
+            if involved.is_empty() {
+                break; // cannot happen: the builtin keymap has no conflict (tested)
+            }
+            let names: Vec<String> = actions.iter().map(|a| action_name(*a)).collect();
+            for &w in involved.iter().rev() {
+                let (action, _, offset) = wanted.remove(w);
+                let msg = format!(
+                    "{key} would do both {} in the {view:?} view; {} keeps its builtin keys",
+                    names.join(" and "),
+                    action_name(action)
+                );
+                problems.push(at(offset, Some(&action_name(action)), msg));
+            }
+        }
+        problems.sort_by_key(|p| p.line_col);
+        (km, problems)
+    }
+
+    /// A key bound to two different actions in one view.
+    fn conflict(&self) -> Option<(ViewKind, String, Vec<Action>)> {
+        for view in ViewKind::ALL {
+            let mut seen: Vec<(String, Action)> = Vec::new();
+            for (b, keys) in self.bindings().filter(|(b, _)| b.applies_to(view)) {
+                for k in keys {
+                    let label = k.label();
+                    if let Some((_, other)) = seen.iter().find(|(l, _)| *l == label) {
+                        let actions = if *other == b.action {
+                            continue;
+                        } else {
+                            vec![*other, b.action]
+                        };
+                        return Some((view, label, actions));
+                    }
+                    seen.push((label, b.action));
+                }
+            }
+        }
+        None
+    }
 }
 
 /// What `:` understands; completion offers these names.
@@ -745,6 +1017,10 @@ pub enum CommandKind {
     Goto(Screen),
     Help,
     Quit,
+    /// `:sort COLUMN [asc|desc]` (the Quotas table).
+    Sort,
+    /// `:filter TEXT` (the current view's `/` filter; no text clears it).
+    Filter,
 }
 
 pub static COMMANDS: &[(&str, CommandKind, &str)] = &[
@@ -772,6 +1048,16 @@ pub static COMMANDS: &[(&str, CommandKind, &str)] = &[
         "templates",
         CommandKind::Goto(Screen::Templates),
         "e-mail template preview",
+    ),
+    (
+        "sort",
+        CommandKind::Sort,
+        "sort the quotas: :sort COLUMN [asc|desc]",
+    ),
+    (
+        "filter",
+        CommandKind::Filter,
+        "filter the view: :filter TEXT (!TEXT inverts)",
     ),
     ("help", CommandKind::Help, "this help"),
     ("quit", CommandKind::Quit, "quit"),
@@ -881,6 +1167,60 @@ mod tests {
     }
 
     #[test]
+    fn user_keymap_rebinds_swaps_and_reports() {
+        let v = ViewKind::Quotas;
+        let ev = |c: char| key(KeyCode::Char(c), KeyModifiers::NONE);
+        assert_eq!(action_name(Action::PollNow), "poll_now");
+        assert_eq!(action_name(Action::Sort(SortKey::Name)), "sort_name");
+        assert_eq!(action_name(Action::Goto(Screen::Orgs)), "goto_orgs");
+        assert_eq!(parse_key("ctrl-r"), Some(ctrl('r')));
+        assert_eq!(parse_key("Shift-u"), Some(ch('U')));
+        assert_eq!(parse_key("pgdn"), Some(code(KeyCode::PageDown)));
+        assert_eq!(parse_key("ctrl-"), None);
+
+        // A rebinding, and two actions swapping keys (applied together: no conflict).
+        let (km, problems) = Keymap::parse(
+            "sort_name = \"n\"\n[keys]\npoll_now = [\"x\", \"ctrl-r\"]\nsort_org = \"r\"\n",
+            "keymap.toml",
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(km.lookup(v, &ev('n')), Some(Action::Sort(SortKey::Name)));
+        assert_eq!(km.lookup(v, &ev('N')), None);
+        assert_eq!(km.lookup(v, &ev('x')), Some(Action::PollNow));
+        assert_eq!(km.lookup(v, &ev('r')), Some(Action::Sort(SortKey::Org)));
+
+        // Unknown action, unknown key, a conflict: reported with the line; defaults kept.
+        let text = "up = \"k\"\nfly = \"f\"\nquit = \"ctrl-\"\nsort_name = \"r\"\n";
+        let (km, problems) = Keymap::parse(text, "/cfg/keymap.toml");
+        let shown: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(shown.len(), 3, "{shown:?}");
+        assert!(
+            shown[0].starts_with("/cfg/keymap.toml:2:1: fly: unknown action"),
+            "{shown:?}"
+        );
+        assert!(
+            shown[1].starts_with("/cfg/keymap.toml:3:1: quit: unknown key \"ctrl-\""),
+            "{shown:?}"
+        );
+        assert!(
+            shown[2].starts_with("/cfg/keymap.toml:4:1: sort_name: r would do both"),
+            "{shown:?}"
+        );
+        assert_eq!(km.lookup(v, &ev('r')), Some(Action::PollNow));
+        assert_eq!(
+            km.lookup(v, &key(KeyCode::Char('N'), KeyModifiers::SHIFT)),
+            Some(Action::Sort(SortKey::Name))
+        );
+        assert_eq!(km.lookup(v, &ev('q')), Some(Action::Quit));
+        // `up = "k"` replaced k and ↑ by k alone.
+        assert_eq!(km.lookup(v, &key(KeyCode::Up, KeyModifiers::NONE)), None);
+        assert_eq!(Keymap::parse("", "x").0, Keymap::default());
+        let (_, bad) = Keymap::parse("quit = [", "keymap.toml");
+        assert!(bad[0].to_string().contains("invalid TOML"), "{bad:?}");
+        assert_eq!(Keymap::load(None), (Keymap::default(), Vec::new()));
+    }
+
+    #[test]
     fn command_completion() {
         assert_eq!(complete("quo"), "quotas");
         assert_eq!(complete("q"), "q");
@@ -892,5 +1232,9 @@ mod tests {
         assert_eq!(command("q!"), Some(CommandKind::Quit));
         assert_eq!(command("orgs acme"), Some(CommandKind::Goto(Screen::Orgs)));
         assert_eq!(command("nope"), None);
+        assert_eq!(complete("so"), "sort");
+        assert_eq!(complete("fi"), "filter");
+        assert_eq!(command("sort name desc"), Some(CommandKind::Sort));
+        assert_eq!(command("filter !acme"), Some(CommandKind::Filter));
     }
 }

@@ -125,12 +125,20 @@ pub(crate) fn render(state: &AppState, theme: &Theme, frame: &mut Frame, area: R
     let title = widgets::list_title(theme, "quotas(all)", n, state.quotas().filter());
     let sort = state.quotas().sort();
     let arrow = if sort.descending { "↓" } else { "↑" };
+    let cols = columns(area.width.saturating_sub(2), state.quotas().any_fired());
+    // A narrow terminal drops columns; a sort on one of them says so rather than order the
+    // rows by something not on screen.
+    let hidden = if cols.iter().any(|(s, _)| s.sort == Some(sort.key)) {
+        ""
+    } else {
+        " (column hidden)"
+    };
     let mut block = Block::bordered()
         .border_style(Style::new().fg(theme.border_focused))
         .title(Line::from(title).alignment(Alignment::Center))
         .title_bottom(
             Line::styled(
-                format!(" sort: {} {arrow} ", sort.key.label()),
+                format!(" sort: {} {arrow}{hidden} ", sort.key.label()),
                 Style::new().fg(theme.muted),
             )
             .alignment(Alignment::Left),
@@ -151,7 +159,6 @@ pub(crate) fn render(state: &AppState, theme: &Theme, frame: &mut Frame, area: R
         return;
     }
 
-    let cols = columns(inner.width, state.quotas().any_fired());
     let visible = usize::from(inner.height.saturating_sub(1));
     let offset = clamp_offset(state.quotas().offset(), state.quotas().cursor(), visible, n);
     let end = (offset + visible).min(n);

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::keymap::{self, Action, CommandKind, Screen, ViewKind};
-use super::table::Filter;
+use super::table::{Filter, Sort, SortKey};
 use super::terminal::ConsoleOptions;
 use crate::clock::UnixMs;
 use crate::engine::{EngineEvent, Problem};
@@ -204,6 +204,7 @@ pub struct Settings {
 }
 
 const FLASH_MS: i64 = 4_000;
+const KEYMAP_WARNING_MS: i64 = 30_000;
 const MAX_INPUT: usize = 256;
 
 pub struct AppState {
@@ -229,6 +230,8 @@ pub struct AppState {
     orgs: OrgsPane,
     /// The detail's trigger-limit editor (`m`).
     trigger_edit: Option<TriggerEdit>,
+    /// The filter before `/` was pressed: the line filters as it is typed, Esc puts this back.
+    filter_before: Filter,
 }
 
 /// Shown in the Orgs view when there is no organisation source.
@@ -282,6 +285,7 @@ impl AppState {
                 opts.intake_secret,
             ),
             trigger_edit: None,
+            filter_before: Filter::default(),
         }
     }
 
@@ -396,6 +400,22 @@ impl AppState {
     }
 
     /// Where the user template directory is watched, or why it is not (shown in the view).
+    /// Start-up problems of `keymap.toml`: the first in the footer (longer than a flash).
+    pub fn keymap_problems(&mut self, problems: &[crate::config::Problem]) {
+        let Some(first) = problems.first() else {
+            return;
+        };
+        let more = match problems.len() {
+            1 => String::new(),
+            n => format!(" (+{} more on exit)", n - 1),
+        };
+        self.flash = Some(Flash {
+            text: format!("{first}{more}"),
+            level: Level::Warn,
+            until_ms: self.now_ms + KEYMAP_WARNING_MS,
+        });
+    }
+
     pub fn set_template_watch(&mut self, w: Result<PathBuf, String>) {
         self.templates.set_watch(w);
     }
@@ -631,6 +651,8 @@ impl AppState {
         }
     }
 
+    /// The `/` line filters as it is typed (k9s); Enter keeps the filter, Esc restores the one
+    /// before `/`.
     fn filter_key(&mut self, key: KeyEvent) {
         let Mode::Filter(text) = &mut self.mode else {
             return;
@@ -640,10 +662,13 @@ impl AppState {
                 let f = Filter::parse(text);
                 self.mode = Mode::Normal;
                 self.set_filter(f);
+                return;
             }
             KeyCode::Esc => {
                 self.mode = Mode::Normal;
-                self.set_filter(Filter::default());
+                let before = std::mem::take(&mut self.filter_before);
+                self.set_filter(before);
+                return;
             }
             KeyCode::Backspace => {
                 text.pop();
@@ -657,6 +682,8 @@ impl AppState {
                 }
             }
         }
+        let f = Filter::parse(text);
+        self.set_filter(f);
     }
 
     fn set_filter(&mut self, f: Filter) {
@@ -714,6 +741,17 @@ impl AppState {
         match keymap::command(line) {
             Some(CommandKind::Quit) => Some(UiAction::Quit),
             Some(CommandKind::Help) => self.perform(Action::Help),
+            Some(CommandKind::Sort) => {
+                self.sort_command(line);
+                None
+            }
+            Some(CommandKind::Filter) => {
+                // Everything after the word, as typed: `:filter !Orders API`.
+                let arg = line.trim_start().split_once(char::is_whitespace);
+                let arg = arg.map_or("", |(_, rest)| rest);
+                self.set_filter(Filter::parse(arg));
+                None
+            }
             Some(CommandKind::Goto(s)) => {
                 let out = self.perform(Action::Goto(s));
                 // `:orgs acme`, `:events /key_request` (k9s): the rest filters the view.
@@ -735,6 +773,48 @@ impl AppState {
                 None
             }
         }
+    }
+
+    /// `:sort COLUMN [asc|desc]`: the Quotas table (shown if another view was), by a column's
+    /// header; without a direction, as the column's key would (again: reversed).
+    fn sort_command(&mut self, line: &str) {
+        let mut words = line.split_whitespace().skip(1);
+        let columns = || {
+            let names: Vec<&str> = SortKey::ALL.iter().map(|k| k.name()).collect();
+            names.join(", ")
+        };
+        let Some(word) = words.next() else {
+            let msg = format!(":sort needs a column: {}", columns());
+            self.flash_msg(Level::Error, msg);
+            return;
+        };
+        let Some(key) = SortKey::parse(word) else {
+            let shown = super::sanitize::fit(word, 30);
+            let msg = format!("unknown column {shown} — :sort takes {}", columns());
+            self.flash_msg(Level::Error, msg);
+            return;
+        };
+        let sort = match words.next().map(str::to_ascii_lowercase).as_deref() {
+            None => self.quotas.sort().toggle(key),
+            Some("asc") => Sort {
+                key,
+                descending: false,
+            },
+            Some("desc") => Sort {
+                key,
+                descending: true,
+            },
+            Some(other) => {
+                let shown = super::sanitize::fit(other, 20);
+                let msg = format!("unknown direction {shown} — :sort {} asc|desc", key.name());
+                self.flash_msg(Level::Error, msg);
+                return;
+            }
+        };
+        if !matches!(self.view, View::Quotas | View::Detail(_)) {
+            self.perform(Action::Goto(Screen::Quotas));
+        }
+        self.quotas.set_sort(sort);
     }
 
     fn perform(&mut self, action: Action) -> Option<UiAction> {
@@ -789,7 +869,10 @@ impl AppState {
                 | View::Orgs
                 | View::OrgForm) => self.view = other,
             },
-            Action::Filter => self.mode = Mode::Filter(self.view_filter().text().to_string()),
+            Action::Filter => {
+                self.filter_before = self.view_filter().clone();
+                self.mode = Mode::Filter(self.view_filter().text().to_string());
+            }
             Action::Command => self.mode = Mode::Command(String::new()),
             Action::Up => self.move_by(-1),
             Action::Down => self.move_by(1),

@@ -26,6 +26,48 @@ pub enum SortKey {
 }
 
 impl SortKey {
+    pub const ALL: [SortKey; 8] = [
+        SortKey::Used,
+        SortKey::Name,
+        SortKey::Org,
+        SortKey::Remaining,
+        SortKey::Eta,
+        SortKey::Renews,
+        SortKey::Scope,
+        SortKey::Rate,
+    ];
+
+    /// The name `:sort` takes: the column's header, lower-cased (`used` is USAGE).
+    pub fn name(self) -> &'static str {
+        match self {
+            SortKey::Used => "usage",
+            SortKey::Name => "name",
+            SortKey::Org => "org",
+            SortKey::Remaining => "remain",
+            SortKey::Eta => "eta",
+            SortKey::Renews => "renews",
+            SortKey::Scope => "scope",
+            SortKey::Rate => "req/min",
+        }
+    }
+
+    /// A column by its header or a common other name (`used`, `%`, `remaining`, `rate`).
+    pub fn parse(word: &str) -> Option<SortKey> {
+        let w = word.to_ascii_lowercase();
+        let k = match w.as_str() {
+            "usage" | "used" | "%" | "used/max" => SortKey::Used,
+            "name" | "alias" => SortKey::Name,
+            "org" => SortKey::Org,
+            "remain" | "remaining" => SortKey::Remaining,
+            "eta" => SortKey::Eta,
+            "renews" => SortKey::Renews,
+            "scope" => SortKey::Scope,
+            "req/min" | "rate" => SortKey::Rate,
+            _ => return None,
+        };
+        Some(k)
+    }
+
     /// The first press sorts the way that puts what needs attention on top.
     pub fn default_descending(self) -> bool {
         matches!(self, SortKey::Used | SortKey::Rate)
@@ -148,35 +190,183 @@ fn contains_folded(hay: &str, needle: &str) -> bool {
         .any(|i| h[i..i + n.len()].eq_ignore_ascii_case(n))
 }
 
-/// Board indices of the rows to show, filtered and sorted. Ties are broken by name then id, so
-/// the order is stable across sweeps.
+/// Board indices of the rows to show, filtered and sorted, from scratch. Ties are broken by
+/// name, then scope, then board position, so the order is stable across sweeps. The console
+/// keeps an [`Orderer`] instead, which reuses what did not change.
 pub fn order(board: &Board, filter: &Filter, sort: Sort) -> Vec<usize> {
-    let entries = board.entries();
-    let rows = (0..entries.len()).filter(|&i| filter.matches(&entries[i]));
-    let desc = sort.descending;
-    match sort.key {
-        // The name is already the tie-breaker; a constant key leaves the order to it.
-        SortKey::Name if desc => {
-            let mut o = by_ord(entries, rows, false, |_| ());
-            o.reverse();
-            o
+    Orderer::default().order(board, filter, sort).to_vec()
+}
+
+/// The table's order with what it costs cached between sweeps: per-quota name ranks (the
+/// tie-breaker and the NAME sort) and the org and scope ranks, kept while
+/// `Board::names_version` stands; the rows the filter keeps, kept while the filter and the
+/// names stand; and the previous order's keys, which a new sweep re-sorts where it left off
+/// (most quotas keep their rank, and the adaptive merge sort is near linear on sorted runs).
+#[derive(Debug, Default)]
+pub struct Orderer {
+    names_version: Option<u64>,
+    /// Each board position's rank in the name order (label, scope, position).
+    name_rank: Vec<u32>,
+    /// Board positions in name order.
+    by_name: Vec<u32>,
+    /// Dense ranks of the org id and of (scope, API name), built when first sorted on.
+    org_rank: Option<Vec<u32>>,
+    scope_rank: Option<Vec<u32>>,
+    /// The filter `rows` was computed for (with the names it was computed on).
+    filtered_for: Option<Filter>,
+    /// Board positions the filter keeps, ascending.
+    rows: Vec<u32>,
+    /// The filter and sort `keyed` is ordered for.
+    keyed_for: Option<(Filter, Sort)>,
+    /// Primary key, name rank and board position packed in one integer, in table order.
+    keyed: Vec<u128>,
+    order: Vec<usize>,
+}
+
+impl Orderer {
+    /// The last order computed (board indices); empty before the first.
+    pub fn current(&self) -> &[usize] {
+        &self.order
+    }
+
+    /// The order for this board, filter and sort.
+    pub fn order(&mut self, board: &Board, filter: &Filter, sort: Sort) -> &[usize] {
+        let entries = board.entries();
+        if self.names_version != Some(board.names_version())
+            || self.name_rank.len() != entries.len()
+        {
+            self.rank_names(entries);
+            self.names_version = Some(board.names_version());
         }
-        SortKey::Name => by_ord(entries, rows, false, |_| ()),
-        SortKey::Org => by_ord(entries, rows, desc, |e| Text::new(&e.meta.org_id)),
-        SortKey::Scope => by_ord(entries, rows, desc, |e| {
-            (e.id.scope(), Text::new(e.meta.api_name()))
-        }),
-        SortKey::Used => by_num(entries, rows, desc, |e| e.usage_pct()),
-        SortKey::Remaining => by_num(entries, rows, desc, |e| {
-            e.is_limited().then_some(e.quota_remaining as f64)
-        }),
-        SortKey::Eta => by_num(entries, rows, desc, |e| e.eta_secs().map(|s| s as f64)),
-        SortKey::Renews => by_num(entries, rows, desc, |e| {
-            e.is_limited().then_some(e.quota_renews as f64)
-        }),
-        SortKey::Rate => by_num(entries, rows, desc, |e| {
-            e.is_limited().then_some(e.rate_per_min()?)
-        }),
+        if self.filtered_for.as_ref() != Some(filter) {
+            self.rows.clear();
+            self.rows.extend(
+                (0..entries.len() as u32).filter(|&i| filter.matches(&entries[i as usize])),
+            );
+            self.filtered_for = Some(filter.clone());
+            self.keyed_for = None;
+        }
+        self.order.clear();
+        if sort.key == SortKey::Name {
+            // The name rank is the order; no sort at all.
+            if filter.is_empty() {
+                self.order.extend(self.by_name.iter().map(|&i| i as usize));
+            } else {
+                let mut keep = vec![false; entries.len()];
+                for &i in &self.rows {
+                    keep[i as usize] = true;
+                }
+                let kept = self.by_name.iter().filter(|&&i| keep[i as usize]);
+                self.order.extend(kept.map(|&i| i as usize));
+            }
+            if sort.descending {
+                self.order.reverse();
+            }
+            return &self.order;
+        }
+        match sort.key {
+            SortKey::Org if self.org_rank.is_none() => {
+                self.org_rank = Some(dense_rank(entries, |e| (0, Text::new(&e.meta.org_id))));
+            }
+            SortKey::Scope if self.scope_rank.is_none() => {
+                self.scope_rank = Some(dense_rank(entries, |e| {
+                    (e.id.scope() as u8, Text::new(e.meta.api_name()))
+                }));
+            }
+            _ => {}
+        }
+        let rank_of = match sort.key {
+            SortKey::Org => self.org_rank.as_deref(),
+            SortKey::Scope => self.scope_rank.as_deref(),
+            _ => None,
+        };
+        let name_rank = &self.name_rank;
+        let pack = |i: u32| {
+            let e = &entries[i as usize];
+            let primary = match rank_of {
+                Some(r) => {
+                    let r = u64::from(r[i as usize]);
+                    if sort.descending { !r } else { r }
+                }
+                None => numeric(e, sort),
+            };
+            (u128::from(primary) << 64) | (u128::from(name_rank[i as usize]) << 32) | u128::from(i)
+        };
+        let same = self.keyed_for.as_ref() == Some(&(filter.clone(), sort));
+        if same {
+            // A new sweep: the previous order with new values, mostly still sorted.
+            for k in self.keyed.iter_mut() {
+                *k = pack(*k as u32);
+            }
+            if !self.keyed.is_sorted() {
+                self.keyed.sort();
+            }
+        } else {
+            self.keyed.clear();
+            self.keyed.extend(self.rows.iter().map(|&i| pack(i)));
+            self.keyed.sort_unstable();
+            self.keyed_for = Some((filter.clone(), sort));
+        }
+        self.order
+            .extend(self.keyed.iter().map(|&k| (k as u32) as usize));
+        &self.order
+    }
+
+    /// New positions or names: every cached key goes.
+    fn rank_names(&mut self, entries: &[Entry]) {
+        let mut keyed: Vec<(Text, u8, u32)> = (0..entries.len())
+            .map(|i| {
+                let e = &entries[i];
+                (Text::new(e.meta.label()), e.id.scope() as u8, i as u32)
+            })
+            .collect();
+        keyed.sort_unstable();
+        self.by_name.clear();
+        self.by_name.extend(keyed.iter().map(|k| k.2));
+        self.name_rank.clear();
+        self.name_rank.resize(entries.len(), 0);
+        for (rank, &i) in self.by_name.iter().enumerate() {
+            self.name_rank[i as usize] = rank as u32;
+        }
+        self.org_rank = None;
+        self.scope_rank = None;
+        self.filtered_for = None;
+        self.keyed_for = None;
+    }
+}
+
+/// Each position's rank among the distinct values of `key` (equal values share a rank).
+fn dense_rank<'e, K: Ord>(entries: &'e [Entry], key: impl Fn(&'e Entry) -> K) -> Vec<u32> {
+    let mut keyed: Vec<(K, u32)> = (0..entries.len())
+        .map(|i| (key(&entries[i]), i as u32))
+        .collect();
+    keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut rank = vec![0u32; entries.len()];
+    let mut r = 0u32;
+    for w in 0..keyed.len() {
+        if w > 0 && keyed[w].0 != keyed[w - 1].0 {
+            r += 1;
+        }
+        rank[keyed[w].1 as usize] = r;
+    }
+    rank
+}
+
+/// The numeric sorts' key; rows without a value (unlimited, not consuming) go last in both
+/// directions.
+fn numeric(e: &Entry, sort: Sort) -> u64 {
+    let v = match sort.key {
+        SortKey::Used => e.usage_pct(),
+        SortKey::Remaining => e.is_limited().then_some(e.quota_remaining as f64),
+        SortKey::Eta => e.eta_secs().map(|s| s as f64),
+        SortKey::Renews => e.is_limited().then_some(e.quota_renews as f64),
+        SortKey::Rate => e.rate_per_min().filter(|_| e.is_limited()),
+        SortKey::Name | SortKey::Org | SortKey::Scope => None,
+    };
+    match v {
+        Some(v) if sort.descending => (!ordered_bits(v)).min(u64::MAX - 1),
+        Some(v) => ordered_bits(v).min(u64::MAX - 1),
+        None => u64::MAX,
     }
 }
 
@@ -229,59 +419,6 @@ impl PartialOrd for Text<'_> {
 fn ordered_bits(v: f64) -> u64 {
     let b = v.to_bits();
     if b >> 63 == 1 { !b } else { b | 1 << 63 }
-}
-
-/// Ties are broken by name, then scope, then board position (stable while no quota leaves),
-/// so the order is the same sweep after sweep without dereferencing ids in the hot loop.
-fn tie(entries: &[Entry], a: (Text, usize), b: (Text, usize)) -> Ordering {
-    a.0.cmp(&b.0)
-        .then_with(|| entries[a.1].id.scope().cmp(&entries[b.1].id.scope()))
-        .then_with(|| a.1.cmp(&b.1))
-}
-
-fn by_ord<'e, K: Ord>(
-    entries: &'e [Entry],
-    rows: impl Iterator<Item = usize>,
-    desc: bool,
-    key: impl Fn(&'e Entry) -> K,
-) -> Vec<usize> {
-    let mut keyed: Vec<(K, Text, usize)> = rows
-        .map(|i| {
-            let e = &entries[i];
-            (key(e), Text::new(e.meta.label()), i)
-        })
-        .collect();
-    keyed.sort_unstable_by(|a, b| {
-        let o = a.0.cmp(&b.0);
-        let o = if desc { o.reverse() } else { o };
-        o.then_with(|| tie(entries, (a.1, a.2), (b.1, b.2)))
-    });
-    keyed.into_iter().map(|k| k.2).collect()
-}
-
-/// Numeric keys; rows without a value (unlimited, not consuming) go last in both directions.
-fn by_num(
-    entries: &[Entry],
-    rows: impl Iterator<Item = usize>,
-    desc: bool,
-    key: impl Fn(&Entry) -> Option<f64>,
-) -> Vec<usize> {
-    let mut keyed: Vec<(u64, Text, usize)> = rows
-        .map(|i| {
-            let e = &entries[i];
-            let k = match key(e) {
-                Some(v) if desc => (!ordered_bits(v)).min(u64::MAX - 1),
-                Some(v) => ordered_bits(v).min(u64::MAX - 1),
-                None => u64::MAX,
-            };
-            (k, Text::new(e.meta.label()), i)
-        })
-        .collect();
-    keyed.sort_unstable_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then_with(|| tie(entries, (a.1, a.2), (b.1, b.2)))
-    });
-    keyed.into_iter().map(|k| k.2).collect()
 }
 
 /// What the header counts.
@@ -360,6 +497,90 @@ mod tests {
             trigger_limits: Arc::new(triggers.to_vec()),
             ..SessionMeta::default()
         })
+    }
+
+    // The from-scratch order as it was before the `Orderer` (every sort rebuilt a string key
+    // per row): the reference the cached and incremental orders are checked against.
+    fn reference(board: &Board, filter: &Filter, sort: Sort) -> Vec<usize> {
+        let entries = board.entries();
+        let rows = (0..entries.len()).filter(|&i| filter.matches(&entries[i]));
+        let desc = sort.descending;
+        match sort.key {
+            SortKey::Name if desc => {
+                let mut o = by_ord(entries, rows, false, |_| ());
+                o.reverse();
+                o
+            }
+            SortKey::Name => by_ord(entries, rows, false, |_| ()),
+            SortKey::Org => by_ord(entries, rows, desc, |e| Text::new(&e.meta.org_id)),
+            SortKey::Scope => by_ord(entries, rows, desc, |e| {
+                (e.id.scope(), Text::new(e.meta.api_name()))
+            }),
+            SortKey::Used => by_num(entries, rows, desc, |e| e.usage_pct()),
+            SortKey::Remaining => by_num(entries, rows, desc, |e| {
+                e.is_limited().then_some(e.quota_remaining as f64)
+            }),
+            SortKey::Eta => by_num(entries, rows, desc, |e| e.eta_secs().map(|s| s as f64)),
+            SortKey::Renews => by_num(entries, rows, desc, |e| {
+                e.is_limited().then_some(e.quota_renews as f64)
+            }),
+            SortKey::Rate => by_num(entries, rows, desc, |e| {
+                e.is_limited().then_some(e.rate_per_min()?)
+            }),
+        }
+    }
+
+    /// Ties are broken by name, then scope, then board position (stable while no quota leaves),
+    /// so the order is the same sweep after sweep without dereferencing ids in the hot loop.
+    fn tie(entries: &[Entry], a: (Text, usize), b: (Text, usize)) -> Ordering {
+        a.0.cmp(&b.0)
+            .then_with(|| entries[a.1].id.scope().cmp(&entries[b.1].id.scope()))
+            .then_with(|| a.1.cmp(&b.1))
+    }
+
+    fn by_ord<'e, K: Ord>(
+        entries: &'e [Entry],
+        rows: impl Iterator<Item = usize>,
+        desc: bool,
+        key: impl Fn(&'e Entry) -> K,
+    ) -> Vec<usize> {
+        let mut keyed: Vec<(K, Text, usize)> = rows
+            .map(|i| {
+                let e = &entries[i];
+                (key(e), Text::new(e.meta.label()), i)
+            })
+            .collect();
+        keyed.sort_unstable_by(|a, b| {
+            let o = a.0.cmp(&b.0);
+            let o = if desc { o.reverse() } else { o };
+            o.then_with(|| tie(entries, (a.1, a.2), (b.1, b.2)))
+        });
+        keyed.into_iter().map(|k| k.2).collect()
+    }
+
+    /// Numeric keys; rows without a value (unlimited, not consuming) go last in both directions.
+    fn by_num(
+        entries: &[Entry],
+        rows: impl Iterator<Item = usize>,
+        desc: bool,
+        key: impl Fn(&Entry) -> Option<f64>,
+    ) -> Vec<usize> {
+        let mut keyed: Vec<(u64, Text, usize)> = rows
+            .map(|i| {
+                let e = &entries[i];
+                let k = match key(e) {
+                    Some(v) if desc => (!ordered_bits(v)).min(u64::MAX - 1),
+                    Some(v) => ordered_bits(v).min(u64::MAX - 1),
+                    None => u64::MAX,
+                };
+                (k, Text::new(e.meta.label()), i)
+            })
+            .collect();
+        keyed.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| tie(entries, (a.1, a.2), (b.1, b.2)))
+        });
+        keyed.into_iter().map(|k| k.2).collect()
     }
 
     fn board() -> Board {
@@ -446,6 +667,133 @@ mod tests {
         );
         assert!(Filter::parse("!").is_empty());
         assert!(Filter::parse("  ").is_empty());
+    }
+
+    /// SplitMix64, local so the UI's tests need no other module.
+    struct Mix(u64);
+    impl Mix {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n.max(1)
+        }
+    }
+
+    /// A random sample of key `k` (a key quota or a per-API limit), with a name that may be
+    /// shared, empty, long or non-ASCII, and values that may be unlimited or exhausted.
+    fn random_sample(r: &mut Mix, k: u64, api: bool, at_ms: i64) -> Sample {
+        let key: Arc<str> = Arc::from(format!("org{}{k:08x}", k % 3));
+        let alias = match r.below(6) {
+            0 => String::new(),
+            1 => format!("svc-{}", r.below(4)),
+            2 => format!(
+                "a-very-long-alias-shared-beyond-thirty-two-bytes-{}",
+                r.below(3)
+            ),
+            3 => format!("Café-{}", r.below(5)),
+            _ => format!("key-{k}"),
+        };
+        let max = [-1, 0, 100, 1000][r.below(4) as usize];
+        let rem = if max > 0 {
+            r.below(max as u64 + 1) as i64
+        } else {
+            0
+        };
+        let mut meta = meta(&alias, &format!("org{}", k % 3), &[]);
+        let id = if api {
+            let (id, name) =
+                [("a1", "Orders API"), ("a2", "Payments API"), ("a3", "")][r.below(3) as usize];
+            meta.api = Some(Arc::new(crate::quota::model::ApiMeta {
+                api_id: Arc::from(id),
+                api_name: Arc::from(name),
+                rate: 0.0,
+                per: 0.0,
+            }));
+            QuotaId::KeyApi(key, Arc::from(id))
+        } else {
+            QuotaId::Key(key)
+        };
+        Sample {
+            id,
+            meta,
+            at_ms,
+            quota_max: max,
+            quota_remaining: rem,
+            quota_renews: 1000 + r.below(3) as i64,
+            quota_renewal_rate: 100,
+        }
+    }
+
+    #[test]
+    fn cached_and_incremental_orders_equal_the_reference() {
+        let sorts = [
+            SortKey::Used,
+            SortKey::Name,
+            SortKey::Org,
+            SortKey::Remaining,
+            SortKey::Eta,
+            SortKey::Renews,
+            SortKey::Scope,
+            SortKey::Rate,
+        ];
+        let filters = ["", "orders", "!orders", "café", "svc", "!org1"];
+        for seed in 0..12u64 {
+            let mut r = Mix(seed);
+            let mut b = Board::new(BoardSettings::default(), 0);
+            let mut orderers: Vec<(Orderer, Filter, Sort)> = Vec::new();
+            for (n, key) in sorts.iter().enumerate() {
+                for desc in [false, true] {
+                    let f = Filter::parse(filters[(n + desc as usize) % filters.len()]);
+                    orderers.push((
+                        Orderer::default(),
+                        f,
+                        Sort {
+                            key: *key,
+                            descending: desc,
+                        },
+                    ));
+                }
+            }
+            let mut live: Vec<(u64, bool)> = (0..40).map(|k| (k, k % 3 == 0)).collect();
+            for sweep in 0..30i64 {
+                // Most sweeps change values only; some add, drop or rename quotas.
+                match r.below(6) {
+                    0 => live.push((100 + sweep as u64, r.below(2) == 0)),
+                    1 if live.len() > 5 => {
+                        live.remove(r.below(live.len() as u64) as usize);
+                    }
+                    _ => {}
+                }
+                b.begin_sweep();
+                for &(k, api) in &live {
+                    let mut rr =
+                        Mix(seed * 1000 + k * 7 + if r.below(20) == 0 { sweep as u64 } else { 0 });
+                    let mut s = random_sample(&mut rr, k, api, sweep * 2000);
+                    s.quota_remaining = (s.quota_remaining - sweep * r.below(4) as i64).max(0);
+                    b.ingest(s);
+                }
+                b.end_sweep(true);
+                for (o, f, sort) in orderers.iter_mut() {
+                    let got = o.order(&b, f, *sort).to_vec();
+                    let want = reference(&b, f, *sort);
+                    assert_eq!(got, want, "seed {seed} sweep {sweep} {f:?} {sort:?}");
+                    assert_eq!(order(&b, f, *sort), want);
+                }
+                // One orderer that switches sort and filter between sweeps.
+                let (o, _, _) = &mut orderers[0];
+                let f = Filter::parse(filters[r.below(filters.len() as u64) as usize]);
+                let sort = Sort {
+                    key: sorts[r.below(8) as usize],
+                    descending: r.below(2) == 0,
+                };
+                assert_eq!(o.order(&b, &f, sort).to_vec(), reference(&b, &f, sort));
+            }
+        }
     }
 
     #[test]

@@ -99,6 +99,14 @@ pub async fn run_console(
     clock: Arc<dyn Clock>,
 ) -> io::Result<()> {
     let mut state = AppState::new(&opts, clock.now_ms());
+    // The user's keymap: entries that cannot be used keep the builtin keys and are reported
+    // on stderr (seen once the console exits) and in the footer.
+    let (keymap, problems) = super::keymap::Keymap::load(opts.config_dir.as_deref());
+    super::keymap::install(keymap);
+    for p in &problems {
+        eprintln!("tykwatch: {p}");
+    }
+    state.keymap_problems(&problems);
     let (ui_tx, mut ui_rx) = unbounded_channel();
     // Dropped (and stopped) when the console returns.
     let mut watcher = watch_templates(&opts, &ui_tx, &mut state);

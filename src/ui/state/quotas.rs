@@ -12,14 +12,15 @@ use crate::notify::feed::FiredMark;
 use crate::quota::QuotaId;
 use crate::quota::board::Board;
 use crate::ui::list::ListCursor;
-use crate::ui::table::{self, Counts, Filter, Sort};
+use crate::ui::table::{self, Counts, Filter, Orderer, Sort};
 
 #[derive(Debug, Default)]
 pub struct QuotasPane {
     filter: Filter,
     sort: Sort,
-    /// Board indices in table order.
-    order: Vec<usize>,
+    /// Board indices in table order, and the keys that made it (re-sorted where they left
+    /// off when only the board's values changed).
+    orderer: Orderer,
     order_version: Option<u64>,
     /// A new filter or sort starts again at the top.
     reset_cursor: bool,
@@ -42,7 +43,7 @@ impl QuotasPane {
     }
     /// Board indices of the rows shown, in order.
     pub fn order(&self) -> &[usize] {
-        &self.order
+        self.orderer.current()
     }
     pub fn counts(&self) -> Counts {
         self.counts
@@ -96,11 +97,11 @@ impl QuotasPane {
             self.counts_version = Some(v);
         }
         if self.order_version != Some(v) {
-            self.order = table::order(board, &self.filter, self.sort);
+            self.orderer.order(board, &self.filter, self.sort);
             self.order_version = Some(v);
             // Follow the selected quota to its new row; if it is gone, stay on the same row
             // (a new filter or sort that hides the selection starts again at the top).
-            let order = &self.order;
+            let order = self.orderer.current();
             let row = self.list.after_change(self.reset_cursor, |id| {
                 let bi = board.position(id)?;
                 order.iter().position(|&i| i == bi)
@@ -112,7 +113,7 @@ impl QuotasPane {
 
     /// The quota of table row `row` becomes the selection.
     pub(super) fn select(&mut self, board: &Board, row: usize, rows: usize) {
-        let order = &self.order;
+        let order = self.orderer.current();
         self.list.select(row, order.len(), rows, |c| {
             Some(board.entries().get(*order.get(c)?)?.id.clone())
         });
@@ -124,7 +125,7 @@ impl QuotasPane {
     }
 
     pub(super) fn clamp(&mut self, rows: usize) {
-        self.list.clamp(self.order.len(), rows);
+        self.list.clamp(self.orderer.current().len(), rows);
     }
 
     /// The detail's siblings: the other quotas of the same key, by scope then API name.

@@ -6,7 +6,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use super::*;
 use crate::quota::model::{QuotaMeta, Sample, SessionMeta};
 use crate::tyk::gateway::GatewayError;
-use crate::ui::table::Sort;
+use crate::ui::table::{Sort, SortKey};
 
 const T0: i64 = 1_740_823_200_000;
 
@@ -151,38 +151,112 @@ fn sweeps_keep_the_selection_on_its_quota() {
 }
 
 #[test]
-fn filter_line_applies_on_enter_and_esc_clears() {
+fn filter_line_filters_as_typed_enter_keeps_esc_restores() {
     let mut s = state();
     ch(&mut s, '/');
     assert_eq!(s.mode(), &Mode::Filter(String::new()));
-    typed(&mut s, "BRA");
-    // typing does not filter yet; q is text here, not quit
-    assert_eq!(s.quotas().order().len(), 4);
+    typed(&mut s, "BR");
+    // every keystroke filters; q is text here, not quit
+    assert_eq!(aliases(&s), ["bravo"]);
     assert_eq!(ch(&mut s, 'q'), None);
+    assert_eq!(s.quotas().order().len(), 0);
     press(&mut s, KeyCode::Backspace);
+    assert_eq!(aliases(&s), ["bravo"]);
+    ch(&mut s, 'A');
     press(&mut s, KeyCode::Enter);
     assert_eq!(s.mode(), &Mode::Normal);
     assert_eq!(aliases(&s), ["bravo"]);
     assert_eq!(s.quotas().selected(), Some(&id("b")));
+    // Esc puts back the filter from before `/`, not an empty one
     ch(&mut s, '/');
     assert_eq!(s.mode(), &Mode::Filter("BRA".into()));
+    press(&mut s, KeyCode::Backspace);
+    press(&mut s, KeyCode::Backspace);
+    press(&mut s, KeyCode::Backspace);
+    assert_eq!(s.quotas().order().len(), 4);
+    typed(&mut s, "ch");
+    assert_eq!(aliases(&s), ["charlie"]);
+    press(&mut s, KeyCode::Esc);
+    assert_eq!(s.quotas().filter().text(), "BRA");
+    assert_eq!(aliases(&s), ["bravo"]);
+    // Esc in the table clears an applied filter
     press(&mut s, KeyCode::Esc);
     assert!(s.quotas().filter().is_empty());
     assert_eq!(s.quotas().order().len(), 4);
-    // inverted
+    // inverted, also while typing
     ch(&mut s, '/');
     typed(&mut s, "!a");
+    assert_eq!(aliases(&s), Vec::<String>::new());
     press(&mut s, KeyCode::Enter);
     assert_eq!(aliases(&s), Vec::<String>::new());
     ch(&mut s, '/');
     press(&mut s, KeyCode::Esc);
+    assert_eq!(s.quotas().filter().text(), "!a");
     ch(&mut s, '/');
+    press(&mut s, KeyCode::Char('u'));
+    s.handle_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
     typed(&mut s, "!alpha");
     press(&mut s, KeyCode::Enter);
     assert_eq!(aliases(&s), ["charlie", "bravo", "delta"]);
-    // Esc in the table clears an applied filter
     press(&mut s, KeyCode::Esc);
     assert!(s.quotas().filter().is_empty());
+}
+
+fn command(s: &mut AppState, line: &str) {
+    ch(s, ':');
+    typed(s, line);
+    press(s, KeyCode::Enter);
+}
+
+#[test]
+fn sort_and_filter_commands() {
+    let mut s = state();
+    command(&mut s, "sort name");
+    assert_eq!(aliases(&s), ["alpha", "bravo", "charlie", "delta"]);
+    command(&mut s, "sort NAME desc");
+    assert_eq!(aliases(&s), ["delta", "charlie", "bravo", "alpha"]);
+    command(&mut s, "sort usage asc");
+    assert_eq!(aliases(&s), ["alpha", "bravo", "charlie", "delta"]);
+    command(&mut s, "sort req/min");
+    assert_eq!(s.quotas().sort().key, SortKey::Rate);
+    // errors name what is accepted; the sort stays
+    command(&mut s, "sort colour");
+    let f = s.flash().expect("flash");
+    assert_eq!(f.level, Level::Error);
+    assert!(f.text.contains("unknown column colour"), "{}", f.text);
+    assert!(f.text.contains("usage, name, org, remain"), "{}", f.text);
+    assert_eq!(s.quotas().sort().key, SortKey::Rate);
+    command(&mut s, "sort eta sideways");
+    assert!(
+        s.flash()
+            .expect("flash")
+            .text
+            .contains("unknown direction sideways")
+    );
+    command(&mut s, "sort");
+    assert!(
+        s.flash()
+            .expect("flash")
+            .text
+            .contains(":sort needs a column")
+    );
+    // :filter sets the view's filter (as typed after the word); no text clears it
+    command(&mut s, "filter !alpha");
+    assert_eq!(s.quotas().filter().text(), "!alpha");
+    assert_eq!(s.quotas().order().len(), 3);
+    command(&mut s, "filter");
+    assert!(s.quotas().filter().is_empty());
+    // from another view, :sort shows the Quotas table
+    ch(&mut s, '2');
+    command(&mut s, "sort org desc");
+    assert_eq!(s.view(), &View::Quotas);
+    assert_eq!(
+        s.quotas().sort(),
+        Sort {
+            key: SortKey::Org,
+            descending: true
+        }
+    );
 }
 
 #[test]
@@ -465,17 +539,22 @@ fn notifications_view_lists_filters_and_keeps_the_selection() {
     assert!(s.quotas().filter().is_empty());
     ch(&mut s, '/');
     assert_eq!(s.mode(), &Mode::Filter("webhook:ops".into()));
+    // Esc restores the filter from before `/`; Ctrl-U empties the line
     press(&mut s, KeyCode::Esc);
+    assert_eq!(notif_aliases(&s), ["alpha", "delta"]);
     ch(&mut s, '/');
+    s.handle_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
     typed(&mut s, "410");
     press(&mut s, KeyCode::Enter);
     assert_eq!(notif_aliases(&s), ["charlie"]);
     ch(&mut s, '/');
+    s.handle_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
     typed(&mut s, "!");
     press(&mut s, KeyCode::Enter);
     ch(&mut s, '/');
     press(&mut s, KeyCode::Esc);
     ch(&mut s, '/');
+    s.handle_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
     typed(&mut s, "!FAILED");
     press(&mut s, KeyCode::Enter);
     assert_eq!(notif_aliases(&s), ["echo", "bravo", "charlie", "delta"]);
