@@ -167,6 +167,15 @@ impl Filter {
         found != self.invert
     }
 
+    /// Every row this filter keeps is kept by `prev` too (`prev`'s text is in this one's, and
+    /// neither inverts), so narrowing `prev`'s rows gives this filter's.
+    pub fn narrows(&self, prev: &Filter) -> bool {
+        !self.invert
+            && !prev.invert
+            && !prev.needle.is_empty()
+            && self.needle.contains(prev.needle.as_str())
+    }
+
     /// Against any lower-cased haystack (the Notifications view builds its own).
     pub fn matches_text(&self, haystack: &str) -> bool {
         self.needle.is_empty() || haystack.contains(&self.needle) != self.invert
@@ -239,10 +248,13 @@ impl Orderer {
             self.names_version = Some(board.names_version());
         }
         if self.filtered_for.as_ref() != Some(filter) {
-            self.rows.clear();
-            self.rows.extend(
-                (0..entries.len() as u32).filter(|&i| filter.matches(&entries[i as usize])),
-            );
+            match &self.filtered_for {
+                // Typing on: what the longer text keeps is among what the shorter one kept.
+                Some(prev) if filter.narrows(prev) => {
+                    self.rows.retain(|&i| filter.matches(&entries[i as usize]));
+                }
+                _ => filter_rows(entries, filter, &mut self.rows),
+            }
             self.filtered_for = Some(filter.clone());
             self.keyed_for = None;
         }
@@ -332,6 +344,49 @@ impl Orderer {
         self.scope_rank = None;
         self.filtered_for = None;
         self.keyed_for = None;
+    }
+}
+
+/// From this many quotas the filter runs on several threads.
+const PARALLEL_FROM: usize = 20_000;
+
+/// Board positions `filter` keeps, ascending, into `out`. A pass over 100k quotas is bound by
+/// memory latency — each quota's alias and key sit behind two pointers, scattered — so a large
+/// board is split across up to four cores (scoped threads), each with misses of its own in
+/// flight.
+fn filter_rows(entries: &[Entry], filter: &Filter, out: &mut Vec<u32>) {
+    out.clear();
+    let threads = if entries.len() < PARALLEL_FROM || filter.is_empty() {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+    };
+    let share = entries.len().div_ceil(threads).max(1);
+    let keep = |base: usize, part: &[Entry], into: &mut Vec<u32>| {
+        into.extend(
+            part.iter()
+                .enumerate()
+                .filter(|(_, e)| filter.matches(e))
+                .map(|(j, _)| (base + j) as u32),
+        );
+    };
+    let mut parts: Vec<(usize, &[Entry], Vec<u32>)> = entries
+        .chunks(share)
+        .enumerate()
+        .map(|(n, part)| (n * share, part, Vec::new()))
+        .collect();
+    match parts.split_first_mut() {
+        Some((first, rest)) if !rest.is_empty() => std::thread::scope(|s| {
+            for (base, part, into) in rest.iter_mut() {
+                s.spawn(|| keep(*base, part, into));
+            }
+            keep(first.0, first.1, out);
+        }),
+        Some((first, _)) => keep(first.0, first.1, out),
+        None => {}
+    }
+    for (_, _, rows) in parts.iter().skip(1) {
+        out.extend_from_slice(rows);
     }
 }
 
@@ -794,6 +849,43 @@ mod tests {
                 assert_eq!(o.order(&b, &f, sort).to_vec(), reference(&b, &f, sort));
             }
         }
+    }
+
+    /// Typing on narrows the rows kept so far; a board large enough to be filtered on several
+    /// threads keeps the same rows, in order, as one pass would.
+    #[test]
+    fn typing_on_narrows_and_large_boards_filter_in_parallel() {
+        let mut r = Mix(3);
+        let mut b = Board::new(BoardSettings::default(), 0);
+        b.begin_sweep();
+        for k in 0..(PARALLEL_FROM as u64 + 5_000) {
+            let api = r.below(3) == 0;
+            b.ingest(random_sample(&mut r, k, api, 0));
+        }
+        b.end_sweep(true);
+        let sort = Sort::default();
+        let mut o = Orderer::default();
+        for typed in [
+            "o", "or", "ord", "orde", "orders", "ord", "!ord", "!orde", "svc",
+        ] {
+            let f = Filter::parse(typed);
+            assert_eq!(
+                o.order(&b, &f, sort).to_vec(),
+                reference(&b, &f, sort),
+                "{typed}"
+            );
+        }
+        let f = Filter::parse("orders");
+        let mut rows = Vec::new();
+        filter_rows(b.entries(), &f, &mut rows);
+        let one_pass: Vec<u32> = (0..b.entries().len() as u32)
+            .filter(|&i| f.matches(&b.entries()[i as usize]))
+            .collect();
+        assert!(!one_pass.is_empty() && one_pass.len() < b.entries().len());
+        assert_eq!(rows, one_pass);
+        assert!(Filter::parse("orders").narrows(&Filter::parse("ord")));
+        assert!(!Filter::parse("!orders").narrows(&Filter::parse("!ord")));
+        assert!(!Filter::parse("ord").narrows(&Filter::parse("orders")));
     }
 
     #[test]
