@@ -112,6 +112,20 @@ const APIS: [(&str, &str); 8] = [
 /// of every quota, so after two sweeps every quota has a rate and an ETA.
 fn fleet(n: usize, sweep: i64) -> Vec<Sample> {
     let at_ms = NOW + sweep * 2000;
+    // As the sources hand them over: a key's quotas share one session, and each API is one
+    // interned `ApiMeta` (`quota::model::Interner`).
+    let apis: Vec<Arc<ApiMeta>> = APIS
+        .iter()
+        .map(|(name, api)| {
+            Arc::new(ApiMeta {
+                api_id: Arc::from(*api),
+                api_name: Arc::from(*name),
+                rate: 50.0,
+                per: 1.0,
+            })
+        })
+        .collect();
+    let mut session = None;
     (0..n)
         .map(|i| {
             let k = i / 2;
@@ -122,35 +136,32 @@ fn fleet(n: usize, sweep: i64) -> Vec<Sample> {
             } else {
                 format!("svc-{}-client-{k}", ["eu", "us", "ap"][k % 3])
             };
-            let (id, api_name, api_id) = if i % 2 == 0 {
-                (QuotaId::Key(key.clone()), "", "")
+            let (id, api) = if i % 2 == 0 {
+                (QuotaId::Key(key.clone()), None)
             } else {
-                let (name, api) = APIS[k % APIS.len()];
-                (QuotaId::KeyApi(key.clone(), Arc::from(api)), name, api)
+                let api = apis[k % apis.len()].clone();
+                (
+                    QuotaId::KeyApi(key.clone(), api.api_id.clone()),
+                    Some(api),
+                )
             };
+            if i % 2 == 0 {
+                session = Some(Arc::new(SessionMeta {
+                    masked: mask_key(&key).into(),
+                    key,
+                    alias: alias.into(),
+                    org_id: Arc::from(org),
+                    rate: 50.0,
+                    per: 1.0,
+                    ..SessionMeta::default()
+                }));
+            }
+            let session = session.clone().expect("set on every even i");
             let quota_max = [1_000, 10_000, 100_000, 1_000_000][i % 4];
             let used = ((i as i64 * 7919) % quota_max) / 2 + sweep * (1 + i as i64 % 5);
             Sample {
                 id,
-                meta: QuotaMeta {
-                    session: Arc::new(SessionMeta {
-                        masked: mask_key(&key).into(),
-                        key,
-                        alias: alias.into(),
-                        org_id: Arc::from(org),
-                        rate: 50.0,
-                        per: 1.0,
-                        ..SessionMeta::default()
-                    }),
-                    api: (!api_id.is_empty()).then(|| {
-                        Arc::new(ApiMeta {
-                            api_id: Arc::from(api_id),
-                            api_name: Arc::from(api_name),
-                            rate: 50.0,
-                            per: 1.0,
-                        })
-                    }),
-                },
+                meta: QuotaMeta { session, api },
                 at_ms,
                 quota_max,
                 quota_remaining: (quota_max - used).max(0),
