@@ -140,10 +140,7 @@ fn fleet(n: usize, sweep: i64) -> Vec<Sample> {
                 (QuotaId::Key(key.clone()), None)
             } else {
                 let api = apis[k % apis.len()].clone();
-                (
-                    QuotaId::KeyApi(key.clone(), api.api_id.clone()),
-                    Some(api),
-                )
+                (QuotaId::KeyApi(key.clone(), api.api_id.clone()), Some(api))
             };
             if i % 2 == 0 {
                 session = Some(Arc::new(SessionMeta {
