@@ -299,8 +299,25 @@ impl Orderer {
         if self.names_version != Some(board.names_version())
             || self.name_rank.len() != entries.len()
         {
-            self.rank_names(entries);
+            // Both from scratch: the filter's pass (memory latency) runs beside the name
+            // ranking (a sort) instead of after it.
+            let threads = parallelism(entries.len());
+            let rows = std::thread::scope(|s| {
+                let filtering = (threads > 1 && !filter.is_empty()).then(|| {
+                    s.spawn(|| {
+                        let mut rows = Vec::new();
+                        filter_rows(entries, filter, threads - 1, &mut rows);
+                        rows
+                    })
+                });
+                self.rank_names(entries);
+                filtering.map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            });
             self.names_version = Some(board.names_version());
+            if let Some(rows) = rows {
+                self.rows = rows;
+                self.filtered_for = Some(filter.clone());
+            }
         }
         if self.filtered_for.as_ref() != Some(filter) {
             match &self.filtered_for {
@@ -309,7 +326,7 @@ impl Orderer {
                     let mut m = filter.matcher();
                     self.rows.retain(|&i| m.matches(&entries[i as usize]));
                 }
-                _ => filter_rows(entries, filter, &mut self.rows),
+                _ => filter_rows(entries, filter, parallelism(entries.len()), &mut self.rows),
             }
             self.filtered_for = Some(filter.clone());
             self.keyed_for = None;
@@ -372,7 +389,7 @@ impl Orderer {
         } else {
             self.keyed.clear();
             self.keyed.extend(self.rows.iter().map(|&i| pack(i)));
-            self.keyed.sort_unstable();
+            sort_keys(&mut self.keyed);
             self.keyed_for = Some((filter.clone(), sort));
         }
         self.order
@@ -406,17 +423,54 @@ impl Orderer {
 /// From this many quotas the filter runs on several threads.
 const PARALLEL_FROM: usize = 20_000;
 
+/// Threads for a pass over `n` quotas: up to four cores from [`PARALLEL_FROM`], else one.
+fn parallelism(n: usize) -> usize {
+    if n < PARALLEL_FROM {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+    }
+}
+
+/// Sorts packed keys (all distinct: each holds its board position); a large list is sorted in
+/// two halves on two threads and merged.
+fn sort_keys(keys: &mut Vec<u128>) {
+    if parallelism(keys.len()) < 2 {
+        keys.sort_unstable();
+        return;
+    }
+    let mid = keys.len() / 2;
+    {
+        let (a, b) = keys.split_at_mut(mid);
+        std::thread::scope(|s| {
+            s.spawn(|| a.sort_unstable());
+            b.sort_unstable();
+        });
+    }
+    let mut merged = Vec::with_capacity(keys.len());
+    let (a, b) = keys.split_at(mid);
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i] <= b[j] {
+            merged.push(a[i]);
+            i += 1;
+        } else {
+            merged.push(b[j]);
+            j += 1;
+        }
+    }
+    merged.extend_from_slice(&a[i..]);
+    merged.extend_from_slice(&b[j..]);
+    *keys = merged;
+}
+
 /// Board positions `filter` keeps, ascending, into `out`. A pass over 100k quotas is bound by
 /// memory latency — each quota's alias and key sit behind two pointers, scattered — so a large
 /// board is split across up to four cores (scoped threads), each with misses of its own in
 /// flight.
-fn filter_rows(entries: &[Entry], filter: &Filter, out: &mut Vec<u32>) {
+fn filter_rows(entries: &[Entry], filter: &Filter, threads: usize, out: &mut Vec<u32>) {
     out.clear();
-    let threads = if entries.len() < PARALLEL_FROM || filter.is_empty() {
-        1
-    } else {
-        std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
-    };
+    let threads = if filter.is_empty() { 1 } else { threads.max(1) };
     let share = entries.len().div_ceil(threads).max(1);
     let keep = |base: usize, part: &[Entry], into: &mut Vec<u32>| {
         let mut m = filter.matcher();
@@ -952,12 +1006,19 @@ mod tests {
         }
         let f = Filter::parse("orders");
         let mut rows = Vec::new();
-        filter_rows(b.entries(), &f, &mut rows);
+        filter_rows(b.entries(), &f, 2, &mut rows);
         let one_pass: Vec<u32> = (0..b.entries().len() as u32)
             .filter(|&i| f.matches(&b.entries()[i as usize]))
             .collect();
         assert!(!one_pass.is_empty() && one_pass.len() < b.entries().len());
         assert_eq!(rows, one_pass);
+        let mut keys: Vec<u128> = (0..PARALLEL_FROM as u128 + 3)
+            .map(|i| (i * 7919) % 100_003)
+            .collect();
+        let mut want = keys.clone();
+        want.sort_unstable();
+        sort_keys(&mut keys);
+        assert_eq!(keys, want);
         assert!(Filter::parse("orders").narrows(&Filter::parse("ord")));
         assert!(!Filter::parse("!orders").narrows(&Filter::parse("!ord")));
         assert!(!Filter::parse("ord").narrows(&Filter::parse("orders")));
