@@ -363,6 +363,12 @@ impl AppState {
             ViewKind::Conflict
         } else if self.on_orgs() && self.orgs.confirm().is_some() {
             ViewKind::Confirm
+        } else if self
+            .trigger_edit()
+            .is_some_and(|e| matches!(e.phase, TriggerPhase::Confirm(_)))
+        {
+            // The hint bar shows the question's keys; the editor itself takes them.
+            ViewKind::Confirm
         } else {
             self.view.kind()
         }
