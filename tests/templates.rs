@@ -89,6 +89,7 @@ fn embedded_list_matches_the_directory() {
         t.names(),
         [
             "api_event",
+            "event",
             "key_event",
             "key_request_approved",
             "key_request_rejected",
@@ -150,7 +151,7 @@ fn every_template_with_every_sample() {
             count += 1;
         }
     }
-    assert_eq!(count, 18);
+    assert_eq!(count, 19);
 }
 
 #[test]
@@ -910,7 +911,7 @@ fn cli_check_passes_on_shipped_and_fails_on_errors() {
     let mut out = Vec::new();
     cli::check(&Templates::shipped(), &mail(), &mut out).unwrap();
     let out = String::from_utf8(out).unwrap();
-    assert!(out.ends_with("18 renders, 0 failed\n"), "{out}");
+    assert!(out.ends_with("19 renders, 0 failed\n"), "{out}");
 
     let dir = user_dir();
     fs::write(dir.path().join("welcome.text.tmpl"), "{{ nope }}").unwrap();
@@ -928,7 +929,7 @@ fn cli_check_passes_on_shipped_and_fails_on_errors() {
         "{out}"
     );
     assert!(out.contains("FAIL orphan: no sample"), "{out}");
-    assert!(out.ends_with("18 renders, 2 failed\n"), "{out}");
+    assert!(out.ends_with("19 renders, 2 failed\n"), "{out}");
 }
 
 #[test]

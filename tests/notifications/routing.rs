@@ -986,7 +986,7 @@ async fn events_are_delivered_signed_and_as_rendered_emails() {
         welcome.text
     );
 
-    // No template for a Portal event: the built-in message, never a lost e-mail.
+    // No template of its own for this Portal event: the shipped generic `event` template.
     let portal = parse_eml(&s.eml("e:35:email:event-to"));
     assert_eq!(portal.header("To"), Some("portal@example.com"));
     assert_eq!(
@@ -998,7 +998,17 @@ async fn events_are_delivered_signed_and_as_rendered_emails() {
         "{}",
         portal.text
     );
-    assert!(portal.html.contains("&quot;Email&quot;"), "{}", portal.html);
+    // The body as JSON in the HTML too (`tojson` escapes <, >, & and ').
+    assert!(
+        portal.html.contains("\"Email\": \"developer@user.com\""),
+        "{}",
+        portal.html
+    );
+    assert!(
+        portal.html.contains("event · UserAccountActivated"),
+        "{}",
+        portal.html
+    );
 
     for entry in std::fs::read_dir(s.mail_dir()).unwrap() {
         assert_no_raw_key(&std::fs::read_to_string(entry.unwrap().path()).unwrap());

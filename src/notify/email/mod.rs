@@ -197,7 +197,8 @@ pub fn render_notification(
     OutgoingEmail::build(id, rendered, from, &payload.recipients)
 }
 
-/// The template a user may add for every event that has no template of its own.
+/// The template of every event that has no template of its own: shipped
+/// (`email_templates/event.*`), and overridable like any other.
 pub const EVENT_FALLBACK_TEMPLATE: &str = "event";
 
 /// Renders an event row's e-mail to `to` (the payload's recipients, or the org's addresses
@@ -234,7 +235,8 @@ pub fn render_event(
     OutgoingEmail::build(id, rendered, from, to)
 }
 
-/// The built-in message of an event without a template: the summary and the masked body.
+/// The built-in message of an event when even the `event` template is missing (a template
+/// set built without the shipped files): the summary and the masked body.
 fn plain_event_email(n: &EventNotice) -> RenderedEmail {
     let body = serde_json::to_string_pretty(&n.data).unwrap_or_else(|_| "null".to_owned());
     let org = if n.org.id.is_empty() {
