@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::binary::{Env, text};
 
 /// A loopback port nothing listens on (bound, then released).
@@ -459,6 +461,38 @@ async fn key_set_triggers_saves_the_session_without_resetting_its_quota() {
     );
     assert_eq!(gw.session_writes().len(), 3);
     gw.shutdown().await;
+}
+
+/// The demo's Dashboard and Portal events reach the intake also when `[intake] secret` is set
+/// (they carry it, as a Dashboard pointed at a secured intake would have to be told to).
+#[test]
+fn run_on_the_demo_receives_its_events_through_a_secured_intake() {
+    use std::process::Stdio;
+    let env = Env::new();
+    let dir = env.dir.path().join("config").join("tykwatch");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("config.toml"),
+        "[intake]\nlisten = \"127.0.0.1:0\"\nsecret = \"demo-intake-secret-0123456789\"\n",
+    )
+    .unwrap();
+    let child = env
+        .command(&["--demo", "run"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = common::process::Killed(child);
+    let mut lines = common::process::JsonLines::of(child.0.stdout.take().unwrap());
+    let got = lines.until(Duration::from_secs(30), "a received demo event", |v| {
+        v["event"] == "received" && v["name"] == "key_request_event.submitted"
+    });
+    assert_eq!(got["kind"], "dashboard", "{got}");
+    assert!(
+        !lines.seen.iter().any(|v| v["event"] == "intake_rejected"),
+        "{:#?}",
+        lines.seen
+    );
 }
 
 /// `preview --format text` is for a terminal: control characters in the data (an alias with an

@@ -463,6 +463,11 @@ impl Setup {
                 (Some(m), Some(server.addr))
             }
         };
+        let intake_secret =
+            (!config.intake.secret.is_empty()).then(|| config.intake.secret.expose().to_string());
+        let demo_events = target.demo.as_ref().zip(intake_addr).map(|(_, addr)| {
+            crate::demo::DemoEvents::start(format!("http://{addr}/events"), intake_secret, 5)
+        });
         Ok(Assembled {
             parts: runtime::Parts {
                 poller: self.poller(target, clock),
@@ -478,9 +483,7 @@ impl Setup {
             metrics_addr,
             orgs,
             orgs_error,
-            demo_events: target.demo.as_ref().zip(intake_addr).map(|(_, addr)| {
-                crate::demo::DemoEvents::start(format!("http://{addr}/events"), 5)
-            }),
+            demo_events,
         })
     }
 }

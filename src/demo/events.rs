@@ -28,9 +28,10 @@ pub struct DemoEvents {
 }
 
 impl DemoEvents {
-    /// Posts the demo's events to `intake_url` (`http://127.0.0.1:PORT/events`) until dropped.
-    /// Call inside the tokio runtime.
-    pub fn start(intake_url: String, seed: u64) -> DemoEvents {
+    /// Posts the demo's events to `intake_url` (`http://127.0.0.1:PORT/events`), with
+    /// `secret` in the intake's header when `[intake] secret` is set, until dropped. Call inside
+    /// the tokio runtime.
+    pub fn start(intake_url: String, secret: Option<String>, seed: u64) -> DemoEvents {
         let task = tokio::spawn(async move {
             let Ok(http) = crate::outbound::client(Duration::from_secs(5)).build() else {
                 return;
@@ -43,12 +44,13 @@ impl DemoEvents {
                     .map_or(0, |d| d.as_secs() as i64);
                 let body = event(n, now, &mut rng);
                 // A refused or failed post is the intake's to report; the demo goes on.
-                let _ = http
+                let mut post = http
                     .post(&intake_url)
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(body.to_string())
-                    .send()
-                    .await;
+                    .header(reqwest::header::CONTENT_TYPE, "application/json");
+                if let Some(s) = &secret {
+                    post = post.header(crate::intake::SECRET_HEADER, s);
+                }
+                let _ = post.body(body.to_string()).send().await;
                 let gap = rng.range(GAP_S.0, GAP_S.1);
                 tokio::time::sleep(Duration::from_secs_f64(gap)).await;
             }
