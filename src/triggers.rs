@@ -157,10 +157,11 @@ impl Prepared {
     /// The edit of `original` (a session as the gateway served it) to `limits`.
     pub fn new(target: Target, original: Json, limits: &[f64]) -> Result<Prepared, EditError> {
         let before = trigger_limits(&original);
-        let edited = with_limits(&original, limits, &target)?;
-        let changes = changes(&original, &edited);
+        // Sorted before the diff, so the change shown is the one `save` writes.
         let mut after = limits.to_vec();
         after.sort_by(|a, b| b.total_cmp(a));
+        let edited = with_limits(&original, &after, &target)?;
+        let changes = changes(&original, &edited);
         Ok(Prepared {
             target,
             before,
@@ -414,6 +415,17 @@ mod tests {
             .map(Change::path_string)
             .collect();
         assert_eq!(paths, ["rate", "access_rights.api.limit.quota_max"]);
+    }
+
+    #[test]
+    fn the_change_shown_is_sorted_as_saved() {
+        let doc = Json::parse(br#"{"monitor":{"trigger_limits":[80]}}"#).unwrap();
+        let p = Prepared::new(target(), doc, &[50.0, 95.0]).unwrap();
+        assert_eq!(p.after, [95.0, 50.0]);
+        assert_eq!(
+            p.changes[0].to_string(),
+            "monitor.trigger_limits: [80] → [95,50]"
+        );
     }
 
     #[test]
